@@ -1,0 +1,66 @@
+/**
+ * Prepares the agent's socket path: a private directory, no second agent on the
+ * same socket, and no stale socket file left by a dead one.
+ */
+import { chmodSync, lstatSync, mkdirSync, statSync, unlinkSync } from "node:fs";
+import { dirname } from "node:path";
+import { AgentClient } from "../client.ts";
+import { ArmorError, errnoOf } from "../errors.ts";
+import type { Logger } from "../log.ts";
+
+/** Default socket path of the agent. */
+export const DEFAULT_SOCKET = "/run/armor/armor.sock";
+
+/**
+ * Makes the socket's directory (0700) if missing, refuses a directory others can
+ * write to, refuses to start when another agent answers on the socket, and removes
+ * a stale socket file.
+ */
+export async function prepareSocketPath(path: string, log: Logger): Promise<void> {
+  const dir = dirname(path);
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw new ArmorError("E_SOCKET", `cannot create socket directory ${dir}: ${errnoOf(err) ?? String(err)}`, { cause: err });
+  }
+  const dirMode = statSync(dir).mode;
+  if ((dirMode & 0o022) !== 0) {
+    throw new ArmorError(
+      "E_SOCKET",
+      `socket directory ${dir} is writable by group or others (mode ${(dirMode & 0o777).toString(8)}): anyone could replace the socket`,
+    );
+  }
+  let isSocket: boolean;
+  try {
+    isSocket = lstatSync(path).isSocket();
+  } catch (err) {
+    if (errnoOf(err) === "ENOENT") return;
+    throw new ArmorError("E_SOCKET", `cannot inspect ${path}: ${errnoOf(err) ?? String(err)}`, { cause: err });
+  }
+  if (!isSocket) throw new ArmorError("E_SOCKET", `${path} exists and is not a socket; refusing to replace it`);
+  if (await answers(path)) throw new ArmorError("E_SOCKET", `another agent is already serving on ${path}`);
+  log("info", "removing stale socket left by a previous agent", { socket: path });
+  unlinkSync(path);
+}
+
+/** Makes the socket owner-only, whatever the umask was when it was created. */
+export function restrictSocket(path: string): void {
+  chmodSync(path, 0o600);
+}
+
+async function answers(path: string): Promise<boolean> {
+  try {
+    const client = await AgentClient.connect({ socket: path, timeoutMs: 1000 });
+    try {
+      await client.request({ op: "ping" });
+      return true;
+    } catch (err) {
+      // Something accepted the connection but spoke no protocol: still not ours to remove.
+      return !(err instanceof ArmorError && err.code === "E_AGENT_UNREACHABLE");
+    } finally {
+      client.close();
+    }
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * The Container record both sides share: what the hook sends at createRuntime
+ * and what the agent holds, lists and streams.
+ */
+import * as v from "valibot";
+
+/** Namespace kinds the hook reads from /proc/<pid>/ns, in a stable order. */
+export const NAMESPACE_KINDS = ["pid", "mnt", "net", "uts", "ipc", "cgroup", "user", "time"] as const;
+export type NamespaceKind = (typeof NAMESPACE_KINDS)[number];
+
+/** Upper bounds on strings from outside: a frame can't smuggle megabytes into the registry. */
+export const MAX_ID_LENGTH = 256;
+export const MAX_STRING_LENGTH = 4096;
+
+const boundedString = v.pipe(v.string(), v.maxLength(MAX_STRING_LENGTH));
+const nullableString = v.nullable(boundedString);
+const inode = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(Number.MAX_SAFE_INTEGER));
+
+/** runc's rule for container ids (`^[\w+-\.]+$`), bounded in length. */
+export const ContainerIdSchema = v.pipe(
+  v.string(),
+  v.minLength(1, "container id is empty"),
+  v.maxLength(MAX_ID_LENGTH, `container id is longer than ${MAX_ID_LENGTH} characters`),
+  v.regex(/^[\w+.-]+$/, "container id has characters outside [A-Za-z0-9_+.-]"),
+);
+
+export const NamespacesSchema = v.strictObject({
+  pid: v.optional(inode),
+  mnt: v.optional(inode),
+  net: v.optional(inode),
+  uts: v.optional(inode),
+  ipc: v.optional(inode),
+  cgroup: v.optional(inode),
+  user: v.optional(inode),
+  time: v.optional(inode),
+});
+export type Namespaces = v.InferOutput<typeof NamespacesSchema>;
+
+export const PodSchema = v.strictObject({
+  name: boundedString,
+  namespace: boundedString,
+  uid: nullableString,
+});
+export type Pod = v.InferOutput<typeof PodSchema>;
+
+/** Where a record came from: a live hook, or the enumeration of containers that predate the agent. */
+export const SourceSchema = v.picklist(["hook", "bootstrap"]);
+export type Source = v.InferOutput<typeof SourceSchema>;
+
+/** What the hook knows about a container at createRuntime. */
+export const ContainerInfoSchema = v.strictObject({
+  id: ContainerIdSchema,
+  pid: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(2 ** 31 - 1)),
+  bundle: boundedString,
+  namespaces: NamespacesSchema,
+  apparmorProfile: nullableString,
+  pod: v.nullable(PodSchema),
+  containerName: nullableString,
+  sandboxId: nullableString,
+  image: nullableString,
+});
+export type ContainerInfo = v.InferOutput<typeof ContainerInfoSchema>;
+
+/** A container as the agent holds it. */
+export const ContainerSchema = v.strictObject({
+  ...ContainerInfoSchema.entries,
+  source: SourceSchema,
+  registeredAt: v.pipe(v.string(), v.isoTimestamp()),
+});
+export type Container = v.InferOutput<typeof ContainerSchema>;

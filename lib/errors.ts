@@ -1,0 +1,43 @@
+/** Stable error codes shared by the hook, the agent and the wire protocol. */
+export type ErrorCode =
+  | "E_USAGE"
+  | "E_STATE"
+  | "E_STAGE"
+  | "E_BUNDLE"
+  | "E_PROCESS_GONE"
+  | "E_AGENT_UNREACHABLE"
+  | "E_AGENT_TIMEOUT"
+  | "E_AGENT_REJECTED"
+  | "E_PROTOCOL"
+  | "E_FRAME_TOO_LARGE"
+  | "E_VERSION"
+  | "E_INVALID_REQUEST"
+  | "E_NOT_FOUND"
+  | "E_SOCKET"
+  | "E_INTERNAL";
+
+/** The one error type of armor-hooks: a stable code plus a one-line message. */
+export class ArmorError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "ArmorError";
+    this.code = code;
+  }
+}
+
+/** Wraps anything thrown into an ArmorError, keeping ArmorErrors as they are. */
+export function toArmorError(err: unknown, code: ErrorCode = "E_INTERNAL"): ArmorError {
+  if (err instanceof ArmorError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new ArmorError(code, message, { cause: err });
+}
+
+/** The errno-style code of a system error (ENOENT, ECONNREFUSED…), if any. */
+export function errnoOf(err: unknown): string | undefined {
+  if (typeof err === "object" && err !== null && "code" in err) {
+    const code = (err as { code: unknown }).code;
+    if (typeof code === "string") return code;
+  }
+  return undefined;
+}

@@ -1,0 +1,48 @@
+/** What the hook reads from `<bundle>/config.json` (runtime-spec config.md). */
+import * as v from "valibot";
+import { ArmorError, errnoOf } from "../errors.ts";
+import { parseJson, parseWith } from "../validate.ts";
+
+/** Largest config.json the hook reads. */
+export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+
+const ConfigSchema = v.looseObject({
+  process: v.optional(
+    v.looseObject({
+      args: v.optional(v.array(v.string())),
+      apparmorProfile: v.optional(v.string()),
+    }),
+  ),
+  annotations: v.optional(v.record(v.string(), v.string())),
+});
+
+/** The parts of a bundle's config.json armor-hooks uses. */
+export interface BundleConfig {
+  apparmorProfile: string | null;
+  args: string[];
+  annotations: Record<string, string>;
+}
+
+/** Reads a file as text; injected so tests need no real bundle. */
+export type ReadText = (path: string) => Promise<string>;
+
+/** Reads and validates `<bundle>/config.json`; throws E_BUNDLE naming the file and the problem. */
+export async function readBundleConfig(bundle: string, readText: ReadText): Promise<BundleConfig> {
+  const path = `${bundle.replace(/\/+$/, "")}/config.json`;
+  let text: string;
+  try {
+    text = await readText(path);
+  } catch (err) {
+    const errno = errnoOf(err);
+    const reason = errno === "ENOENT" ? "not found" : errno ?? (err instanceof Error ? err.message : String(err));
+    throw new ArmorError("E_BUNDLE", `${path}: ${reason}`, { cause: err });
+  }
+  if (text.length > MAX_CONFIG_BYTES) throw new ArmorError("E_BUNDLE", `${path}: larger than ${MAX_CONFIG_BYTES} bytes`);
+  const config = parseWith(ConfigSchema, parseJson(text, path, "E_BUNDLE"), path, "E_BUNDLE");
+  const profile = config.process?.apparmorProfile;
+  return {
+    apparmorProfile: profile === undefined || profile === "" ? null : profile,
+    args: config.process?.args ?? [],
+    annotations: config.annotations ?? {},
+  };
+}

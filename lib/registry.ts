@@ -1,0 +1,121 @@
+/**
+ * The agent's registry of monitored containers: by id, and by the (pid, mnt)
+ * namespace pair a security monitor sees on every event.
+ */
+import type { Container, ContainerInfo, Source } from "./container.ts";
+
+/** A change to the registry, as `watch` streams it. */
+export interface RegistryEvent {
+  event: "add" | "remove";
+  container: Container;
+}
+
+/** What a registration did. */
+export type RegisterOutcome = "added" | "updated" | "unchanged" | "ignored";
+
+const nsKey = (pidns: number, mntns: number): string => `${pidns}:${mntns}`;
+
+/** Containers by id with a namespace-pair index; changes are announced to subscribers. */
+export class Registry {
+  readonly #byId = new Map<string, Container>();
+  readonly #byNamespaces = new Map<string, string>();
+  readonly #listeners = new Set<(event: RegistryEvent) => void>();
+  readonly #now: () => Date;
+
+  constructor(now: () => Date = () => new Date()) {
+    this.#now = now;
+  }
+
+  /**
+   * Registers a container. The same id again is idempotent (same record, no event);
+   * a new pid under a known id replaces it. A pre-existing (bootstrap) record never
+   * overwrites one a live hook registered: the hook's data is newer.
+   */
+  register(info: ContainerInfo, source: Source): { outcome: RegisterOutcome; container: Container } {
+    const existing = this.#byId.get(info.id);
+    if (existing && source === "bootstrap" && existing.source === "hook") {
+      return { outcome: "ignored", container: existing };
+    }
+    if (existing && existing.source === source && existing.pid === info.pid && sameInfo(existing, info)) {
+      return { outcome: "unchanged", container: existing };
+    }
+    const container: Container = {
+      ...info,
+      source,
+      registeredAt: existing && existing.pid === info.pid ? existing.registeredAt : this.#now().toISOString(),
+    };
+    if (existing) this.#unindex(existing);
+    this.#byId.set(container.id, container);
+    this.#index(container);
+    this.#emit({ event: "add", container });
+    return { outcome: existing ? "updated" : "added", container };
+  }
+
+  /** Removes a container; an unknown id is not an error (returns undefined). */
+  unregister(id: string): Container | undefined {
+    const existing = this.#byId.get(id);
+    if (!existing) return undefined;
+    this.#byId.delete(id);
+    this.#unindex(existing);
+    this.#emit({ event: "remove", container: existing });
+    return existing;
+  }
+
+  /** The container with this id, if held. */
+  get(id: string): Container | undefined {
+    return this.#byId.get(id);
+  }
+
+  /**
+   * The container owning this (pid, mnt) namespace pair. When the kernel reuses an
+   * inode pair, the latest registration owns it.
+   */
+  lookup(pidns: number, mntns: number): Container | undefined {
+    const id = this.#byNamespaces.get(nsKey(pidns, mntns));
+    return id === undefined ? undefined : this.#byId.get(id);
+  }
+
+  /** Every container held, oldest registration first. */
+  list(): Container[] {
+    return [...this.#byId.values()];
+  }
+
+  /** How many containers are held. */
+  get size(): number {
+    return this.#byId.size;
+  }
+
+  /** Calls `listener` on every change until the returned function is called. */
+  subscribe(listener: (event: RegistryEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #index(container: Container): void {
+    const { pid, mnt } = container.namespaces;
+    if (pid !== undefined && mnt !== undefined) this.#byNamespaces.set(nsKey(pid, mnt), container.id);
+  }
+
+  #unindex(container: Container): void {
+    const { pid, mnt } = container.namespaces;
+    if (pid === undefined || mnt === undefined) return;
+    const key = nsKey(pid, mnt);
+    // A later container may own the pair by now (inode reuse): leave its entry alone.
+    if (this.#byNamespaces.get(key) === container.id) this.#byNamespaces.delete(key);
+  }
+
+  #emit(event: RegistryEvent): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch {
+        // A failing subscriber must not break registration for everyone else.
+      }
+    }
+  }
+}
+
+function sameInfo(a: Container, b: ContainerInfo): boolean {
+  const { source: _s, registeredAt: _r, ...held } = a;
+  return JSON.stringify(held) === JSON.stringify(b);
+}

@@ -1,0 +1,67 @@
+/**
+ * Versioned request, response and event schemas of the hook ↔ agent protocol
+ * (see PROTOCOL.md). Every request carries `v` and a client-chosen `id`; the
+ * agent answers each request exactly once, echoing that `id`.
+ */
+import * as v from "valibot";
+import { ContainerIdSchema, ContainerInfoSchema, ContainerSchema, SourceSchema } from "../container.ts";
+import type { ErrorCode } from "../errors.ts";
+
+/** The protocol version this build speaks. */
+export const PROTOCOL_VERSION = 1;
+
+const version = v.literal(PROTOCOL_VERSION);
+const requestId = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(2 ** 31 - 1));
+const inode = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(Number.MAX_SAFE_INTEGER));
+
+export const RequestSchema = v.variant("op", [
+  v.strictObject({ v: version, id: requestId, op: v.literal("ping") }),
+  v.strictObject({ v: version, id: requestId, op: v.literal("register"), source: SourceSchema, container: ContainerInfoSchema }),
+  v.strictObject({ v: version, id: requestId, op: v.literal("unregister"), container: ContainerIdSchema }),
+  v.strictObject({ v: version, id: requestId, op: v.literal("list") }),
+  v.strictObject({ v: version, id: requestId, op: v.literal("get"), container: ContainerIdSchema }),
+  v.strictObject({ v: version, id: requestId, op: v.literal("lookup"), pidns: inode, mntns: inode }),
+  v.strictObject({ v: version, id: requestId, op: v.literal("watch") }),
+]);
+export type Request = v.InferOutput<typeof RequestSchema>;
+export type Op = Request["op"];
+
+/** Request without the envelope fields, as callers build it. */
+export type RequestBody = Request extends infer R ? (R extends Request ? Omit<R, "v" | "id"> : never) : never;
+
+export const ErrorBodySchema = v.strictObject({
+  code: v.pipe(v.string(), v.maxLength(64)),
+  message: v.pipe(v.string(), v.maxLength(4096)),
+});
+
+export const ResponseSchema = v.variant("ok", [
+  v.strictObject({ v: version, id: requestId, ok: v.literal(true), result: v.unknown() }),
+  v.strictObject({ v: version, id: v.nullable(requestId), ok: v.literal(false), error: ErrorBodySchema }),
+]);
+export type Response = v.InferOutput<typeof ResponseSchema>;
+
+export const EventSchema = v.strictObject({
+  v: version,
+  event: v.picklist(["add", "remove"]),
+  container: ContainerSchema,
+});
+export type Event = v.InferOutput<typeof EventSchema>;
+
+/** Results, per op, as the agent sends them. */
+export const PingResultSchema = v.looseObject({ agent: v.literal("armor-agent"), version: v.string(), containers: v.number() });
+export const RegisterResultSchema = v.strictObject({ container: ContainerSchema });
+export const UnregisterResultSchema = v.strictObject({ removed: v.boolean() });
+export const ListResultSchema = v.strictObject({ containers: v.array(ContainerSchema) });
+export const GetResultSchema = v.strictObject({ container: ContainerSchema });
+export const LookupResultSchema = v.strictObject({ container: v.nullable(ContainerSchema) });
+export const WatchResultSchema = v.strictObject({ watching: v.literal(true) });
+
+/** Builds a success answer. */
+export function okResponse(id: number, result: unknown): Response {
+  return { v: PROTOCOL_VERSION, id, ok: true, result };
+}
+
+/** Builds an error answer. */
+export function errorResponse(id: number | null, code: ErrorCode, message: string): Response {
+  return { v: PROTOCOL_VERSION, id, ok: false, error: { code, message } };
+}
