@@ -1,0 +1,125 @@
+/** The compiled agent as a daemon: its socket's life cycle, a second agent, signals, watch, and bad clients. */
+import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync, statSync, mkdirSync, chmodSync } from "node:fs";
+import { join } from "node:path";
+import { AGENT, AgentProcess, HOOK, readUntil, removeDir, run, tempDir, waitFor } from "./support.ts";
+
+const cleanups: Array<() => Promise<unknown> | void> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+function workDir(): string {
+  const dir = tempDir("e2e-agent");
+  cleanups.push(() => removeDir(dir));
+  return dir;
+}
+
+async function startAgent(socket: string): Promise<AgentProcess> {
+  const agent = await AgentProcess.start(socket);
+  cleanups.push(() => agent.stop());
+  return agent;
+}
+
+describe("armor-agent serve", () => {
+  test("creates the socket directory 0700 and the socket 0600, and removes the socket on SIGTERM", async () => {
+    const socket = join(workDir(), "run", "armor", "armor.sock");
+    const agent = await startAgent(socket);
+    expect(statSync(join(socket, "..")).mode & 0o777).toBe(0o700);
+    expect(statSync(socket).mode & 0o777).toBe(0o600);
+    expect(statSync(socket).isSocket()).toBe(true);
+    expect(await agent.stop()).toBe(0);
+    expect(existsSync(socket)).toBe(false);
+  });
+
+  test("refuses to start while another agent answers on the socket, which keeps serving", async () => {
+    const socket = join(workDir(), "run", "armor.sock");
+    const first = await startAgent(socket);
+    const second = await run([AGENT, "serve", "--socket", socket]);
+    expect(second.code).toBe(5);
+    expect(second.stderr).toContain(`armor-agent: E_SOCKET: another agent is already serving on ${socket}`);
+    expect((await first.cli(["list", "--json"])).code).toBe(0);
+  });
+
+  test("replaces a stale socket left by an agent killed with SIGKILL", async () => {
+    const socket = join(workDir(), "run", "armor.sock");
+    const first = await AgentProcess.start(socket);
+    first.proc.kill("SIGKILL");
+    await first.proc.exited;
+    expect(existsSync(socket)).toBe(true);
+    const second = await startAgent(socket);
+    expect(await second.list()).toEqual([]);
+  });
+
+  test("refuses a socket directory that others can write to", async () => {
+    const dir = join(workDir(), "open");
+    mkdirSync(dir);
+    chmodSync(dir, 0o777);
+    const ran = await run([AGENT, "serve", "--socket", join(dir, "armor.sock")]);
+    expect(ran.code).toBe(5);
+    expect(ran.stderr).toMatch(/E_SOCKET: socket directory .* is writable by group or others/);
+  });
+});
+
+describe("armor-agent clients", () => {
+  test("watch --json streams an add and a remove as the hook registers and unregisters", async () => {
+    const dir = workDir();
+    const agent = await startAgent(join(dir, "run", "armor.sock"));
+    const watcher = Bun.spawn([AGENT, "watch", "--json", "--socket", agent.socket], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    cleanups.push(async () => {
+      watcher.kill();
+      await watcher.exited;
+    });
+    const sleeper = Bun.spawn(["sleep", "60"], { stdin: "ignore" });
+    cleanups.push(async () => {
+      sleeper.kill();
+      await sleeper.exited;
+    });
+    await Bun.write(join(dir, "config.json"), "{}");
+    // Give the watcher time to subscribe before the first change.
+    await waitFor("the watcher to connect", async () => (await agent.cli(["list"])).code === 0);
+    await Bun.sleep(300);
+    const state = (status: string) => JSON.stringify({ id: "watched", status, pid: sleeper.pid, bundle: dir });
+    expect((await run([HOOK, "--socket", agent.socket], { stdin: state("creating") })).code).toBe(0);
+    expect((await run([HOOK, "--socket", agent.socket], { stdin: state("stopped") })).code).toBe(0);
+    const out = await readUntil(watcher.stdout, '"event":"remove"', 5000);
+    const events = out.trim().split("\n").map((line) => JSON.parse(line) as { event: string; container: { id: string } });
+    expect(events.map((e) => [e.event, e.container.id])).toEqual([
+      ["add", "watched"],
+      ["remove", "watched"],
+    ]);
+  });
+
+  test("a client sending garbage and one stalling mid-frame do not disturb the others", async () => {
+    const agent = await startAgent(join(workDir(), "run", "armor.sock"));
+    const sockets: Array<{ end: () => void }> = [];
+    const received: string[] = [];
+    const garbage = await Bun.connect({ unix: agent.socket, socket: { data: (_s, chunk) => void received.push(Buffer.from(chunk).toString()) } });
+    garbage.write(Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3]));
+    const stalled = await Bun.connect({ unix: agent.socket, socket: { data() {} } });
+    stalled.write(Buffer.from([0, 0, 0, 50, 0x7b]));
+    sockets.push(garbage, stalled);
+    cleanups.push(() => sockets.forEach((s) => s.end()));
+    await waitFor("an error answer to the oversize frame", () => received.join("").includes("E_FRAME_TOO_LARGE"), 3000);
+    const list = await agent.cli(["list", "--json"]);
+    expect(list.code).toBe(0);
+    expect(JSON.parse(list.stdout)).toEqual([]);
+    expect(agent.proc.exitCode).toBeNull();
+  });
+
+  test("get and lookup of what the agent does not hold exit 3 with one line", async () => {
+    const agent = await startAgent(join(workDir(), "run", "armor.sock"));
+    const get = await agent.cli(["get", "nope"]);
+    expect(get).toMatchObject({ code: 3, stdout: "" });
+    expect(get.stderr).toBe('armor-agent: E_NOT_FOUND: the agent holds no container "nope"\n');
+    const lookup = await agent.cli(["lookup", "4026531836", "4026531840"]);
+    expect(lookup.code).toBe(3);
+  });
+
+  test("client commands against no agent exit 4 naming the socket", async () => {
+    const socket = join(workDir(), "none.sock");
+    const ran = await run([AGENT, "list", "--socket", socket]);
+    expect(ran.code).toBe(4);
+    expect(ran.stderr).toContain(`E_AGENT_UNREACHABLE: cannot reach agent at ${socket}`);
+  });
+});

@@ -1,0 +1,114 @@
+/**
+ * The compiled hook run directly, as a runtime would run it, on bundles written
+ * here: the AppArmor field (runc here refuses apparmorProfile: AppArmor is off in
+ * this kernel), bad input, and an agent that is down or silent.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { AgentProcess, HOOK, HOOK_ENV, removeDir, run, tempDir } from "./support.ts";
+
+let work: string;
+let agent: AgentProcess;
+let sleeper: Subprocess;
+
+const env = Object.fromEntries(HOOK_ENV.map((entry) => entry.split("=", 2) as [string, string]));
+const hook = (args: string[], stdin: string, socket = agent.socket) => run([HOOK, ...args, "--socket", socket], { stdin, env });
+const state = (fields: Record<string, unknown>) => JSON.stringify({ ociVersion: "1.2.0", status: "creating", ...fields });
+
+function writeBundle(name: string, config: string | undefined): string {
+  const dir = join(work, name);
+  mkdirSync(dir, { recursive: true });
+  if (config !== undefined) writeFileSync(join(dir, "config.json"), config);
+  return dir;
+}
+
+beforeAll(async () => {
+  work = tempDir("e2e-hook");
+  agent = await AgentProcess.start(join(work, "run", "armor.sock"));
+  sleeper = Bun.spawn(["sleep", "600"], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+});
+
+afterAll(async () => {
+  sleeper?.kill();
+  await sleeper?.exited;
+  await agent?.stop();
+  removeDir(work);
+});
+
+describe("armor-hook on a bundle written by the test", () => {
+  test("registers process.apparmorProfile from config.json and the state's annotations", async () => {
+    const bundle = writeBundle("apparmor", JSON.stringify({ ociVersion: "1.2.0", process: { args: ["nginx"], apparmorProfile: "k8s-nginx-restricted" } }));
+    const annotations = { "io.kubernetes.pod.name": "web", "io.kubernetes.pod.namespace": "shop", "io.kubernetes.container.name": "nginx" };
+    const ran = await hook(["createRuntime"], state({ id: "apparmor-1", pid: sleeper.pid, bundle, annotations }));
+    expect(ran).toMatchObject({ code: 0, stderr: "" });
+    const held = (await agent.list()).find((record) => record.id === "apparmor-1");
+    expect(held).toMatchObject({ apparmorProfile: "k8s-nginx-restricted", pod: { name: "web", namespace: "shop", uid: null }, containerName: "nginx", pid: sleeper.pid });
+    expect((await hook(["poststop"], state({ id: "apparmor-1", status: "stopped", bundle })))).toMatchObject({ code: 0 });
+    expect((await agent.list()).some((record) => record.id === "apparmor-1")).toBe(false);
+  });
+
+  test("a config.json without process or apparmorProfile registers apparmorProfile null", async () => {
+    const bundle = writeBundle("no-process", JSON.stringify({ ociVersion: "1.2.0" }));
+    expect(await hook([], state({ id: "no-process-1", pid: sleeper.pid, bundle }))).toMatchObject({ code: 0 });
+    expect((await agent.list()).find((record) => record.id === "no-process-1")).toMatchObject({ apparmorProfile: null, pod: null });
+  });
+
+  test("poststop of a container the agent never held succeeds, as crun's pid 0 and podman's missing pid", async () => {
+    expect(await hook(["poststop"], state({ id: "never-held", status: "stopped", pid: 0, bundle: "/nonexistent" }))).toMatchObject({ code: 0, stderr: "" });
+    expect(await hook([], state({ id: "never-held-2", status: "stopped" }))).toMatchObject({ code: 0, stderr: "" });
+  });
+
+  const badInputs: Array<[string, () => [string[], string], number, RegExp]> = [
+    ["empty stdin", () => [[], ""], 3, /E_STATE: OCI state on stdin is empty/],
+    ["garbage stdin", () => [[], "\u0000\u0001garbage"], 3, /E_STATE: OCI state on stdin is not valid JSON/],
+    ["truncated stdin", () => [[], state({ id: "t", pid: sleeper.pid }).slice(0, 20)], 3, /E_STATE: .*not valid JSON/],
+    ["a state without id", () => [[], JSON.stringify({ status: "creating", pid: sleeper.pid, bundle: "/x" })], 3, /E_STATE: OCI state on stdin: id: missing/],
+    ["a bundle without config.json", () => [[], state({ id: "nocfg", pid: sleeper.pid, bundle: writeBundle("nocfg", undefined) })], 4, /E_BUNDLE: .*config\.json: not found/],
+    ["a config.json that is not JSON", () => [[], state({ id: "badcfg", pid: sleeper.pid, bundle: writeBundle("badcfg", "{not json") })], 4, /E_BUNDLE: .*config\.json is not valid JSON/],
+    ["a pid that no longer exists", () => [[], state({ id: "gone", pid: 2 ** 22 + 7, bundle: writeBundle("gone", "{}") })], 5, /E_PROCESS_GONE: process \d+ no longer exists/],
+    ["an unknown stage argument", () => [["prestop"], state({ id: "stage", pid: sleeper.pid, bundle: "/x" })], 2, /E_STAGE: unknown stage "prestop"/],
+    ["a status that names no stage", () => [[], state({ id: "stage", status: "running", pid: sleeper.pid, bundle: "/x" })], 2, /E_STAGE: cannot tell the stage from status "running"/],
+    ["an unknown flag", () => [["--sockett", "x"], "{}"], 2, /E_USAGE: unknown flag --sockett/],
+  ];
+
+  test.each(badInputs)("%s: one line naming the problem and its documented exit status", async (_name, input, status, message) => {
+    const before = await agent.list();
+    const [args, stdin] = input();
+    const ran = await hook(args, stdin);
+    expect(ran.code).toBe(status);
+    expect(ran.stderr).toMatch(message);
+    expect(ran.stderr.trimEnd().split("\n")).toHaveLength(1);
+    expect(ran.stderr).toStartWith("armor-hook: ");
+    expect(await agent.list()).toEqual(before);
+  });
+});
+
+describe("armor-hook when the agent cannot answer", () => {
+  test("no agent on the socket: exits 0 at once with a fail-open warning", async () => {
+    const bundle = writeBundle("down", "{}");
+    const started = performance.now();
+    const ran = await hook([], state({ id: "down-1", pid: sleeper.pid, bundle }), join(work, "nobody", "armor.sock"));
+    expect(ran.code).toBe(0);
+    expect(ran.stderr).toMatch(/^armor-hook: warning: E_AGENT_UNREACHABLE: cannot reach agent at .*nobody\/armor\.sock: ENOENT \(container down-1\); continuing without the agent \(fail-open\)\n$/);
+    expect(performance.now() - started).toBeLessThan(2000);
+  });
+
+  test("an agent that accepts but never answers: gives up after --timeout-ms and exits 0", async () => {
+    const silentSocket = join(work, "silent.sock");
+    const silent = Bun.listen({ unix: silentSocket, socket: { data() {} } });
+    try {
+      const bundle = writeBundle("silent", "{}");
+      const started = performance.now();
+      const ran = await hook(["--timeout-ms", "300"], state({ id: "silent-1", pid: sleeper.pid, bundle }), silentSocket);
+      const elapsed = performance.now() - started;
+      expect(ran.code).toBe(0);
+      expect(ran.stderr).toMatch(/E_AGENT_TIMEOUT: agent at .*silent\.sock did not answer "register" within 300 ms/);
+      expect(elapsed).toBeGreaterThanOrEqual(300);
+      expect(elapsed).toBeLessThan(300 + 1500);
+    } finally {
+      silent.stop(true);
+    }
+  });
+});
