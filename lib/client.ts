@@ -114,8 +114,10 @@ export class AgentClient {
       for (const payload of this.#decoder.push(chunk)) this.#dispatch(payload);
     } catch (err) {
       const error = err instanceof ArmorError ? err : new ArmorError("E_PROTOCOL", String(err));
-      this.#socket.end();
+      // Shut down first: end() can run the close handler synchronously, which would
+      // fail pending requests as "unreachable" and lose this error.
       this.#shutdown(error);
+      this.#socket.end();
     }
   }
 

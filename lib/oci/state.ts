@@ -38,7 +38,8 @@ export function parseState(text: string): State {
 /** The stage: an explicit argument wins; otherwise the status tells it. */
 export function resolveStage(state: State, argument: string | undefined): Stage {
   if (argument !== undefined) {
-    const stage = STAGE_ALIASES[argument];
+    // Own keys only: "toString" or "__proto__" must not resolve to Object.prototype members.
+    const stage = Object.hasOwn(STAGE_ALIASES, argument) ? STAGE_ALIASES[argument] : undefined;
     if (!stage) {
       throw new ArmorError("E_STAGE", `unknown stage "${argument}" (expected createRuntime or poststop)`);
     }

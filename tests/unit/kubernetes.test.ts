@@ -1,0 +1,67 @@
+import { describe, expect, test } from "bun:test";
+import { kubernetesIdentity } from "../../lib/oci/kubernetes.ts";
+
+describe("kubernetesIdentity()", () => {
+  test("reads CRI-O's annotation keys", () => {
+    expect(
+      kubernetesIdentity({
+        "io.kubernetes.pod.name": "web-0",
+        "io.kubernetes.pod.namespace": "shop",
+        "io.kubernetes.pod.uid": "uid-1",
+        "io.kubernetes.container.name": "nginx",
+        "io.kubernetes.cri-o.SandboxID": "sb-1",
+        "io.kubernetes.cri-o.ImageName": "docker.io/library/nginx:1.27",
+      }),
+    ).toEqual({
+      pod: { name: "web-0", namespace: "shop", uid: "uid-1" },
+      containerName: "nginx",
+      sandboxId: "sb-1",
+      image: "docker.io/library/nginx:1.27",
+    });
+  });
+
+  test("reads containerd CRI's annotation keys", () => {
+    expect(
+      kubernetesIdentity({
+        "io.kubernetes.cri.sandbox-name": "api-7",
+        "io.kubernetes.cri.sandbox-namespace": "default",
+        "io.kubernetes.cri.sandbox-uid": "uid-2",
+        "io.kubernetes.cri.container-name": "app",
+        "io.kubernetes.cri.sandbox-id": "sb-2",
+        "io.kubernetes.cri.image-name": "ghcr.io/acme/app:v2",
+        "io.kubernetes.cri.container-type": "container",
+      }),
+    ).toEqual({
+      pod: { name: "api-7", namespace: "default", uid: "uid-2" },
+      containerName: "app",
+      sandboxId: "sb-2",
+      image: "ghcr.io/acme/app:v2",
+    });
+  });
+
+  test("prefers CRI-O's key when both runtimes' keys are present", () => {
+    const identity = kubernetesIdentity({ "io.kubernetes.container.name": "crio", "io.kubernetes.cri.container-name": "containerd" });
+    expect(identity.containerName).toBe("crio");
+  });
+
+  test("falls back to the next key when a preferred one is empty", () => {
+    expect(kubernetesIdentity({ "io.kubernetes.cri-o.ImageName": "", "io.kubernetes.cri-o.Image": "sha256:abc" }).image).toBe("sha256:abc");
+  });
+
+  test("gives no pod without both name and namespace", () => {
+    expect(kubernetesIdentity({ "io.kubernetes.pod.name": "web-0" }).pod).toBeNull();
+    expect(kubernetesIdentity({ "io.kubernetes.pod.namespace": "shop", "io.kubernetes.pod.uid": "u" }).pod).toBeNull();
+  });
+
+  test("gives a pod with a null uid when only name and namespace are known", () => {
+    expect(kubernetesIdentity({ "io.kubernetes.pod.name": "web-0", "io.kubernetes.cri.sandbox-namespace": "shop" }).pod).toEqual({
+      name: "web-0",
+      namespace: "shop",
+      uid: null,
+    });
+  });
+
+  test("gives all nulls for a container outside Kubernetes", () => {
+    expect(kubernetesIdentity({ "org.opencontainers.image.title": "x" })).toEqual({ pod: null, containerName: null, sandboxId: null, image: null });
+  });
+});
