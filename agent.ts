@@ -3,9 +3,11 @@
  * `lookup`, `watch`). Errors become one line and an exit status in `guarded`.
  */
 import { defineCommand, runMain } from "citty";
-import { getCommand, listCommand, lookupCommand, watchCommand } from "./lib/agent/commands.ts";
+import { getCommand, listCommand, lookupCommand, statusCommand, watchCommand } from "./lib/agent/commands.ts";
 import { agentExitStatus } from "./lib/agent/exit-status.ts";
-import { startAgent } from "./lib/agent/serve.ts";
+import type { BootstrapMode } from "./lib/agent/bootstrap.ts";
+import { DEFAULT_BOOTSTRAP_WAIT_MS, startAgent } from "./lib/agent/serve.ts";
+import { DEFAULT_STATE_ROOTS, parseStateRoot } from "./lib/bootstrap/state-roots.ts";
 import { DEFAULT_SOCKET } from "./lib/agent/socket-path.ts";
 import { ArmorError, toArmorError } from "./lib/errors.ts";
 import { jsonLogger, type Level } from "./lib/log.ts";
@@ -27,22 +29,50 @@ async function guarded(body: () => Promise<unknown>): Promise<void> {
   }
 }
 
-function timeoutMs(raw: string): number {
+function wholeMs(flag: string, raw: string, max: number): number {
   const ms = Number(raw);
-  if (!/^\d+$/.test(raw) || ms < 1 || ms > 600_000) throw new ArmorError("E_USAGE", `--timeout-ms must be a whole number from 1 to 600000, got "${raw}"`);
+  if (!/^\d+$/.test(raw) || ms < 1 || ms > max) throw new ArmorError("E_USAGE", `${flag} must be a whole number from 1 to ${max}, got "${raw}"`);
   return ms;
 }
+
+const timeoutMs = (raw: string): number => wholeMs("--timeout-ms", raw, 600_000);
 
 const serve = defineCommand({
   meta: { name: "serve", description: "Run the node agent: hold the registry and serve it on the socket" },
   args: {
     socket: socketArg,
     "log-level": { type: "enum", options: ["debug", "info", "warn", "error"], default: "info", description: "least severe log level written" },
+    bootstrap: {
+      type: "enum",
+      options: ["none", "hook", "reconcile"],
+      default: "none",
+      description: "how pre-existing containers are learnt: none (ready at once), hook (wait for the hook's bootstrap batch), reconcile (enumerate runtime state at start)",
+    },
+    reconcile: { type: "boolean", default: false, description: "same as --bootstrap reconcile: for an agent on the host, restarted" },
+    "bootstrap-wait-ms": {
+      type: "string",
+      default: String(DEFAULT_BOOTSTRAP_WAIT_MS),
+      valueHint: "N",
+      description: "with --bootstrap hook: wait this long for the batch, then enumerate runtime state itself (or be ready with a warning)",
+    },
+    "state-root": {
+      type: "string",
+      default: DEFAULT_STATE_ROOTS.map((root) => `${root.format}:${root.path}`).join(","),
+      valueHint: "FORMAT:PATH[,…]",
+      description: "runtime state roots to enumerate",
+    },
   },
   run: ({ args }) =>
     guarded(async () => {
       const log = jsonLogger(args["log-level"] as Level);
-      const agent = await startAgent({ socket: args.socket, version: VERSION, log });
+      const agent = await startAgent({
+        socket: args.socket,
+        version: VERSION,
+        log,
+        bootstrap: args.reconcile ? "reconcile" : (args.bootstrap as BootstrapMode),
+        bootstrapWaitMs: wholeMs("--bootstrap-wait-ms", args["bootstrap-wait-ms"], 3_600_000),
+        stateRoots: args["state-root"].split(",").filter((spec) => spec !== "").map(parseStateRoot),
+      });
       for (const signal of ["SIGTERM", "SIGINT"] as const) {
         process.on(signal, () => {
           log("info", "signal received", { signal });
@@ -78,6 +108,17 @@ const lookup = defineCommand({
   run: ({ args }) => guarded(() => lookupCommand(args.socket, timeoutMs(args["timeout-ms"]), args.pidns, args.mntns, args.json, print)),
 });
 
+const status = defineCommand({
+  meta: { name: "status", description: "Version, uptime, state (bootstrapping/ready), counts and bootstrap of the agent" },
+  args: {
+    socket: socketArg,
+    json: jsonArg,
+    ready: { type: "boolean", default: false, description: "exit 6 unless the agent is ready (for readiness probes)" },
+    "timeout-ms": timeoutArg,
+  },
+  run: ({ args }) => guarded(() => statusCommand(args.socket, timeoutMs(args["timeout-ms"]), args.json, args.ready, print)),
+});
+
 const watch = defineCommand({
   meta: { name: "watch", description: "Stream add/remove events as they happen" },
   args: { socket: socketArg, json: jsonArg, "timeout-ms": timeoutArg },
@@ -87,6 +128,6 @@ const watch = defineCommand({
 await runMain(
   defineCommand({
     meta: { name: "armor-agent", version: VERSION, description: "armor-hooks node agent: registry of monitored containers" },
-    subCommands: { serve, list, get, lookup, watch },
+    subCommands: { serve, status, list, get, lookup, watch },
   }),
 );

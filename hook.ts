@@ -1,18 +1,35 @@
 /**
  * armor-hook: executed by an OCI runtime at createRuntime and poststop. Only
  * Bun's own I/O here: this file's start-up is on every container's critical path.
+ * `armor-hook bootstrap` (the detached fork) loads its code only on that path.
  */
 import { readlinkSync } from "node:fs";
 import { callAgent } from "./lib/client.ts";
 import { runHook } from "./lib/hook/run.ts";
 import { VERSION } from "./lib/version.ts";
 
+const argv = process.argv.slice(2);
+if (argv[0] === "bootstrap") {
+  const { bootstrapMain } = await import("./lib/bootstrap/main.ts");
+  process.exit(await bootstrapMain(argv.slice(1)));
+}
+
 const outcome = await runHook({
-  argv: process.argv.slice(2),
+  argv,
   readStdin: () => Bun.stdin.text(),
   readText: (path) => Bun.file(path).text(),
   readLink: (path) => readlinkSync(path),
   callAgent,
+  spawnDetached: (args) => {
+    // New session, no inherited stdio (runc waits for the hook's pipes to close),
+    // and a fixed environment: nothing of the runtime's (BUN_OPTIONS…) reaches it.
+    const child = Bun.spawn([process.execPath, ...args], {
+      stdio: ["ignore", "ignore", "ignore"],
+      detached: true,
+      env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
+    });
+    child.unref();
+  },
   version: VERSION,
 });
 // Bun.write awaits the pipe: a line written with process.stderr.write could be lost on exit.

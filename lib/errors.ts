@@ -13,6 +13,7 @@ export type ErrorCode =
   | "E_VERSION"
   | "E_INVALID_REQUEST"
   | "E_NOT_FOUND"
+  | "E_NOT_READY"
   | "E_SOCKET"
   | "E_INTERNAL";
 

@@ -15,11 +15,17 @@ export type RegisterOutcome = "added" | "updated" | "unchanged" | "ignored";
 
 const nsKey = (pidns: number, mntns: number): string => `${pidns}:${mntns}`;
 
+/** How many removed ids the registry remembers, and for how long, to refuse stale pre-existing adds. */
+export const MAX_TOMBSTONES = 10_000;
+export const TOMBSTONE_TTL_MS = 10 * 60_000;
+
 /** Containers by id with a namespace-pair index; changes are announced to subscribers. */
 export class Registry {
   readonly #byId = new Map<string, Container>();
   readonly #byNamespaces = new Map<string, string>();
   readonly #listeners = new Set<(event: RegistryEvent) => void>();
+  /** Ids a live poststop removed, with when: a pre-existing add for them is stale. */
+  readonly #tombstones = new Map<string, number>();
   readonly #now: () => Date;
 
   constructor(now: () => Date = () => new Date()) {
@@ -29,12 +35,18 @@ export class Registry {
   /**
    * Registers a container. The same id again is idempotent (same record, no event);
    * a new pid under a known id replaces it. A pre-existing (bootstrap) record never
-   * overwrites one a live hook registered: the hook's data is newer.
+   * overwrites one a live hook registered (the hook's data is newer), and never
+   * resurrects an id a live poststop removed while the pre-existing batch was in flight.
    */
-  register(info: ContainerInfo, source: Source): { outcome: RegisterOutcome; container: Container } {
+  register(info: ContainerInfo, source: "hook"): { outcome: RegisterOutcome; container: Container };
+  register(info: ContainerInfo, source: Source): { outcome: RegisterOutcome; container: Container | undefined };
+  register(info: ContainerInfo, source: Source): { outcome: RegisterOutcome; container: Container | undefined } {
     const existing = this.#byId.get(info.id);
-    if (existing && source === "bootstrap" && existing.source === "hook") {
-      return { outcome: "ignored", container: existing };
+    if (source === "bootstrap") {
+      if (existing?.source === "hook") return { outcome: "ignored", container: existing };
+      if (this.#removedRecently(info.id)) return { outcome: "ignored", container: undefined };
+    } else {
+      this.#tombstones.delete(info.id);
     }
     if (existing && existing.source === source && existing.pid === info.pid && sameInfo(existing, info)) {
       return { outcome: "unchanged", container: existing };
@@ -45,14 +57,25 @@ export class Registry {
       registeredAt: existing && existing.pid === info.pid ? existing.registeredAt : this.#now().toISOString(),
     };
     if (existing) this.#unindex(existing);
+    // A new registration time moves the record to the end, so list() stays oldest first.
+    if (existing && existing.registeredAt !== container.registeredAt) this.#byId.delete(container.id);
     this.#byId.set(container.id, container);
     this.#index(container);
     this.#emit({ event: "add", container });
     return { outcome: existing ? "updated" : "added", container };
   }
 
-  /** Removes a container; an unknown id is not an error (returns undefined). */
+  /**
+   * Removes a container; an unknown id is not an error (returns undefined). Either
+   * way the id is remembered, so a stale pre-existing add cannot bring it back.
+   */
   unregister(id: string): Container | undefined {
+    this.#tombstones.delete(id);
+    this.#tombstones.set(id, this.#now().getTime());
+    if (this.#tombstones.size > MAX_TOMBSTONES) {
+      const oldest = this.#tombstones.keys().next();
+      if (!oldest.done) this.#tombstones.delete(oldest.value);
+    }
     const existing = this.#byId.get(id);
     if (!existing) return undefined;
     this.#byId.delete(id);
@@ -89,6 +112,11 @@ export class Registry {
   subscribe(listener: (event: RegistryEvent) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  #removedRecently(id: string): boolean {
+    const removedAt = this.#tombstones.get(id);
+    return removedAt !== undefined && this.#now().getTime() - removedAt < TOMBSTONE_TTL_MS;
   }
 
   #index(container: Container): void {

@@ -32,6 +32,8 @@ export const DEFAULT_LIMITS: ServerLimits = {
 };
 
 interface Connection {
+  /** Numbers the connection, so a bootstrap batch can be tied to the one that carries it. */
+  session: number;
   decoder: FrameDecoder;
   outbox: Uint8Array;
   idle: ReturnType<typeof setTimeout> | undefined;
@@ -55,6 +57,7 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
   const limits = { ...DEFAULT_LIMITS, ...deps.limits };
   const { registry, log } = deps;
   let open = 0;
+  let sessions = 0;
 
   const send = (socket: Socket<Connection>, message: Response | object): void => {
     const conn = socket.data;
@@ -113,7 +116,7 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
       return;
     }
     const request = parsed.output;
-    const response = dispatch(request, registry, deps.info);
+    const response = dispatch(request, registry, deps.info, socket.data.session);
     if (request.op === "register" || request.op === "unregister") {
       log("debug", request.op, { id: request.op === "register" ? request.container.id : request.container, ok: response.ok });
     }
@@ -128,7 +131,7 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
     unix: deps.socketPath,
     socket: {
       open(socket) {
-        socket.data = { decoder: new FrameDecoder(limits.maxFrameBytes), outbox: new Uint8Array(0), idle: undefined, unsubscribe: undefined, closing: false };
+        socket.data = { session: ++sessions, decoder: new FrameDecoder(limits.maxFrameBytes), outbox: new Uint8Array(0), idle: undefined, unsubscribe: undefined, closing: false };
         open += 1;
         if (open > limits.maxConnections) {
           log("warn", "too many connections; refusing one", { limit: limits.maxConnections });
@@ -170,6 +173,7 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
         clearTimeout(socket.data.idle);
         socket.data.unsubscribe?.();
         socket.data.closing = true;
+        deps.info.bootstrap?.sessionClosed(socket.data.session);
       },
       error(socket, err) {
         log("warn", "client socket error", { error: err.message });

@@ -4,7 +4,7 @@ import { AgentClient, callAgent, type ClientOptions } from "../client.ts";
 import type { Container } from "../container.ts";
 import { ArmorError } from "../errors.ts";
 import { parseWith } from "../validate.ts";
-import { GetResultSchema, ListResultSchema, LookupResultSchema, WatchResultSchema, type Event } from "../wire/messages.ts";
+import { GetResultSchema, ListResultSchema, LookupResultSchema, StatusResultSchema, WatchResultSchema, type Event } from "../wire/messages.ts";
 import { formatContainer, formatEvent, formatTable } from "./format.ts";
 
 /** Answers to the CLI can be large (a list of thousands of containers). */
@@ -61,4 +61,25 @@ export async function watchCommand(socket: string, timeoutMs: number, json: bool
   });
   parseWith(WatchResultSchema, await client.request({ op: "watch" }), "answer from agent", "E_PROTOCOL");
   await ended;
+}
+
+/** `armor-agent status`: version, uptime, state, counts, bootstrap; with `ready`, E_NOT_READY while bootstrapping. */
+export async function statusCommand(socket: string, timeoutMs: number, json: boolean, ready: boolean, print: Print): Promise<void> {
+  const status = parseWith(StatusResultSchema, await callAgent(connection(socket, timeoutMs), { op: "status" }), "answer from agent", "E_PROTOCOL");
+  if (json) print(JSON.stringify(status, null, 2));
+  else {
+    const boot = status.bootstrap;
+    print(
+      [
+        `agent:       armor-agent ${status.version}`,
+        `state:       ${status.state}`,
+        `socket:      ${status.socket}`,
+        `uptime:      ${Math.round(status.uptimeMs / 1000)} s (since ${status.startedAt})`,
+        `containers:  ${status.containers}`,
+        `bootstrap:   mode ${boot.mode}, ${boot.completedBy ? `completed by ${boot.completedBy} with ${boot.containers} pre-existing containers in ${boot.durationMs} ms` : "in progress"}`,
+        ...(boot.warning ? [`warning:     ${boot.warning}`] : []),
+      ].join("\n"),
+    );
+  }
+  if (ready && status.state !== "ready") throw new ArmorError("E_NOT_READY", `agent is ${status.state}`);
 }

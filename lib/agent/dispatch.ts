@@ -2,30 +2,48 @@
 import { ArmorError } from "../errors.ts";
 import type { Registry } from "../registry.ts";
 import { errorResponse, okResponse, type Request, type Response } from "../wire/messages.ts";
+import type { BootstrapTracker } from "./bootstrap.ts";
 
-/** Facts about the running agent that `ping` reports. */
+/** Facts about the running agent that `ping` and `status` report. */
 export interface AgentInfo {
   version: string;
   startedAt: Date;
+  socket?: string;
+  /** Absent: the agent has no bootstrap to wait for and is always ready. */
+  bootstrap?: BootstrapTracker;
 }
 
 /**
- * Answers a request. `watch` answers here too; the server then keeps the
- * connection open and streams events. A registration is answered only after the
- * registry holds it.
+ * Answers a request from the connection numbered `session`. `watch` answers here
+ * too; the server then keeps the connection open and streams events. A
+ * registration is answered only after the registry holds it.
  */
-export function dispatch(request: Request, registry: Registry, info: AgentInfo): Response {
+export function dispatch(request: Request, registry: Registry, info: AgentInfo, session = 0): Response {
+  const state = info.bootstrap?.state ?? "ready";
   switch (request.op) {
     case "ping":
       return okResponse(request.id, {
         agent: "armor-agent",
         version: info.version,
+        state,
         containers: registry.size,
         startedAt: info.startedAt.toISOString(),
       });
+    case "status":
+      return okResponse(request.id, {
+        agent: "armor-agent",
+        version: info.version,
+        state,
+        startedAt: info.startedAt.toISOString(),
+        uptimeMs: Date.now() - info.startedAt.getTime(),
+        socket: info.socket ?? "",
+        containers: registry.size,
+        bootstrap: info.bootstrap?.status() ?? { mode: "none", completedBy: "none", containers: 0, durationMs: 0, warning: null },
+      });
     case "register": {
-      const { container } = registry.register(request.container, request.source);
-      return okResponse(request.id, { container });
+      const { outcome, container } = registry.register(request.container, request.source);
+      if (request.source === "bootstrap") info.bootstrap?.batchRegistered(session);
+      return okResponse(request.id, { container: container ?? null, outcome });
     }
     case "unregister":
       return okResponse(request.id, { removed: registry.unregister(request.container) !== undefined });
@@ -40,6 +58,12 @@ export function dispatch(request: Request, registry: Registry, info: AgentInfo):
       return okResponse(request.id, { container: registry.lookup(request.pidns, request.mntns) ?? null });
     case "watch":
       return okResponse(request.id, { watching: true });
+    case "bootstrap-begin":
+      info.bootstrap?.batchBegin(session);
+      return okResponse(request.id, { state: info.bootstrap?.state ?? "ready" });
+    case "bootstrap-end":
+      info.bootstrap?.batchEnd(session, request.count);
+      return okResponse(request.id, { state: info.bootstrap?.state ?? "ready" });
     default: {
       const never: never = request;
       throw new ArmorError("E_INTERNAL", `unhandled op ${JSON.stringify(never)}`);

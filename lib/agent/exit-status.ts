@@ -13,6 +13,8 @@ export function agentExitStatus(code: ErrorCode): number {
       return 4;
     case "E_SOCKET":
       return 5;
+    case "E_NOT_READY":
+      return 6;
     default:
       return 1;
   }

@@ -1,29 +1,52 @@
-/** `armor-agent serve`: prepare the socket, serve the registry, clean up on SIGTERM/SIGINT. */
-import { unlinkSync } from "node:fs";
+/** `armor-agent serve`: prepare the socket, serve the registry, bootstrap, clean up on SIGTERM/SIGINT. */
+import { readdirSync, readlinkSync, unlinkSync } from "node:fs";
+import { enumerateContainers } from "../bootstrap/enumerate.ts";
+import { DEFAULT_STATE_ROOTS, type StateRoot } from "../bootstrap/state-roots.ts";
 import type { Logger } from "../log.ts";
 import { Registry } from "../registry.ts";
 import { serve, type ServerLimits } from "../server.ts";
+import { BootstrapTracker, type BootstrapMode } from "./bootstrap.ts";
 import { prepareSocketPath, restrictSocket } from "./socket-path.ts";
+
+/** Default wait for the hook's bootstrap batch before the agent enumerates runtime state itself. */
+export const DEFAULT_BOOTSTRAP_WAIT_MS = 30_000;
 
 /** Options of a serving agent. */
 export interface ServeOptions {
   socket: string;
   version: string;
   log: Logger;
+  bootstrap?: BootstrapMode;
+  bootstrapWaitMs?: number;
+  stateRoots?: readonly StateRoot[];
   limits?: Partial<ServerLimits>;
 }
 
 /** A running agent. */
 export interface RunningAgent {
   registry: Registry;
+  bootstrap: BootstrapTracker;
   stop: () => void;
 }
 
-/** Starts serving; resolves once the socket accepts connections. */
+/** Starts serving; resolves once the socket accepts connections (bootstrap goes on behind). */
 export async function startAgent(options: ServeOptions): Promise<RunningAgent> {
   const { socket, log } = options;
   await prepareSocketPath(socket, log);
   const registry = new Registry();
+  const roots = options.stateRoots ?? DEFAULT_STATE_ROOTS;
+  const bootstrap = new BootstrapTracker({
+    mode: options.bootstrap ?? "none",
+    deadlineMs: options.bootstrapWaitMs ?? DEFAULT_BOOTSTRAP_WAIT_MS,
+    log,
+    reconcile: async () => {
+      const fs = { readDir: (path: string) => readdirSync(path), readText: (path: string) => Bun.file(path).text(), readLink: (path: string) => readlinkSync(path) };
+      const { containers, rootsRead } = await enumerateContainers(roots, fs, log);
+      if (rootsRead === 0) return null;
+      for (const container of containers) registry.register(container, "bootstrap");
+      return containers.length;
+    },
+  });
   // Create the socket owner-only from the start: no window in which others could connect.
   const previousUmask = process.umask(0o177);
   let listener;
@@ -31,7 +54,7 @@ export async function startAgent(options: ServeOptions): Promise<RunningAgent> {
     listener = serve({
       socketPath: socket,
       registry,
-      info: { version: options.version, startedAt: new Date() },
+      info: { version: options.version, startedAt: new Date(), socket, bootstrap },
       log,
       ...(options.limits ? { limits: options.limits } : {}),
     });
@@ -39,12 +62,16 @@ export async function startAgent(options: ServeOptions): Promise<RunningAgent> {
     process.umask(previousUmask);
   }
   restrictSocket(socket);
-  registry.subscribe(({ event, container }) => log("info", event === "add" ? "registered" : "unregistered", { id: container.id, pid: container.pid, source: container.source }));
-  log("info", "serving", { socket, version: options.version });
+  registry.subscribe(({ event, container }) =>
+    log("info", event === "add" ? "registered" : "unregistered", { id: container.id, pid: container.pid, source: container.source }),
+  );
+  log("info", "serving", { socket, version: options.version, bootstrap: options.bootstrap ?? "none" });
+  bootstrap.start();
   let stopped = false;
   const stop = (): void => {
     if (stopped) return;
     stopped = true;
+    bootstrap.stop();
     listener.stop(true);
     try {
       unlinkSync(socket);
@@ -53,5 +80,5 @@ export async function startAgent(options: ServeOptions): Promise<RunningAgent> {
     }
     log("info", "stopped", { socket });
   };
-  return { registry, stop };
+  return { registry, bootstrap, stop };
 }

@@ -2,43 +2,80 @@
  * armor-hook's command line, parsed by hand: a CLI framework on the hook's hot
  * path would cost every container start more than this whole file.
  */
+import { DEFAULT_STATE_ROOTS, parseStateRoot, type StateRoot } from "../bootstrap/state-roots.ts";
 import { ArmorError } from "../errors.ts";
 
 /** Default socket of the agent (also in lib/agent/socket-path.ts, which the hook must not import). */
 export const DEFAULT_SOCKET = "/run/armor/armor.sock";
 /** Default deadline for the whole agent conversation; runtimes' hook timeouts are seconds. */
 export const DEFAULT_TIMEOUT_MS = 2000;
+/** How long the bootstrap fork waits for the agent's socket to answer. */
+export const DEFAULT_BOOTSTRAP_DEADLINE_MS = 120_000;
+/** A container is the agent's own when its process.args[0] basename or its container-name annotation is this. */
+export const DEFAULT_AGENT_NAME = "armor-agent";
 
 /** The hook's options after validation. */
 export interface HookArgs {
   socket: string;
   timeoutMs: number;
   stage: string | undefined;
+  agentName: string;
+  stateRoots: StateRoot[];
+  bootstrapDeadlineMs: number;
+  /** Where the bootstrap fork logs; by default `bootstrap.log` beside the socket. */
+  bootstrapLog: string;
   help: boolean;
   version: boolean;
 }
 
-export const HOOK_USAGE = `usage: armor-hook [createRuntime|poststop] [--socket PATH] [--timeout-ms N]
+export const HOOK_USAGE = `usage: armor-hook [createRuntime|poststop] [--socket PATH] [--timeout-ms N] [bootstrap options]
+       armor-hook bootstrap [--socket PATH] [bootstrap options]
 
 Executed by an OCI runtime with the container's state on stdin. At createRuntime it
 registers the container with armor-agent and returns once the agent holds it; at
 poststop it unregisters it. Without a stage argument, the state's status decides.
+For the agent's own container it registers nothing and starts a detached
+\`armor-hook bootstrap\`, which waits for the agent and sends it the containers that
+were already running, read from the runtimes' state roots.
 
-  --socket PATH      agent socket (default ${DEFAULT_SOCKET})
-  --timeout-ms N     give up on the agent after N ms, 1..60000 (default ${DEFAULT_TIMEOUT_MS});
-                     the container then starts unmonitored (fail-open) with a warning
+  --socket PATH                agent socket (default ${DEFAULT_SOCKET})
+  --timeout-ms N               give up on the agent after N ms, 1..60000 (default ${DEFAULT_TIMEOUT_MS});
+                               the container then starts unmonitored (fail-open) with a warning
+  --agent-name NAME            process.args[0] basename or container name of the agent's own
+                               container (default ${DEFAULT_AGENT_NAME})
+  --state-root FORMAT:PATH     runtime state root to enumerate, repeatable (default
+                               ${DEFAULT_STATE_ROOTS.map((r) => `${r.format}:${r.path}`).join(" ")})
+  --bootstrap-deadline-ms N    how long the bootstrap waits for the agent (default ${DEFAULT_BOOTSTRAP_DEADLINE_MS})
+  --bootstrap-log PATH         the bootstrap's log file (default: bootstrap.log beside the socket)
   --help, --version
 
 exit status: 0 registered/unregistered (or agent unreachable, fail-open), 2 bad usage or
 unknown stage, 3 bad state on stdin, 4 bad bundle config.json, 5 container process gone,
-6 agent refused the request or broke the protocol, 1 internal error`;
+6 agent refused the request or broke the protocol, 7 bootstrap could not reach the agent,
+1 internal error`;
+
+function wholeNumber(flag: string, raw: string, min: number, max: number): number {
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n < min || n > max) throw new ArmorError("E_USAGE", `${flag} must be a whole number from ${min} to ${max}, got "${raw}"`);
+  return n;
+}
 
 /** Parses argv (without the executable); throws E_USAGE naming the bad flag. */
 export function parseHookArgs(argv: readonly string[]): HookArgs {
-  const args: HookArgs = { socket: DEFAULT_SOCKET, timeoutMs: DEFAULT_TIMEOUT_MS, stage: undefined, help: false, version: false };
+  let socket = DEFAULT_SOCKET;
+  let timeoutMs = DEFAULT_TIMEOUT_MS;
+  let stage: string | undefined;
+  let agentName = DEFAULT_AGENT_NAME;
+  const stateRoots: StateRoot[] = [];
+  let bootstrapDeadlineMs = DEFAULT_BOOTSTRAP_DEADLINE_MS;
+  let bootstrapLog: string | undefined;
+  let help = false;
+  let version = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
-    const [flag, inline] = arg.startsWith("--") && arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
+    const eq = arg.startsWith("--") ? arg.indexOf("=") : -1;
+    const flag = eq > 0 ? arg.slice(0, eq) : arg;
+    const inline = eq > 0 ? arg.slice(eq + 1) : undefined;
     const value = (): string => {
       const next = inline ?? argv[++i];
       if (next === undefined || next === "") throw new ArmorError("E_USAGE", `${flag} needs a value`);
@@ -46,27 +83,61 @@ export function parseHookArgs(argv: readonly string[]): HookArgs {
     };
     switch (flag) {
       case "--socket":
-        args.socket = value();
+        socket = value();
         break;
-      case "--timeout-ms": {
-        const raw = value();
-        const ms = Number(raw);
-        if (!/^\d+$/.test(raw) || ms < 1 || ms > 60_000) throw new ArmorError("E_USAGE", `--timeout-ms must be a whole number from 1 to 60000, got "${raw}"`);
-        args.timeoutMs = ms;
+      case "--timeout-ms":
+        timeoutMs = wholeNumber(flag, value(), 1, 60_000);
         break;
-      }
+      case "--agent-name":
+        agentName = value();
+        break;
+      case "--state-root":
+        stateRoots.push(parseStateRoot(value()));
+        break;
+      case "--bootstrap-deadline-ms":
+        bootstrapDeadlineMs = wholeNumber(flag, value(), 1, 3_600_000);
+        break;
+      case "--bootstrap-log":
+        bootstrapLog = value();
+        break;
       case "--help":
       case "-h":
-        args.help = true;
+        help = true;
         break;
       case "--version":
-        args.version = true;
+        version = true;
         break;
       default:
         if (flag.startsWith("-")) throw new ArmorError("E_USAGE", `unknown flag ${flag}`);
-        if (args.stage !== undefined) throw new ArmorError("E_USAGE", `unexpected argument "${arg}" after stage "${args.stage}"`);
-        args.stage = arg;
+        if (stage !== undefined) throw new ArmorError("E_USAGE", `unexpected argument "${arg}" after stage "${stage}"`);
+        stage = arg;
     }
   }
-  return args;
+  return {
+    socket,
+    timeoutMs,
+    stage,
+    agentName,
+    stateRoots: stateRoots.length > 0 ? stateRoots : [...DEFAULT_STATE_ROOTS],
+    bootstrapDeadlineMs,
+    bootstrapLog: bootstrapLog ?? `${socket.slice(0, Math.max(socket.lastIndexOf("/"), 0)) || "."}/bootstrap.log`,
+    help,
+    version,
+  };
+}
+
+/** The argv of the detached `armor-hook bootstrap` that the hook starts for the agent's container. */
+export function bootstrapArgv(args: HookArgs): string[] {
+  return [
+    "bootstrap",
+    "--socket",
+    args.socket,
+    "--timeout-ms",
+    String(args.timeoutMs),
+    "--bootstrap-deadline-ms",
+    String(args.bootstrapDeadlineMs),
+    "--bootstrap-log",
+    args.bootstrapLog,
+    ...args.stateRoots.flatMap((root) => ["--state-root", `${root.format}:${root.path}`]),
+  ];
 }

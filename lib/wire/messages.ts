@@ -22,6 +22,9 @@ export const RequestSchema = v.variant("op", [
   v.strictObject({ v: version, id: requestId, op: v.literal("get"), container: ContainerIdSchema }),
   v.strictObject({ v: version, id: requestId, op: v.literal("lookup"), pidns: inode, mntns: inode }),
   v.strictObject({ v: version, id: requestId, op: v.literal("watch") }),
+  v.strictObject({ v: version, id: requestId, op: v.literal("status") }),
+  v.strictObject({ v: version, id: requestId, op: v.literal("bootstrap-begin") }),
+  v.strictObject({ v: version, id: requestId, op: v.literal("bootstrap-end"), count: v.pipe(v.number(), v.integer(), v.minValue(0)) }),
 ]);
 export type Request = v.InferOutput<typeof RequestSchema>;
 export type Op = Request["op"];
@@ -49,12 +52,27 @@ export type Event = v.InferOutput<typeof EventSchema>;
 
 /** Results, per op, as the agent sends them. */
 export const PingResultSchema = v.looseObject({ agent: v.literal("armor-agent"), version: v.string(), containers: v.number() });
-export const RegisterResultSchema = v.strictObject({ container: ContainerSchema });
+/** `container` is null when a pre-existing add was refused as stale (its id was removed meanwhile). */
+export const RegisterResultSchema = v.strictObject({
+  container: v.nullable(ContainerSchema),
+  outcome: v.picklist(["added", "updated", "unchanged", "ignored"]),
+});
 export const UnregisterResultSchema = v.strictObject({ removed: v.boolean() });
 export const ListResultSchema = v.strictObject({ containers: v.array(ContainerSchema) });
 export const GetResultSchema = v.strictObject({ container: ContainerSchema });
 export const LookupResultSchema = v.strictObject({ container: v.nullable(ContainerSchema) });
 export const WatchResultSchema = v.strictObject({ watching: v.literal(true) });
+export const BootstrapEndResultSchema = v.strictObject({ state: v.picklist(["bootstrapping", "ready"]) });
+export const StatusResultSchema = v.looseObject({
+  agent: v.literal("armor-agent"),
+  version: v.string(),
+  state: v.picklist(["bootstrapping", "ready"]),
+  startedAt: v.string(),
+  uptimeMs: v.number(),
+  socket: v.string(),
+  containers: v.number(),
+  bootstrap: v.looseObject({ mode: v.string(), completedBy: v.nullable(v.string()), containers: v.number(), durationMs: v.nullable(v.number()), warning: v.nullable(v.string()) }),
+});
 
 /** Builds a success answer. */
 export function okResponse(id: number, result: unknown): Response {

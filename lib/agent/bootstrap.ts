@@ -1,0 +1,163 @@
+/**
+ * The agent's bootstrap state: `bootstrapping` until the containers that predate
+ * it are known, then `ready`. Pre-existing containers come from the hook's
+ * detached fork (a batch over the socket) or from the agent's own enumeration of
+ * runtime state (`--reconcile`). Whatever happens, the agent ends up `ready`: a
+ * batch that never comes, or dies half-way, falls back to its own enumeration,
+ * or to `ready` with a logged warning when it cannot read runtime state.
+ */
+import type { Logger } from "../log.ts";
+
+export type AgentState = "bootstrapping" | "ready";
+/** none: ready at once; hook: wait for the fork's batch; reconcile: enumerate runtime state itself. */
+export type BootstrapMode = "none" | "hook" | "reconcile";
+
+/** What `status` reports of the bootstrap. */
+export interface BootstrapStatus {
+  state: AgentState;
+  mode: BootstrapMode;
+  /** What ended it: the fork's batch, the agent's own enumeration, or nothing to wait for. */
+  completedBy: "batch" | "reconcile" | "none" | "unavailable" | null;
+  containers: number;
+  startedAt: string;
+  readyAt: string | null;
+  durationMs: number | null;
+  warning: string | null;
+}
+
+/** The agent's own enumeration: registers what it finds, or returns null when no runtime state is readable. */
+export type Reconcile = () => Promise<number | null>;
+
+interface Batch {
+  session: number;
+  received: number;
+}
+
+/** Tracks the bootstrap and moves the agent to `ready` exactly once. */
+export class BootstrapTracker {
+  readonly #mode: BootstrapMode;
+  readonly #deadlineMs: number;
+  readonly #reconcile: Reconcile;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #waiters: Array<() => void> = [];
+  #state: AgentState = "bootstrapping";
+  #startedAt = 0;
+  #readyAt: number | null = null;
+  #completedBy: BootstrapStatus["completedBy"] = null;
+  #containers = 0;
+  #warning: string | null = null;
+  #batch: Batch | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #fallingBack = false;
+
+  constructor(options: { mode: BootstrapMode; deadlineMs: number; reconcile: Reconcile; log: Logger; now?: () => number }) {
+    this.#mode = options.mode;
+    this.#deadlineMs = options.deadlineMs;
+    this.#reconcile = options.reconcile;
+    this.#log = options.log;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Starts the bootstrap once the socket accepts connections. */
+  start(): void {
+    this.#startedAt = this.#now();
+    if (this.#mode === "none") return this.#ready("none", 0, null);
+    if (this.#mode === "reconcile") return void this.#fallback(null);
+    this.#log("info", "waiting for the pre-existing containers from the hook's bootstrap", { deadlineMs: this.#deadlineMs });
+    this.#timer = setTimeout(() => this.#fallback(`no bootstrap batch arrived within ${this.#deadlineMs} ms`), this.#deadlineMs);
+  }
+
+  /** A client announced a batch of pre-existing containers. */
+  batchBegin(session: number): void {
+    if (this.#batch && this.#batch.session !== session) this.#log("warn", "a second bootstrap batch began; following the newer one");
+    this.#batch = { session, received: 0 };
+    // From here the batch's own end, or its connection closing (the server drops a
+    // stalled one after its idle timeout), decides; a long batch is not cut short.
+    clearTimeout(this.#timer);
+  }
+
+  /** A pre-existing container of the batch on `session` reached the registry. */
+  batchRegistered(session: number): void {
+    if (this.#batch?.session === session) this.#batch.received += 1;
+  }
+
+  /** The batch on `session` ended, announcing `count` containers. */
+  batchEnd(session: number, count: number): void {
+    const received = this.#batch?.session === session ? this.#batch.received : 0;
+    this.#batch = undefined;
+    const warning = received === count ? null : `bootstrap batch announced ${count} containers but sent ${received}`;
+    if (warning) this.#log("warn", warning);
+    if (this.#state === "bootstrapping") this.#ready("batch", received, warning);
+  }
+
+  /** A connection closed: if it carried an unfinished batch, the batch died. */
+  sessionClosed(session: number): void {
+    if (this.#batch?.session !== session) return;
+    const received = this.#batch.received;
+    this.#batch = undefined;
+    if (this.#state === "bootstrapping") void this.#fallback(`bootstrap batch connection closed after ${received} containers, before its end`);
+  }
+
+  get state(): AgentState {
+    return this.#state;
+  }
+
+  /** Resolves once the agent is ready. */
+  whenReady(): Promise<void> {
+    return this.#state === "ready" ? Promise.resolve() : new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  /** The bootstrap as `status` shows it. */
+  status(): BootstrapStatus {
+    return {
+      state: this.#state,
+      mode: this.#mode,
+      completedBy: this.#completedBy,
+      containers: this.#containers,
+      startedAt: new Date(this.#startedAt).toISOString(),
+      readyAt: this.#readyAt === null ? null : new Date(this.#readyAt).toISOString(),
+      durationMs: this.#readyAt === null ? null : this.#readyAt - this.#startedAt,
+      warning: this.#warning,
+    };
+  }
+
+  /** Stops the deadline timer (agent shutting down). */
+  stop(): void {
+    clearTimeout(this.#timer);
+  }
+
+  async #fallback(reason: string | null): Promise<void> {
+    if (this.#state === "ready" || this.#fallingBack) return;
+    this.#fallingBack = true;
+    clearTimeout(this.#timer);
+    if (reason) this.#log("warn", `${reason}; enumerating runtime state itself`);
+    let found: number | null;
+    try {
+      found = await this.#reconcile();
+    } catch (err) {
+      this.#log("error", "enumerating runtime state failed", { error: err instanceof Error ? err.message : String(err) });
+      found = null;
+    }
+    this.#fallingBack = false;
+    // A batch may have ended while the enumeration ran.
+    if (this.state === "ready") return;
+    if (found === null) {
+      const warning = `${reason ?? "reconcile requested"}; no runtime state root is readable here: ready without pre-existing containers`;
+      this.#log("warn", warning);
+      return this.#ready("unavailable", 0, warning);
+    }
+    this.#ready("reconcile", found, reason);
+  }
+
+  #ready(by: NonNullable<BootstrapStatus["completedBy"]>, containers: number, warning: string | null): void {
+    clearTimeout(this.#timer);
+    this.#state = "ready";
+    this.#readyAt = this.#now();
+    this.#completedBy = by;
+    this.#containers = containers;
+    this.#warning = warning;
+    this.#log("info", "ready", { completedBy: by, containers, durationMs: this.#readyAt - this.#startedAt });
+    for (const resolve of this.#waiters.splice(0)) resolve();
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * Builds the record of one container from what the host shows of it: namespaces
+ * from /proc/<pid>/ns, AppArmor profile and annotations from the bundle's
+ * config.json. The live hook and the bootstrap enumeration share it.
+ */
+import type { ContainerInfo } from "./container.ts";
+import { readBundleConfig, type BundleConfig, type ReadText } from "./oci/bundle.ts";
+import { kubernetesIdentity } from "./oci/kubernetes.ts";
+import { readNamespaces, type ReadLink } from "./proc/namespaces.ts";
+
+/** What is known of a container before looking at the host. */
+export interface ContainerRef {
+  id: string;
+  pid: number;
+  bundle: string;
+  /** Annotations from the OCI state; they win over config.json's. */
+  annotations?: Readonly<Record<string, string>> | undefined;
+}
+
+/** Reads the host's view of `ref`; throws E_PROCESS_GONE or E_BUNDLE. */
+export async function describeContainer(
+  ref: ContainerRef,
+  deps: { readText: ReadText; readLink: ReadLink },
+  config?: BundleConfig,
+): Promise<ContainerInfo> {
+  const namespaces = readNamespaces(ref.pid, deps.readLink);
+  const bundleConfig = config ?? (await readBundleConfig(ref.bundle, deps.readText));
+  return {
+    id: ref.id,
+    pid: ref.pid,
+    bundle: ref.bundle,
+    namespaces,
+    apparmorProfile: bundleConfig.apparmorProfile,
+    ...kubernetesIdentity({ ...bundleConfig.annotations, ...ref.annotations }),
+  };
+}
