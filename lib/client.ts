@@ -128,7 +128,12 @@ export class AgentClient {
       return;
     }
     const response = parseWith(ResponseSchema, json, "answer from agent", "E_PROTOCOL");
-    if (response.id === null) throw new ArmorError("E_AGENT_REJECTED", `agent: ${response.ok ? "" : response.error.message}`);
+    if (response.id === null) {
+      const message = response.ok ? "" : response.error.message;
+      // A busy agent did not look at the request: that is "could not be asked", where fail-open applies.
+      if (!response.ok && response.error.code === "E_BUSY") throw new ArmorError("E_AGENT_UNREACHABLE", `agent at ${this.#options.socket} is busy: ${message}`);
+      throw new ArmorError("E_AGENT_REJECTED", `agent: ${message}`);
+    }
     const pending = this.#pending.get(response.id);
     if (!pending) return;
     this.#pending.delete(response.id);

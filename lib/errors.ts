@@ -14,6 +14,7 @@ export type ErrorCode =
   | "E_INVALID_REQUEST"
   | "E_NOT_FOUND"
   | "E_NOT_READY"
+  | "E_BUSY"
   | "E_SOCKET"
   | "E_INTERNAL";
 

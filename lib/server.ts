@@ -135,7 +135,7 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
         open += 1;
         if (open > limits.maxConnections) {
           log("warn", "too many connections; refusing one", { limit: limits.maxConnections });
-          send(socket, errorResponse(null, "E_PROTOCOL", `too many connections (limit ${limits.maxConnections})`));
+          send(socket, errorResponse(null, "E_BUSY", `too many connections (limit ${limits.maxConnections})`));
           drop(socket);
           return;
         }

@@ -14,6 +14,7 @@ export const EXIT_STATUS: Record<ErrorCode, number> = {
   E_INVALID_REQUEST: 6,
   E_NOT_FOUND: 6,
   E_NOT_READY: 6,
+  E_BUSY: 7,
   E_AGENT_UNREACHABLE: 7,
   E_AGENT_TIMEOUT: 7,
   E_SOCKET: 1,

@@ -77,15 +77,15 @@ describe("callAgent()", () => {
     expect(err.message).toBe("agent closed the connection before answering");
   });
 
-  test("is refused, not failed open, when the agent is at its connection limit", async () => {
+  test("reports an agent at its connection limit as E_AGENT_UNREACHABLE, so fail-open applies", async () => {
     const registry = new Registry();
     listeners.push(serve({ socketPath: socket, registry, info: { version: "t", startedAt: new Date() }, log: recordingLogger().log, limits: { maxConnections: 1 } }));
     const holder = await AgentClient.connect({ socket, timeoutMs: 1000 });
     try {
       await holder.request({ op: "ping" });
       const err = await rejectionOf(callAgent({ socket, timeoutMs: 1000 }, { op: "ping" }));
-      expect(err.code).toBe("E_AGENT_REJECTED");
-      expect(err.message).toBe("agent: too many connections (limit 1)");
+      expect(err.code).toBe("E_AGENT_UNREACHABLE");
+      expect(err.message).toBe(`agent at ${socket} is busy: too many connections (limit 1)`);
     } finally {
       holder.close();
     }

@@ -235,7 +235,7 @@ describe("serve() protecting itself", () => {
     await first.request({ op: "ping" });
     await second.request({ op: "ping" });
     const third = await raw();
-    expect(await third.next()).toEqual({ v: 1, id: null, ok: false, error: { code: "E_PROTOCOL", message: "too many connections (limit 2)" } });
+    expect(await third.next()).toEqual({ v: 1, id: null, ok: false, error: { code: "E_BUSY", message: "too many connections (limit 2)" } });
     expect(await third.closesWithin(1000)).toBe(true);
     expect(await second.request({ op: "ping" })).toMatchObject({ agent: "armor-agent" });
 
