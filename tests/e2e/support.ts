@@ -190,10 +190,55 @@ const inCrunNamespace = (args: string[]): string[] => [
   ...args,
 ];
 
-export const RUNTIMES: Runtime[] = [
-  { name: "runc", runCommand: (bundle, id) => ["runc", "run", "--bundle", bundle, id], command: (args) => ["runc", ...args] },
-  { name: "crun", runCommand: (bundle, id) => inCrunNamespace(["run", "--bundle", bundle, id]), command: (args) => inCrunNamespace(args) },
-];
+/** runc, with its state under `root` (its default, /run/runc, when not given). */
+export function runcRuntime(root?: string): Runtime {
+  const global = root ? ["--root", root] : [];
+  return { name: "runc", runCommand: (bundle, id) => ["runc", ...global, "run", "--bundle", bundle, id], command: (args) => ["runc", ...global, ...args] };
+}
+
+/** crun, with its state under `root` (its default, /run/crun, when not given). */
+export function crunRuntime(root?: string): Runtime {
+  const global = root ? ["--root", root] : [];
+  return { name: "crun", runCommand: (bundle, id) => inCrunNamespace([...global, "run", "--bundle", bundle, id]), command: (args) => inCrunNamespace([...global, ...args]) };
+}
+
+export const RUNTIMES: Runtime[] = [runcRuntime(), crunRuntime()];
+
+/** Starts a container detached (`run -d`); resolves once the runtime returns, hooks done. */
+export async function runDetached(runtime: Runtime, bundle: string, id: string): Promise<void> {
+  const [first, ...rest] = runtime.runCommand(bundle, id);
+  const cmd = [first as string, ...rest];
+  const runAt = cmd.lastIndexOf("run");
+  cmd.splice(runAt + 1, 0, "--detach");
+  // The container inherits the runtime's stdio: pipes would never reach EOF, so
+  // stderr goes to a file and the rest to /dev/null.
+  const errFile = join(tmpdir(), `armor-detach-${process.pid}-${id}.err`);
+  const proc = Bun.spawn(cmd, { stdin: "ignore", stdout: "ignore", stderr: Bun.file(errFile) });
+  const code = await proc.exited;
+  const stderr = await Bun.file(errFile).text().catch(() => "");
+  rmSync(errFile, { force: true });
+  if (code !== 0) throw new Error(`${runtime.name} run --detach ${id} failed (${code}): ${stderr}`);
+}
+
+/** Stops and deletes a container; its poststop hook runs. */
+export async function stopContainer(runtime: Runtime, id: string): Promise<void> {
+  await run(runtime.command(["kill", id, "KILL"]));
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const deleted = await run(runtime.command(["delete", id]));
+    if (deleted.code === 0) return;
+    await Bun.sleep(20);
+  }
+  const forced = await run(runtime.command(["delete", "--force", id]));
+  if (forced.code !== 0) throw new Error(`${runtime.name} delete ${id} failed: ${forced.stderr}`);
+}
+
+/** Ids of the containers the runtime lists as running (or created: process exists, not yet started). */
+export async function listIds(runtime: Runtime): Promise<string[]> {
+  const ran = await run(runtime.command(["list", "--format", "json"]));
+  if (ran.code !== 0) throw new Error(`${runtime.name} list failed: ${ran.stderr}`);
+  const list = (JSON.parse(ran.stdout || "[]") ?? []) as Array<{ id: string; status: string }>;
+  return list.filter((c) => c.status === "running" || c.status === "created").map((c) => c.id).sort();
+}
 
 /** The pid of a running container, from the runtime's own state. */
 export async function containerPid(runtime: Runtime, id: string): Promise<number> {

@@ -1,0 +1,259 @@
+/**
+ * Containers that existed before the agent, with real runc: the agent started in
+ * a runc container through the hook, whose detached fork sends them all while
+ * containers keep coming and going; the host agent's --reconcile restart; the
+ * empty node; a batch that never comes or dies half-way; crun's state root.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { encodeFrame } from "../../lib/wire/frame.ts";
+import { reapOrphans, setSubreaper } from "./reaper.ts";
+import {
+  AGENT,
+  AgentProcess,
+  crunRuntime,
+  HOOK,
+  hookEntry,
+  listIds,
+  makeBundle,
+  removeDir,
+  run,
+  runcRuntime,
+  runDetached,
+  sharedLibraryMounts,
+  stopContainer,
+  tempDir,
+  waitFor,
+  type Runtime,
+} from "./support.ts";
+
+let work: string;
+const cleanups: Array<() => Promise<unknown> | void> = [];
+
+beforeAll(() => {
+  setSubreaper(true);
+  work = tempDir("e2e-bootstrap");
+});
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  await reapOrphans();
+}, 120_000);
+
+afterAll(async () => {
+  await reapOrphans();
+  setSubreaper(false);
+  removeDir(work);
+});
+
+interface Status {
+  state: string;
+  containers: number;
+  bootstrap: { completedBy: string | null; containers: number; warning: string | null; durationMs: number | null };
+}
+
+async function status(socket: string): Promise<Status> {
+  const ran = await run([AGENT, "status", "--json", "--socket", socket]);
+  if (ran.code !== 0) throw new Error(`status failed: ${ran.stderr}`);
+  return JSON.parse(ran.stdout) as Status;
+}
+
+async function heldIds(socket: string): Promise<string[]> {
+  const ran = await run([AGENT, "list", "--json", "--socket", socket]);
+  if (ran.code !== 0) throw new Error(`list failed: ${ran.stderr}`);
+  return (JSON.parse(ran.stdout) as Array<{ id: string }>).map((c) => c.id).sort();
+}
+
+/** A node: its own runc state root, socket directory and one shared workload bundle with the hook installed. */
+async function makeNode(name: string, runtime: (root: string) => Runtime = runcRuntime) {
+  const dir = join(work, name);
+  const root = join(dir, "state");
+  const socket = join(dir, "run", "armor.sock");
+  const rt = runtime(root);
+  const stateRoot = `${rt.name}:${root}`;
+  const hooks = {
+    createRuntime: [{ ...hookEntry("createRuntime", socket), args: [...(hookEntry("createRuntime", socket).args as string[]), "--state-root", stateRoot, "--timeout-ms", "1000"] }],
+    poststop: [hookEntry("poststop", socket)],
+  };
+  const workload = await makeBundle(join(dir, "workload"), { args: ["sleep", "600"], hooks });
+  const started: string[] = [];
+  cleanups.push(async () => {
+    for (const id of await listIds(rt).catch(() => started)) await stopContainer(rt, id).catch(() => undefined);
+  });
+  return {
+    dir,
+    root,
+    socket,
+    runtime: rt,
+    stateRoot,
+    hooks,
+    async start(id: string) {
+      started.push(id);
+      await runDetached(rt, workload, id);
+    },
+    stop: (id: string) => stopContainer(rt, id),
+    list: () => listIds(rt),
+  };
+}
+
+describe("the agent started in a runc container through the hook", () => {
+  test("its detached fork bootstraps 24 pre-existing containers while others start and stop; the registry ends equal to runc list", async () => {
+    const node = await makeNode("in-container");
+    const pre = Array.from({ length: 24 }, (_, i) => `pre-${i}`);
+    // No agent yet: every hook fails open at once and the containers run unmonitored.
+    for (const id of pre) await node.start(id);
+    expect(await node.list()).toEqual([...pre].sort());
+
+    const agentBundle = await makeBundle(join(node.dir, "agent"), {
+      args: ["/usr/local/bin/armor-agent", "serve", "--socket", "/run/armor/armor.sock", "--bootstrap", "hook", "--bootstrap-wait-ms", "60000"],
+      mounts: [{ source: AGENT, destination: "/usr/local/bin/armor-agent" }, { source: dirname(node.socket), destination: "/run/armor", readonly: false }, ...(await sharedLibraryMounts(AGENT))],
+      hooks: node.hooks,
+    });
+    mkdirSync(dirname(node.socket), { recursive: true, mode: 0o700 });
+    const agent = Bun.spawn(node.runtime.runCommand(agentBundle, "armor-agent"), { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+    cleanups.push(async () => {
+      await run(node.runtime.command(["kill", "armor-agent", "TERM"]));
+      await agent.exited;
+      await run(node.runtime.command(["delete", "--force", "armor-agent"]));
+    });
+
+    // Churn while the agent comes up and the batch is in flight: new containers,
+    // and pre-existing ones stopped (their poststop must not be undone by the batch).
+    const churn = (async () => {
+      for (let i = 0; i < 8; i++) {
+        await node.start(`live-${i}`);
+        await node.stop(`pre-${i}`);
+        if (i % 2 === 1) await node.stop(`live-${i - 1}`);
+      }
+    })();
+
+    await waitFor("the agent to be ready", async () => (await status(node.socket).catch(() => ({ state: "down" }))).state === "ready", 30_000);
+    await churn;
+    const st = await status(node.socket);
+    expect(st.bootstrap.completedBy).toBe("batch");
+    expect(st.bootstrap.warning).toBeNull();
+
+    const expected = await node.list();
+    expect(expected).toContain("armor-agent");
+    expect(expected).toContain("pre-23");
+    expect(expected).not.toContain("pre-0");
+    expect(await heldIds(node.socket)).toEqual(expected);
+    const records = JSON.parse((await run([AGENT, "list", "--json", "--socket", node.socket])).stdout) as Array<{ id: string; source: string }>;
+    expect(records.find((r) => r.id === "pre-23")?.source).toBe("bootstrap");
+    expect(records.find((r) => r.id === "live-7")?.source).toBe("hook");
+    const log = await Bun.file(join(dirname(node.socket), "bootstrap.log")).text();
+    expect(log).toContain('"msg":"bootstrap batch sent"');
+  }, 120_000);
+});
+
+describe("armor-agent serve --reconcile on the host", () => {
+  test("a restarted agent (after SIGKILL, with churn while it was down) holds exactly what runc lists", async () => {
+    const node = await makeNode("reconcile");
+    for (let i = 0; i < 6; i++) await node.start(`r-${i}`);
+    const first = await AgentProcess.start(node.socket, ["--reconcile", "--state-root", node.stateRoot]);
+    cleanups.push(() => first.stop());
+    await waitFor("ready", async () => (await status(node.socket)).state === "ready");
+    expect(await heldIds(node.socket)).toEqual(await node.list());
+
+    first.proc.kill("SIGKILL");
+    await first.proc.exited;
+    await node.stop("r-0");
+    await node.stop("r-1");
+    await node.start("r-new");
+
+    const second = await AgentProcess.start(node.socket, ["--reconcile", "--state-root", node.stateRoot]);
+    cleanups.push(() => second.stop());
+    await waitFor("ready", async () => (await status(node.socket)).state === "ready");
+    const st = await status(node.socket);
+    expect(st.bootstrap).toMatchObject({ completedBy: "reconcile", containers: 5, warning: null });
+    expect(await heldIds(node.socket)).toEqual(["r-2", "r-3", "r-4", "r-5", "r-new"]);
+    expect(await heldIds(node.socket)).toEqual(await node.list());
+  }, 60_000);
+});
+
+describe("bootstrap edge cases", () => {
+  /** Runs the hook as the runtime would for the agent's own container, on a bundle written here. */
+  async function agentContainerHook(socket: string, extra: string[]): Promise<number> {
+    const bundle = join(work, `agent-bundle-${Date.now()}`);
+    mkdirSync(bundle, { recursive: true });
+    writeFileSync(join(bundle, "config.json"), JSON.stringify({ process: { args: ["/usr/local/bin/armor-agent", "serve"] } }));
+    const state = JSON.stringify({ ociVersion: "1.2.0", id: "armor-agent-x", status: "creating", pid: process.pid, bundle });
+    const started = performance.now();
+    const ran = await run([HOOK, "createRuntime", "--socket", socket, ...extra], { stdin: state });
+    expect(ran).toMatchObject({ code: 0, stderr: "" });
+    return performance.now() - started;
+  }
+
+  test("an empty node ends bootstrapping as soon as the batch (of zero) arrives", async () => {
+    const dir = join(work, "empty");
+    const socket = join(dir, "run", "armor.sock");
+    const agent = await AgentProcess.start(socket, ["--bootstrap", "hook", "--bootstrap-wait-ms", "60000"]);
+    cleanups.push(() => agent.stop());
+    expect((await status(socket)).state).toBe("bootstrapping");
+    const hookMs = await agentContainerHook(socket, ["--state-root", `runc:${join(dir, "no-containers")}`]);
+    expect(hookMs).toBeLessThan(1000);
+    await waitFor("ready", async () => (await status(socket)).state === "ready", 5000);
+    expect((await status(socket)).bootstrap).toMatchObject({ completedBy: "batch", containers: 0, warning: null });
+    // The hook registered nothing for the agent's own container.
+    expect(await heldIds(socket)).toEqual([]);
+  });
+
+  test("no batch within the wait: the agent enumerates runtime state itself", async () => {
+    const node = await makeNode("late");
+    await node.start("late-1");
+    const agent = await AgentProcess.start(node.socket, ["--bootstrap", "hook", "--bootstrap-wait-ms", "400", "--state-root", node.stateRoot]);
+    cleanups.push(() => agent.stop());
+    await waitFor("ready", async () => (await status(node.socket)).state === "ready", 5000);
+    const st = await status(node.socket);
+    expect(st.bootstrap.completedBy).toBe("reconcile");
+    expect(st.bootstrap.warning).toContain("no bootstrap batch arrived within 400 ms");
+    expect(await heldIds(node.socket)).toEqual(["late-1"]);
+  });
+
+  test("no batch and no readable runtime state: ready with a warning, never stuck", async () => {
+    const socket = join(work, "blind", "run", "armor.sock");
+    const agent = await AgentProcess.start(socket, ["--bootstrap", "hook", "--bootstrap-wait-ms", "300", "--state-root", "runc:/nonexistent/armor-test"]);
+    cleanups.push(() => agent.stop());
+    await waitFor("ready", async () => (await status(socket)).state === "ready", 5000);
+    const st = await status(socket);
+    expect(st.bootstrap.completedBy).toBe("unavailable");
+    expect(st.bootstrap.warning).toContain("no runtime state root is readable here");
+    expect(agent.log).toContain("ready without pre-existing containers");
+  });
+
+  test("a batch whose connection dies half-way: the agent falls back to its own enumeration", async () => {
+    const node = await makeNode("dead-batch");
+    await node.start("d-1");
+    await node.start("d-2");
+    const agent = await AgentProcess.start(node.socket, ["--bootstrap", "hook", "--bootstrap-wait-ms", "60000", "--state-root", node.stateRoot]);
+    cleanups.push(() => agent.stop());
+    const answers: string[] = [];
+    const batch = await Bun.connect({ unix: node.socket, socket: { data: (_s, chunk) => void answers.push(Buffer.from(chunk).toString()) } });
+    batch.write(encodeFrame({ v: 1, id: 1, op: "bootstrap-begin" }));
+    await waitFor("the begin answer", () => answers.join("").includes('"id":1'));
+    batch.end();
+    await waitFor("ready", async () => (await status(node.socket)).state === "ready", 5000);
+    const st = await status(node.socket);
+    expect(st.bootstrap.completedBy).toBe("reconcile");
+    expect(st.bootstrap.warning).toContain("bootstrap batch connection closed after 0 containers, before its end");
+    expect(await heldIds(node.socket)).toEqual(["d-1", "d-2"]);
+  });
+
+  test("crun's state root: the fork reads crun's status files", async () => {
+    const node = await makeNode("crun", crunRuntime);
+    await node.start("c-1");
+    await node.start("c-2");
+    const agent = await AgentProcess.start(node.socket, ["--bootstrap", "hook", "--bootstrap-wait-ms", "60000"]);
+    cleanups.push(() => agent.stop());
+    await agentContainerHook(node.socket, ["--state-root", node.stateRoot]);
+    await waitFor("ready", async () => (await status(node.socket)).state === "ready", 10_000);
+    expect((await status(node.socket)).bootstrap).toMatchObject({ completedBy: "batch", containers: 2 });
+    const records = JSON.parse((await run([AGENT, "list", "--json", "--socket", node.socket])).stdout) as Array<{ id: string; pid: number; source: string }>;
+    expect(records.map((r) => r.id).sort()).toEqual(["c-1", "c-2"]);
+    for (const record of records) {
+      const state = JSON.parse((await run(node.runtime.command(["state", record.id]))).stdout) as { pid: number };
+      expect(record).toMatchObject({ pid: state.pid, source: "bootstrap" });
+    }
+  });
+});

@@ -1,0 +1,343 @@
+/**
+ * install.sh into a temporary root: every file with its mode, owner and content,
+ * idempotence, the dry run, rollback on failure, --check, and the uninstall.
+ */
+import { afterEach, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { chmodSync, copyFileSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { AGENT, HOOK, HOOK_ENV, ROOT, removeDir, run, tempDir, type Ran } from "./support.ts";
+
+const INSTALL = join(ROOT, "install.sh");
+const PREFIX = "/usr/local/lib/armor-hooks";
+const HOOKS_FILE = "/usr/share/containers/oci/hooks.d/10-armor-hooks.json";
+const UNIT_FILE = "/etc/systemd/system/armor-agent.service";
+
+/** Every path under `dir` with its type, mode, owner, inode and content hash: a node's state. */
+function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (rel: string): void => {
+    const stat = lstatSync(join(dir, rel));
+    const mode = (stat.mode & 0o7777).toString(8);
+    if (stat.isDirectory()) {
+      out[rel || "/"] = `dir ${mode} ${stat.uid}:${stat.gid}`;
+      for (const name of readdirSync(join(dir, rel)).sort()) walk(`${rel}/${name}`);
+    } else {
+      out[rel] = `file ${mode} ${stat.uid}:${stat.gid} ino=${stat.ino} ${Bun.hash(readFileSync(join(dir, rel))).toString(16)}`;
+    }
+  };
+  walk("");
+  return out;
+}
+
+// Each install copies two ~100 MB binaries and compares them; some tests install three times.
+setDefaultTimeout(60_000);
+
+const sameBytes = (a: string, b: string): boolean => readFileSync(a).equals(readFileSync(b));
+
+let root: string;
+let work: string;
+
+/** Runs install.sh against the temporary root. */
+const install = (...args: string[]): Promise<Ran> => run(["sh", INSTALL, "--root", root, ...args]);
+
+/** A node with systemd and all three hooks.d readers installed. */
+function fakeNode(runtimes: string[] = ["crio", "podman", "containerd"], systemd = true): void {
+  mkdirSync(join(root, "usr/bin"), { recursive: true });
+  for (const name of runtimes) {
+    writeFileSync(join(root, "usr/bin", name), "#!/bin/sh\n");
+    chmodSync(join(root, "usr/bin", name), 0o755);
+  }
+  if (systemd) mkdirSync(join(root, "run/systemd/system"), { recursive: true });
+}
+
+beforeEach(() => {
+  root = tempDir("install-root");
+  work = tempDir("install-work");
+});
+afterEach(() => {
+  removeDir(root);
+  removeDir(work);
+});
+
+describe("install.sh", () => {
+  test("--help documents every option", async () => {
+    const ran = await run(["sh", INSTALL, "--help"]);
+    expect(ran.code).toBe(0);
+    for (const flag of ["--prefix", "--hooks-dir", "--socket", "--timeout-ms", "--runtimes", "--root", "--dry-run", "--uninstall", "--check", "--no-systemd"]) {
+      expect(ran.stdout).toContain(flag);
+    }
+  });
+
+  test.each([
+    [["--timeout-ms", "0"], "--timeout-ms must be a whole number"],
+    [["--prefix", "relative/dir"], "--prefix must be an absolute path"],
+    [["--socket", "/run/a b"], "--socket may hold only"],
+    [["--runtimes", "docker"], 'unknown runtime "docker"'],
+    [["--bogus"], 'unknown argument "--bogus"'],
+    [["--prefix"], "--prefix needs a value"],
+  ])("rejects bad usage %p with status 2 and changes nothing", async (args, message) => {
+    fakeNode();
+    const before = snapshot(root);
+    const ran = await install(...args);
+    expect(ran.code).toBe(2);
+    expect(ran.stderr).toContain(message);
+    expect(snapshot(root)).toEqual(before);
+  });
+
+  test("installs binaries, hooks.d entry, unit and manifest with their modes and owners", async () => {
+    fakeNode();
+    const ran = await install();
+    expect(ran.stderr).toBe("");
+    expect(ran.code).toBe(0);
+    expect(ran.stdout).toContain("runtimes: crio,podman,containerd (detected); systemd: yes");
+
+    const tree = snapshot(root);
+    const written = Object.keys(tree).filter((path) => path !== "/" && !path.startsWith("/usr/bin") && !path.startsWith("/run"));
+    expect(written.filter((path) => tree[path]?.startsWith("file")).sort()).toEqual(
+      [`${PREFIX}/armor-hook`, `${PREFIX}/armor-agent`, `${PREFIX}/install-manifest`, HOOKS_FILE, UNIT_FILE].sort(),
+    );
+    for (const path of written) {
+      const expected = path.endsWith("armor-hook") || path.endsWith("armor-agent") ? "file 755 0:0" : tree[path]?.startsWith("dir") ? "dir 755 0:0" : "file 644 0:0";
+      expect(`${path} ${tree[path]}`).toStartWith(`${path} ${expected}`);
+    }
+    expect(sameBytes(join(root, PREFIX, "armor-hook"), HOOK)).toBe(true);
+    expect(sameBytes(join(root, PREFIX, "armor-agent"), AGENT)).toBe(true);
+
+    expect(JSON.parse(readFileSync(join(root, HOOKS_FILE), "utf8"))).toEqual({
+      version: "1.0.0",
+      hook: { path: `${PREFIX}/armor-hook`, args: ["armor-hook", "--socket", "/run/armor/armor.sock", "--timeout-ms", "2000"], env: HOOK_ENV, timeout: 5 },
+      when: { always: true },
+      stages: ["createRuntime", "poststop"],
+    });
+    const unit = readFileSync(join(root, UNIT_FILE), "utf8");
+    expect(unit).toContain(`ExecStart=${PREFIX}/armor-agent serve --socket /run/armor/armor.sock\n`);
+    expect(unit).toContain("Restart=always\n");
+    expect(unit).toContain("UnsetEnvironment=BUN_BE_BUN BUN_OPTIONS\n");
+    expect(unit).toContain("WantedBy=multi-user.target\n");
+
+    const manifest = readFileSync(join(root, PREFIX, "install-manifest"), "utf8").trim().split("\n");
+    // Landing order: binaries before the unit, the unit before the hook config.
+    expect(manifest.slice(0, 4)).toEqual([`file ${PREFIX}/armor-hook`, `file ${PREFIX}/armor-agent`, `file ${UNIT_FILE}`, `file ${HOOKS_FILE}`]);
+    expect(manifest).toContain("dir /usr/share/containers/oci/hooks.d");
+    expect(manifest).not.toContain("dir /usr/bin");
+  });
+
+  test("honours --prefix, --hooks-dir, --socket and --timeout-ms in every file", async () => {
+    fakeNode(["podman"], true);
+    const ran = await install("--prefix", "/opt/armor", "--hooks-dir", "/etc/containers/oci/hooks.d", "--socket", "/run/x/agent.sock", "--timeout-ms", "7000");
+    expect(ran.code).toBe(0);
+    const entry = JSON.parse(readFileSync(join(root, "etc/containers/oci/hooks.d/10-armor-hooks.json"), "utf8"));
+    expect(entry.hook).toEqual({ path: "/opt/armor/armor-hook", args: ["armor-hook", "--socket", "/run/x/agent.sock", "--timeout-ms", "7000"], env: HOOK_ENV, timeout: 10 });
+    expect(readFileSync(join(root, UNIT_FILE), "utf8")).toContain("ExecStart=/opt/armor/armor-agent serve --socket /run/x/agent.sock\n");
+  });
+
+  test("running it twice rewrites nothing", async () => {
+    fakeNode();
+    expect((await install()).code).toBe(0);
+    const first = snapshot(root);
+    const again = await install();
+    expect(again.code).toBe(0);
+    expect(again.stdout).not.toContain("wrote ");
+    expect(again.stdout.match(/^unchanged /gm)).toHaveLength(4);
+    // Same inodes: not even rewritten with the same bytes.
+    expect(snapshot(root)).toEqual(first);
+  });
+
+  test("an upgrade replaces a changed binary by rename and keeps no backup", async () => {
+    fakeNode();
+    expect((await install()).code).toBe(0);
+    const before = snapshot(root);
+    const from = join(work, "from");
+    mkdirSync(from);
+    writeFileSync(join(from, "armor-hook"), "#!/bin/sh\necho armor-hook 9.9.9\n");
+    chmodSync(join(from, "armor-hook"), 0o755);
+    copyFileSync(AGENT, join(from, "armor-agent"));
+    const ran = await install("--from", from);
+    expect(ran.code).toBe(0);
+    expect(ran.stdout).toContain(`wrote ${root}${PREFIX}/armor-hook`);
+    const after = snapshot(root);
+    expect(after[`${PREFIX}/armor-hook`]).not.toEqual(before[`${PREFIX}/armor-hook`]);
+    expect(readFileSync(join(root, PREFIX, "armor-hook"), "utf8")).toContain("9.9.9");
+    expect(Object.keys(after).sort()).toEqual(Object.keys(before).sort());
+  });
+
+  test("--dry-run prints every file and why, and writes nothing", async () => {
+    fakeNode();
+    const before = snapshot(root);
+    const ran = await install("--dry-run");
+    expect(ran.code).toBe(0);
+    for (const path of [`${PREFIX}/armor-hook`, `${PREFIX}/armor-agent`, UNIT_FILE, HOOKS_FILE, `${PREFIX}/install-manifest`]) {
+      expect(ran.stdout).toMatch(new RegExp(`^would write ${root}${path} \\((0755|0644) root:root\\): \\S`, "m"));
+    }
+    expect(ran.stdout).toContain('"version": "1.0.0"');
+    expect(ran.stdout).toContain("Remaining steps");
+    expect(snapshot(root)).toEqual(before);
+
+    expect((await install()).code).toBe(0);
+    const installed = snapshot(root);
+    const again = await install("--dry-run");
+    expect(again.stdout).not.toContain("would write /");
+    expect(again.stdout.match(/^unchanged /gm)).toHaveLength(4);
+    expect(snapshot(root)).toEqual(installed);
+  });
+
+  test("--uninstall removes what it wrote and nothing else", async () => {
+    fakeNode();
+    mkdirSync(join(root, "usr/share/containers/oci/hooks.d"), { recursive: true });
+    writeFileSync(join(root, "usr/share/containers/oci/hooks.d/other.json"), "{}");
+    mkdirSync(join(root, "etc/systemd/system"), { recursive: true });
+    const before = snapshot(root);
+    expect((await install()).code).toBe(0);
+    expect((await install()).code).toBe(0);
+    const installed = snapshot(root);
+
+    const dry = await install("--uninstall", "--dry-run");
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain(`would remove ${root}${HOOKS_FILE}`);
+    expect(dry.stdout).toContain(`would remove ${root}${PREFIX}/armor-hook`);
+    expect(snapshot(root)).toEqual(installed);
+
+    const ran = await install("--uninstall");
+    expect(ran.code).toBe(0);
+    expect(ran.stdout).toContain("armor-hooks uninstalled");
+    // Config before binaries.
+    expect(ran.stdout.indexOf(HOOKS_FILE)).toBeLessThan(ran.stdout.indexOf(`${PREFIX}/armor-hook`));
+    expect(snapshot(root)).toEqual(before);
+
+    const twice = await install("--uninstall");
+    expect(twice.code).toBe(0);
+    expect(twice.stdout).toContain("nothing to uninstall");
+  });
+
+  test("a failure after the binaries landed puts the node back as it was", async () => {
+    fakeNode();
+    expect((await install()).code).toBe(0);
+    const before = snapshot(root);
+    // An agent that runs but cannot check the hooks.d entry: the failure comes after the binaries were renamed in.
+    const from = join(work, "from");
+    mkdirSync(from);
+    writeFileSync(join(from, "armor-hook"), "#!/bin/sh\necho armor-hook 9.9.9\n");
+    writeFileSync(join(from, "armor-agent"), '#!/bin/sh\n[ "$1" = --version ] && { echo 9.9.9; exit 0; }\necho "checker broke"\nexit 1\n');
+    chmodSync(join(from, "armor-hook"), 0o755);
+    chmodSync(join(from, "armor-agent"), 0o755);
+    const ran = await install("--from", from, "--socket", "/run/other.sock");
+    expect(ran.code).toBe(1);
+    expect(ran.stderr).toContain("install.sh: failed: the hooks.d entry would not load: checker broke");
+    expect(ran.stderr).toContain("nothing changed");
+    expect(snapshot(root)).toEqual(before);
+  });
+
+  test("a failed first install leaves no file and no directory behind", async () => {
+    fakeNode();
+    const before = snapshot(root);
+    const from = join(work, "from");
+    mkdirSync(from);
+    writeFileSync(join(from, "armor-hook"), "not a program");
+    chmodSync(join(from, "armor-hook"), 0o755);
+    copyFileSync(AGENT, join(from, "armor-agent"));
+    const ran = await install("--from", from);
+    expect(ran.code).toBe(1);
+    expect(ran.stderr).toMatch(/failed: .*armor-hook.* does not run on this node/);
+    expect(snapshot(root)).toEqual(before);
+  });
+
+  test("without runtimes or systemd it writes only the binaries and says what to run", async () => {
+    fakeNode([], false);
+    const ran = await install();
+    expect(ran.code).toBe(0);
+    expect(ran.stdout).toContain("No container runtime found");
+    expect(ran.stdout).toContain(`env -u BUN_BE_BUN -u BUN_OPTIONS ${PREFIX}/armor-agent serve --socket /run/armor/armor.sock`);
+    const files = Object.entries(snapshot(root)).filter(([, what]) => what.startsWith("file")).map(([path]) => path);
+    expect(files.sort()).toEqual([`${PREFIX}/armor-agent`, `${PREFIX}/armor-hook`, `${PREFIX}/install-manifest`]);
+  });
+
+  test("for runc it prints a config.json hooks snippet with env at both stages", async () => {
+    fakeNode(["runc"], false);
+    const ran = await install();
+    expect(ran.code).toBe(0);
+    const snippet = /^ {2}"hooks": \{[\s\S]*?^ {2}\}$/m.exec(ran.stdout)?.[0];
+    expect(snippet).toBeDefined();
+    const hooks = JSON.parse(`{${snippet}}`).hooks;
+    for (const stage of ["createRuntime", "poststop"]) {
+      expect(hooks[stage]).toEqual([
+        { path: `${PREFIX}/armor-hook`, args: ["armor-hook", stage, "--socket", "/run/armor/armor.sock", "--timeout-ms", "2000"], env: HOOK_ENV, timeout: 5 },
+      ]);
+    }
+  });
+
+  test("for containerd it writes the hooks.d entry and prints both the NRI and base_runtime_spec steps", async () => {
+    fakeNode(["containerd"], false);
+    const ran = await install();
+    expect(ran.code).toBe(0);
+    expect(snapshot(root)[HOOKS_FILE]).toStartWith("file 644 0:0");
+    expect(ran.stdout).toContain('[plugins."io.containerd.nri.v1.nri"]');
+    expect(ran.stdout).toContain("containerd 1.7 or newer");
+    expect(ran.stdout).toContain("base_runtime_spec");
+    expect(ran.stdout).toContain("containerd 1.5 or newer");
+  });
+
+  test("warns about another hooks.d file that would stop every container", async () => {
+    fakeNode(["podman"], false);
+    mkdirSync(join(root, "usr/share/containers/oci/hooks.d"), { recursive: true });
+    writeFileSync(join(root, "usr/share/containers/oci/hooks.d/05-broken.json"), '{"version": "9"}');
+    const ran = await install();
+    expect(ran.code).toBe(0);
+    expect(ran.stderr).toContain('05-broken.json: version is "9", not "1.0.0": CRI-O and podman refuse to create any container');
+  });
+});
+
+describe("install.sh --check", () => {
+  const good = (path: string): Record<string, unknown> => ({
+    version: "1.0.0",
+    hook: { path, args: ["armor-hook"], env: HOOK_ENV, timeout: 5 },
+    when: { always: true },
+    stages: ["createRuntime", "poststop"],
+  });
+
+  test("accepts the entry install.sh writes", async () => {
+    fakeNode(["podman"], false);
+    expect((await install()).code).toBe(0);
+    const ran = await install("--check");
+    expect(ran.code).toBe(0);
+    expect(ran.stdout.trim()).toBe(`${root}${HOOKS_FILE}: ok`);
+  });
+
+  test.each<[string, (doc: Record<string, any>) => unknown, string]>([
+    ["a bad version", (doc) => ({ ...doc, version: "1.0.1" }), 'version is "1.0.1", not "1.0.0": CRI-O and podman refuse'],
+    ["a missing binary", (doc) => ({ ...doc, hook: { ...doc.hook, path: "/nowhere/armor-hook" } }), "does not exist: CRI-O, podman and the NRI hook-injector silently skip"],
+    ["an unknown stage", (doc) => ({ ...doc, stages: ["createRuntime", "poststart-ish"] }), 'unknown stage "poststart-ish"'],
+    ["no when condition", (doc) => ({ ...doc, when: {} }), "when needs at least one of"],
+    ["a string timeout", (doc) => ({ ...doc, hook: { ...doc.hook, timeout: "5" } }), "hook.timeout is not a positive whole number"],
+    ["no env for armor-hook", (doc) => ({ ...doc, hook: { path: doc.hook.path } }), "hook.env is not set"],
+    ["BUN_OPTIONS in env", (doc) => ({ ...doc, hook: { ...doc.hook, env: ["BUN_OPTIONS=--inspect"] } }), "sets a BUN_ variable"],
+    ["a bad regular expression", (doc) => ({ ...doc, when: { commands: ["("] } }), "when.commands is not a list of regular expressions"],
+  ])("catches %s", async (_, breakIt, message) => {
+    const file = join(work, "entry.json");
+    writeFileSync(file, JSON.stringify(breakIt(good(HOOK))));
+    const ran = await run(["sh", INSTALL, "--check", file]);
+    expect(ran.stdout).toContain(message);
+    expect(ran.code).toBe(1);
+  });
+
+  test("catches malformed JSON and a name that does not end in .json", async () => {
+    writeFileSync(join(work, "broken.json"), '{"version": "1.0.0",');
+    writeFileSync(join(work, "entry.conf"), JSON.stringify(good(HOOK)));
+    const ran = await run(["sh", INSTALL, "--check", join(work, "broken.json"), join(work, "entry.conf")]);
+    expect(ran.code).toBe(1);
+    expect(ran.stdout).toContain("broken.json: cannot read it as JSON");
+    expect(ran.stdout).toContain("entry.conf: does not end in .json");
+  });
+
+  test("checks the hook path inside --root", async () => {
+    const file = join(work, "entry.json");
+    writeFileSync(file, JSON.stringify(good("/bin/armor-hook")));
+    mkdirSync(join(root, "bin"));
+    copyFileSync(HOOK, join(root, "bin/armor-hook"));
+    chmodSync(join(root, "bin/armor-hook"), 0o755);
+    expect((await install("--check", file)).code).toBe(0);
+    chmodSync(join(root, "bin/armor-hook"), 0o644);
+    const ran = await install("--check", file);
+    expect(ran.code).toBe(1);
+    expect(ran.stdout).toContain("is not an executable file");
+  });
+});

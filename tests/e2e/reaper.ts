@@ -1,0 +1,50 @@
+/**
+ * PID 1 on these machines does not reap orphans, so a test that starts processes
+ * which outlive their parent (the hook's detached bootstrap, detached containers'
+ * init) makes itself their subreaper and reaps them.
+ */
+import { dlopen, FFIType } from "bun:ffi";
+import { readdirSync, readFileSync } from "node:fs";
+
+const PR_SET_CHILD_SUBREAPER = 36;
+const WNOHANG = 1;
+
+const libc = dlopen("libc.so.6", {
+  prctl: { args: [FFIType.i32, FFIType.u64, FFIType.u64, FFIType.u64, FFIType.u64], returns: FFIType.i32 },
+  waitpid: { args: [FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+});
+
+/** Orphaned descendants of this process are re-parented to it (instead of PID 1) while on. */
+export function setSubreaper(on: boolean): void {
+  if (libc.symbols.prctl(PR_SET_CHILD_SUBREAPER, on ? 1 : 0, 0, 0, 0) !== 0) throw new Error("prctl(PR_SET_CHILD_SUBREAPER) failed");
+}
+
+function zombieChildren(): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (fields[0] === "Z" && Number(fields[1]) === process.pid) pids.push(Number(name));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids;
+}
+
+/**
+ * Reaps zombie children that stay zombies across a pause: Bun reaps the ones it
+ * spawned itself at once, so what remains are adopted orphans.
+ */
+export async function reapOrphans(): Promise<number> {
+  const first = new Set(zombieChildren());
+  if (first.size === 0) return 0;
+  await Bun.sleep(500);
+  let reaped = 0;
+  for (const pid of zombieChildren()) {
+    if (first.has(pid) && libc.symbols.waitpid(pid, null, WNOHANG) === pid) reaped += 1;
+  }
+  return reaped;
+}
