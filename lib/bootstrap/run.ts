@@ -45,7 +45,8 @@ export async function runBootstrap(options: BootstrapOptions, deps: EnumerateDep
       if (Date.now() - started >= options.deadlineMs) {
         throw new ArmorError("E_AGENT_TIMEOUT", `agent did not answer within ${options.deadlineMs} ms (last: ${lastError})`);
       }
-      await sleep(options.pollMs ?? 100);
+      // Short polls: the agent's time to ready is measured from its socket coming up.
+      await sleep(options.pollMs ?? 20);
     }
   }
   try {
