@@ -293,7 +293,9 @@ Before=crio.service containerd.service podman.service
 Type=simple
 # A compiled Bun binary obeys these; never let a manager default reach the agent.
 UnsetEnvironment=BUN_BE_BUN BUN_OPTIONS
-ExecStart=$AGENT_BIN serve --socket $SOCKET
+# --reconcile: a restarted agent enumerates the running containers from the runtimes'
+# state on disk, so its registry matches the node again.
+ExecStart=$AGENT_BIN serve --socket $SOCKET --reconcile
 Restart=always
 RestartSec=1
 
@@ -468,7 +470,7 @@ STEPS
 		fi
 	else
 		say "- No systemd here: keep the agent running under your supervisor, with a clean environment:"
-		say "    env -u BUN_BE_BUN -u BUN_OPTIONS $AGENT_BIN serve --socket $SOCKET"
+		say "    env -u BUN_BE_BUN -u BUN_OPTIONS $AGENT_BIN serve --socket $SOCKET --reconcile"
 	fi
 	say "- Check: $AGENT_BIN list --socket $SOCKET   (a container started now appears there)"
 }

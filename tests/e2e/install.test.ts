@@ -110,7 +110,7 @@ describe("install.sh", () => {
       stages: ["createRuntime", "poststop"],
     });
     const unit = readFileSync(join(root, UNIT_FILE), "utf8");
-    expect(unit).toContain(`ExecStart=${PREFIX}/armor-agent serve --socket /run/armor/armor.sock\n`);
+    expect(unit).toContain(`ExecStart=${PREFIX}/armor-agent serve --socket /run/armor/armor.sock --reconcile\n`);
     expect(unit).toContain("Restart=always\n");
     expect(unit).toContain("UnsetEnvironment=BUN_BE_BUN BUN_OPTIONS\n");
     expect(unit).toContain("WantedBy=multi-user.target\n");
@@ -128,7 +128,7 @@ describe("install.sh", () => {
     expect(ran.code).toBe(0);
     const entry = JSON.parse(readFileSync(join(root, "etc/containers/oci/hooks.d/10-armor-hooks.json"), "utf8"));
     expect(entry.hook).toEqual({ path: "/opt/armor/armor-hook", args: ["armor-hook", "--socket", "/run/x/agent.sock", "--timeout-ms", "7000"], env: HOOK_ENV, timeout: 10 });
-    expect(readFileSync(join(root, UNIT_FILE), "utf8")).toContain("ExecStart=/opt/armor/armor-agent serve --socket /run/x/agent.sock\n");
+    expect(readFileSync(join(root, UNIT_FILE), "utf8")).toContain("ExecStart=/opt/armor/armor-agent serve --socket /run/x/agent.sock --reconcile\n");
   });
 
   test("running it twice rewrites nothing", async () => {
@@ -246,7 +246,7 @@ describe("install.sh", () => {
     const ran = await install();
     expect(ran.code).toBe(0);
     expect(ran.stdout).toContain("No container runtime found");
-    expect(ran.stdout).toContain(`env -u BUN_BE_BUN -u BUN_OPTIONS ${PREFIX}/armor-agent serve --socket /run/armor/armor.sock`);
+    expect(ran.stdout).toContain(`env -u BUN_BE_BUN -u BUN_OPTIONS ${PREFIX}/armor-agent serve --socket /run/armor/armor.sock --reconcile`);
     const files = Object.entries(snapshot(root)).filter(([, what]) => what.startsWith("file")).map(([path]) => path);
     expect(files.sort()).toEqual([`${PREFIX}/armor-agent`, `${PREFIX}/armor-hook`, `${PREFIX}/install-manifest`]);
   });

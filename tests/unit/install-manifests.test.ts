@@ -67,15 +67,17 @@ describe("deploy/kubernetes", () => {
     expect(() => validate(broken)).toThrow(/must have required property selector/);
   });
 
-  test("the agent mounts only its socket directory, and readiness asks the agent", () => {
+  test("the agent mounts only its socket directory, waits for the hook's bootstrap, and is ready once it is in", () => {
     const spec = daemonSet("armor-agent");
     expect(hostPaths(spec)).toEqual(["/run/armor"]);
     expect(spec.hostPID ?? false).toBe(false);
     expect(spec.hostNetwork ?? false).toBe(false);
     const [agent, ...others] = spec.containers;
     expect(others).toEqual([]);
-    expect([...(agent?.command ?? []), ...(agent?.args ?? [])]).toEqual(["/opt/armor-hooks/armor-agent", "serve", "--socket", "/run/armor/armor.sock"]);
-    expect(agent?.readinessProbe?.exec?.command).toEqual(["/opt/armor-hooks/armor-agent", "list", "--socket", "/run/armor/armor.sock"]);
+    expect([...(agent?.command ?? []), ...(agent?.args ?? [])]).toEqual(["/opt/armor-hooks/armor-agent", "serve", "--socket", "/run/armor/armor.sock", "--bootstrap", "hook"]);
+    // The hook recognises the agent by its command's basename and forks the bootstrap for it.
+    expect(agent?.command?.[0]?.split("/").at(-1)).toBe("armor-agent");
+    expect(agent?.readinessProbe?.exec?.command).toEqual(["/opt/armor-hooks/armor-agent", "status", "--ready", "--socket", "/run/armor/armor.sock"]);
     expect(agent?.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } });
     expect(agent?.securityContext?.privileged ?? false).toBe(false);
     expect(agent?.volumeMounts).toEqual([{ name: "socket-dir", mountPath: "/run/armor" }]);
