@@ -25,6 +25,11 @@ export interface BootstrapStatus {
   warning: string | null;
 }
 
+/** A batch that makes no progress for this long is treated as dead, whatever its connection does. */
+export const BATCH_STALL_MS = 15_000;
+/** An enumeration of runtime state that takes longer than this is abandoned (a hung file system). */
+export const RECONCILE_TIMEOUT_MS = 60_000;
+
 /** The agent's own enumeration: registers what it finds, or returns null when no runtime state is readable. */
 export type Reconcile = () => Promise<number | null>;
 
@@ -40,6 +45,8 @@ export class BootstrapTracker {
   readonly #reconcile: Reconcile;
   readonly #log: Logger;
   readonly #now: () => number;
+  readonly #stallMs: number;
+  readonly #reconcileTimeoutMs: number;
   readonly #waiters: Array<() => void> = [];
   #state: AgentState = "bootstrapping";
   #startedAt = 0;
@@ -49,9 +56,20 @@ export class BootstrapTracker {
   #warning: string | null = null;
   #batch: Batch | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #stall: ReturnType<typeof setTimeout> | undefined;
   #fallingBack = false;
 
-  constructor(options: { mode: BootstrapMode; deadlineMs: number; reconcile: Reconcile; log: Logger; now?: () => number }) {
+  constructor(options: {
+    mode: BootstrapMode;
+    deadlineMs: number;
+    reconcile: Reconcile;
+    log: Logger;
+    now?: () => number;
+    stallMs?: number;
+    reconcileTimeoutMs?: number;
+  }) {
+    this.#stallMs = options.stallMs ?? BATCH_STALL_MS;
+    this.#reconcileTimeoutMs = options.reconcileTimeoutMs ?? RECONCILE_TIMEOUT_MS;
     this.#mode = options.mode;
     this.#deadlineMs = options.deadlineMs;
     this.#reconcile = options.reconcile;
@@ -72,20 +90,29 @@ export class BootstrapTracker {
   batchBegin(session: number): void {
     if (this.#batch && this.#batch.session !== session) this.#log("warn", "a second bootstrap batch began; following the newer one");
     this.#batch = { session, received: 0 };
-    // From here the batch's own end, or its connection closing (the server drops a
-    // stalled one after its idle timeout), decides; a long batch is not cut short.
+    // From here the batch's end, its connection closing, or its stalling decides;
+    // a long batch that keeps sending is not cut short.
     clearTimeout(this.#timer);
+    this.#armStall(session);
   }
 
   /** A pre-existing container of the batch on `session` reached the registry. */
   batchRegistered(session: number): void {
-    if (this.#batch?.session === session) this.#batch.received += 1;
+    if (this.#batch?.session !== session) return;
+    this.#batch.received += 1;
+    this.#armStall(session);
   }
 
   /** The batch on `session` ended, announcing `count` containers. */
   batchEnd(session: number, count: number): void {
-    const received = this.#batch?.session === session ? this.#batch.received : 0;
+    if (this.#batch && this.#batch.session !== session) {
+      // A stray end must not discard another connection's batch in flight.
+      this.#log("warn", "ignoring a bootstrap-end from a connection that began no batch", { session });
+      return;
+    }
+    const received = this.#batch?.received ?? 0;
     this.#batch = undefined;
+    clearTimeout(this.#stall);
     const warning = received === count ? null : `bootstrap batch announced ${count} containers but sent ${received}`;
     if (warning) this.#log("warn", warning);
     if (this.#state === "bootstrapping") this.#ready("batch", received, warning);
@@ -96,7 +123,18 @@ export class BootstrapTracker {
     if (this.#batch?.session !== session) return;
     const received = this.#batch.received;
     this.#batch = undefined;
+    clearTimeout(this.#stall);
     if (this.#state === "bootstrapping") void this.#fallback(`bootstrap batch connection closed after ${received} containers, before its end`);
+  }
+
+  #armStall(session: number): void {
+    clearTimeout(this.#stall);
+    this.#stall = setTimeout(() => {
+      if (this.#batch?.session !== session) return;
+      const received = this.#batch.received;
+      this.#batch = undefined;
+      if (this.#state === "bootstrapping") void this.#fallback(`bootstrap batch stalled for ${this.#stallMs} ms after ${received} containers`);
+    }, this.#stallMs);
   }
 
   get state(): AgentState {
@@ -125,6 +163,7 @@ export class BootstrapTracker {
   /** Stops the deadline timer (agent shutting down). */
   stop(): void {
     clearTimeout(this.#timer);
+    clearTimeout(this.#stall);
   }
 
   async #fallback(reason: string | null): Promise<void> {
@@ -134,7 +173,11 @@ export class BootstrapTracker {
     if (reason) this.#log("warn", `${reason}; enumerating runtime state itself`);
     let found: number | null;
     try {
-      found = await this.#reconcile();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`enumeration did not finish within ${this.#reconcileTimeoutMs} ms`)), this.#reconcileTimeoutMs);
+      });
+      found = await Promise.race([this.#reconcile(), timeout]).finally(() => clearTimeout(timer));
     } catch (err) {
       this.#log("error", "enumerating runtime state failed", { error: err instanceof Error ? err.message : String(err) });
       found = null;
@@ -152,6 +195,7 @@ export class BootstrapTracker {
 
   #ready(by: NonNullable<BootstrapStatus["completedBy"]>, containers: number, warning: string | null): void {
     clearTimeout(this.#timer);
+    clearTimeout(this.#stall);
     this.#state = "ready";
     this.#readyAt = this.#now();
     this.#completedBy = by;

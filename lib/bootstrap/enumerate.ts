@@ -51,7 +51,8 @@ function listDir(path: string, deps: EnumerateDeps, log: Logger): string[] | und
     return deps.readDir(path);
   } catch (err) {
     const errno = errnoOf(err);
-    if (errno !== "ENOENT") log("warn", "cannot list runtime state root", { path, error: errno ?? String(err) });
+    // ENOTDIR: a stray file beside the containers, not a root that failed.
+    if (errno !== "ENOENT" && errno !== "ENOTDIR") log("warn", "cannot list runtime state root", { path, error: errno ?? String(err) });
     return undefined;
   }
 }

@@ -120,7 +120,8 @@ export function parseHookArgs(argv: readonly string[]): HookArgs {
     agentName,
     stateRoots: stateRoots.length > 0 ? stateRoots : [...DEFAULT_STATE_ROOTS],
     bootstrapDeadlineMs,
-    bootstrapLog: bootstrapLog ?? `${socket.slice(0, Math.max(socket.lastIndexOf("/"), 0)) || "."}/bootstrap.log`,
+    // "/armor.sock" logs to "/bootstrap.log": a relative path would land in the runtime's cwd (the bundle).
+    bootstrapLog: bootstrapLog ?? `${socket.lastIndexOf("/") < 0 ? "." : socket.slice(0, socket.lastIndexOf("/"))}/bootstrap.log`,
     help,
     version,
   };

@@ -1,0 +1,167 @@
+/**
+ * The agent's own container: the hook recognises it, registers nothing, and
+ * starts the detached `armor-hook bootstrap` with the options it was given.
+ */
+import { describe, expect, test } from "bun:test";
+import { DEFAULT_STATE_ROOTS } from "../../lib/bootstrap/state-roots.ts";
+import { bootstrapArgv, DEFAULT_AGENT_NAME, DEFAULT_BOOTSTRAP_DEADLINE_MS, parseHookArgs } from "../../lib/hook/args.ts";
+import { isAgentContainer, runHook, type HookDeps } from "../../lib/hook/run.ts";
+import type { RequestBody } from "../../lib/wire/messages.ts";
+import { armorErrorOf } from "./_fixtures.ts";
+
+const config = (args: string[], annotations: Record<string, string> = {}) => ({ apparmorProfile: null, args, annotations });
+
+describe("isAgentContainer()", () => {
+  test.each([
+    ["args[0] is the agent's name", config(["armor-agent", "serve"]), undefined],
+    ["args[0] is a path to the agent", config(["/usr/local/bin/armor-agent", "serve", "--bootstrap", "hook"]), undefined],
+    ["CRI-O names the container so in config.json", config(["/entrypoint.sh"], { "io.kubernetes.container.name": "armor-agent" }), undefined],
+    ["containerd names the container so in config.json", config(["/entrypoint.sh"], { "io.kubernetes.cri.container-name": "armor-agent" }), undefined],
+    ["the OCI state's annotations name it", config(["/entrypoint.sh"]), { "io.kubernetes.container.name": "armor-agent" }],
+  ])("recognises the agent's container when %s", (_name, bundle, stateAnnotations) => {
+    expect(isAgentContainer(bundle, stateAnnotations, DEFAULT_AGENT_NAME)).toBe(true);
+  });
+
+  test.each([
+    ["another program", config(["nginx", "-g", "daemon off;"]), undefined],
+    ["the agent's name as a later argument", config(["sh", "-c", "armor-agent"]), undefined],
+    ["a longer program name", config(["/bin/armor-agent-helper"]), undefined],
+    ["a directory named like the agent", config(["/armor-agent/bin/run"]), undefined],
+    ["no args at all", config([]), undefined],
+    ["the agent's name as the pod's name", config(["sh"], { "io.kubernetes.pod.name": "armor-agent" }), undefined],
+    ["the state naming another container over config.json", config(["sh"], { "io.kubernetes.container.name": "armor-agent" }), { "io.kubernetes.container.name": "sidecar" }],
+  ])("does not take %s for the agent", (_name, bundle, stateAnnotations) => {
+    expect(isAgentContainer(bundle, stateAnnotations, DEFAULT_AGENT_NAME)).toBe(false);
+  });
+
+  test("uses the configured agent name", () => {
+    expect(isAgentContainer(config(["/opt/sec/monitor"]), undefined, "monitor")).toBe(true);
+    expect(isAgentContainer(config(["armor-agent"]), undefined, "monitor")).toBe(false);
+  });
+});
+
+const BUNDLE = "/run/containers/agent/userdata";
+const state = { ociVersion: "1.2.0", id: "agent-ctr", status: "created", pid: 777, bundle: BUNDLE, annotations: {} };
+
+/** Hook deps whose bundle is the agent's; records the detached spawns and agent calls. */
+function agentHarness(argv: string[], bundleConfig: object = { process: { args: ["/usr/bin/armor-agent", "serve"] } }) {
+  const spawned: string[][] = [];
+  const calls: RequestBody[] = [];
+  const deps: HookDeps = {
+    argv,
+    readStdin: async () => JSON.stringify(state),
+    readText: async (path) => {
+      if (path !== `${BUNDLE}/config.json`) throw Object.assign(new Error("ENOENT"), { code: "ENOENT" });
+      return JSON.stringify(bundleConfig);
+    },
+    readLink: () => {
+      throw Object.assign(new Error("ENOENT"), { code: "ENOENT" });
+    },
+    callAgent: async (_options, body) => {
+      calls.push(body);
+      throw new Error("the agent is not up: the hook must not call it for the agent's own container");
+    },
+    spawnDetached: (args) => void spawned.push(args),
+    version: "1.0.0",
+  };
+  return { deps, spawned, calls };
+}
+
+describe("runHook() for the agent's own container", () => {
+  test("starts the detached bootstrap with its options, calls no agent, and exits 0 at once", async () => {
+    const argv = ["createRuntime", "--socket", "/run/sec/agent.sock", "--timeout-ms", "500", "--state-root", "crun:/run/crun"];
+    const h = agentHarness(argv);
+    expect(await runHook(h.deps)).toEqual({ status: 0 });
+    expect(h.calls).toEqual([]);
+    expect(h.spawned).toEqual([bootstrapArgv(parseHookArgs(argv))]);
+    expect(h.spawned[0]).toEqual([
+      "bootstrap",
+      "--socket",
+      "/run/sec/agent.sock",
+      "--timeout-ms",
+      "500",
+      "--bootstrap-deadline-ms",
+      String(DEFAULT_BOOTSTRAP_DEADLINE_MS),
+      "--bootstrap-log",
+      "/run/sec/bootstrap.log",
+      "--state-root",
+      "crun:/run/crun",
+    ]);
+  });
+
+  test("does not need the agent's process namespaces (it registers nothing)", async () => {
+    const h = agentHarness([]);
+    expect((await runHook(h.deps)).status).toBe(0);
+    expect(h.spawned).toHaveLength(1);
+  });
+
+  test("recognises the agent by a configured name", async () => {
+    const h = agentHarness(["--agent-name", "monitor"], { process: { args: ["/opt/monitor"] } });
+    expect(await runHook(h.deps)).toEqual({ status: 0 });
+    expect(h.spawned).toHaveLength(1);
+  });
+
+  test("starts no bootstrap at poststop of the agent's container, and unregisters it as any other", async () => {
+    const h = agentHarness(["poststop"]);
+    h.deps.callAgent = async (_o, body) => {
+      h.calls.push(body);
+      return { removed: false };
+    };
+    expect(await runHook(h.deps)).toEqual({ status: 0 });
+    expect(h.spawned).toEqual([]);
+    expect(h.calls).toEqual([{ op: "unregister", container: "agent-ctr" }]);
+  });
+});
+
+describe("the bootstrap's command line", () => {
+  test.each([
+    ["defaults", []],
+    ["every option", ["--socket", "/x/y.sock", "--timeout-ms", "750", "--bootstrap-deadline-ms", "9000", "--bootstrap-log", "/var/log/b.log", "--state-root", "runc:/a", "--state-root", "crun:/b"]],
+    ["a socket at the file system root", ["--socket", "/armor.sock"]],
+  ])("bootstrapArgv() round-trips through parseHookArgs() with %s", (_name, argv) => {
+    const args = parseHookArgs(argv);
+    const again = parseHookArgs(bootstrapArgv(args));
+    expect(again.stage).toBe("bootstrap");
+    expect({ ...again, stage: args.stage }).toEqual(args);
+  });
+
+  test("defaults to the runtimes' state roots", () => {
+    expect(parseHookArgs([]).stateRoots).toEqual([...DEFAULT_STATE_ROOTS]);
+  });
+
+  test("collects repeated --state-root flags in order, replacing the defaults", () => {
+    expect(parseHookArgs(["--state-root", "crun:/run/crun", "--state-root=runc:/run/docker/runtime-runc/moby"]).stateRoots).toEqual([
+      { format: "crun", path: "/run/crun" },
+      { format: "runc", path: "/run/docker/runtime-runc/moby" },
+    ]);
+  });
+
+  test.each([
+    ["/run/armor/armor.sock", "/run/armor/bootstrap.log"],
+    ["/tmp/t/agent.sock", "/tmp/t/bootstrap.log"],
+    ["/armor.sock", "/bootstrap.log"],
+    ["armor.sock", "./bootstrap.log"],
+  ])("puts the bootstrap log beside the socket %p by default", (socket, log) => {
+    expect(parseHookArgs(["--socket", socket]).bootstrapLog).toBe(log);
+  });
+
+  test("takes --bootstrap-log and --bootstrap-deadline-ms", () => {
+    expect(parseHookArgs(["--bootstrap-log", "/l.log", "--bootstrap-deadline-ms", "3600000"])).toMatchObject({ bootstrapLog: "/l.log", bootstrapDeadlineMs: 3_600_000 });
+    expect(parseHookArgs([]).bootstrapDeadlineMs).toBe(DEFAULT_BOOTSTRAP_DEADLINE_MS);
+  });
+
+  test.each([
+    [["--state-root"], "--state-root needs a value"],
+    [["--state-root", "runc"], '--state-root must be runc:/absolute/path or crun:/absolute/path, got "runc"'],
+    [["--state-root", "youki:/run/youki"], '--state-root must be runc:/absolute/path or crun:/absolute/path, got "youki:/run/youki"'],
+    [["--state-root=runc:relative"], '--state-root must be runc:/absolute/path or crun:/absolute/path, got "runc:relative"'],
+    [["--bootstrap-deadline-ms", "0"], '--bootstrap-deadline-ms must be a whole number from 1 to 3600000, got "0"'],
+    [["--bootstrap-deadline-ms", "3600001"], '--bootstrap-deadline-ms must be a whole number from 1 to 3600000, got "3600001"'],
+    [["--bootstrap-log"], "--bootstrap-log needs a value"],
+    [["--agent-name="], "--agent-name needs a value"],
+  ])("refuses %p with E_USAGE", (argv, message) => {
+    const err = armorErrorOf(() => parseHookArgs(argv));
+    expect(err.code).toBe("E_USAGE");
+    expect(err.message).toBe(message);
+  });
+});

@@ -1,0 +1,246 @@
+/**
+ * enumerateContainers() over a fake host: runtime state roots, bundles and
+ * /proc, all in memory.
+ */
+import { describe, expect, test } from "bun:test";
+import { enumerateContainers, type EnumerateDeps } from "../../lib/bootstrap/enumerate.ts";
+import type { StateRoot } from "../../lib/bootstrap/state-roots.ts";
+import { recordingLogger } from "./_fixtures.ts";
+
+const errno = (code: string, path: string): Error => Object.assign(new Error(`${code}: ${path}`), { code });
+
+/** Fields 3..21 of a stat line, before the start time (field 22). */
+const STAT_FILLER = "S 1 1 1 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0";
+
+/** An in-memory host: files (directories follow from their paths), denied directories, processes. */
+class FakeHost {
+  readonly files = new Map<string, string>();
+  readonly denied = new Set<string>();
+  readonly links = new Map<string, string>();
+  readonly reads: string[] = [];
+
+  /** A running process with its start time and pid/mnt/net namespaces derived from the pid. */
+  process(pid: number, startTime: number, comm = "sh"): this {
+    this.files.set(`/proc/${pid}/stat`, `${pid} (${comm}) ${STAT_FILLER} ${startTime} 0 0\n`);
+    this.links.set(`/proc/${pid}/ns/pid`, `pid:[${pid * 10 + 1}]`);
+    this.links.set(`/proc/${pid}/ns/mnt`, `mnt:[${pid * 10 + 2}]`);
+    this.links.set(`/proc/${pid}/ns/net`, `net:[${pid * 10 + 3}]`);
+    return this;
+  }
+
+  /** The process left /proc/<pid>/ns but its stat was read a moment before. */
+  vanishingProcess(pid: number, startTime: number): this {
+    this.files.set(`/proc/${pid}/stat`, `${pid} (sh) ${STAT_FILLER} ${startTime} 0 0\n`);
+    return this;
+  }
+
+  bundle(path: string, config: object = { process: { args: ["sh"], apparmorProfile: "armor-default" } }): this {
+    this.files.set(`${path}/config.json`, JSON.stringify(config));
+    return this;
+  }
+
+  runc(dir: string, id: string, pid: number, startTime: number | undefined, bundle = `/bundles/${id}`): this {
+    const state = { id, init_process_pid: pid, init_process_start: startTime, config: { labels: [`bundle=${bundle}`] } };
+    this.files.set(`${dir}/${id}/state.json`, JSON.stringify(state));
+    return this;
+  }
+
+  crun(root: string, id: string, pid: number, startTime: number | undefined, bundle = `/bundles/${id}`): this {
+    this.files.set(`${root}/${id}/status`, JSON.stringify({ pid, "process-start-time": startTime, bundle }));
+    return this;
+  }
+
+  get deps(): EnumerateDeps {
+    return {
+      readDir: (path) => {
+        if (this.denied.has(path)) throw errno("EACCES", path);
+        if (this.files.has(path)) throw errno("ENOTDIR", path);
+        const prefix = `${path}/`;
+        const names = new Set<string>();
+        for (const file of this.files.keys()) if (file.startsWith(prefix)) names.add(file.slice(prefix.length).split("/")[0] as string);
+        if (names.size === 0) throw errno("ENOENT", path);
+        return [...names].sort();
+      },
+      readText: async (path) => {
+        this.reads.push(path);
+        const text = this.files.get(path);
+        if (text !== undefined) return text;
+        if (this.files.has(path.slice(0, path.lastIndexOf("/")))) throw errno("ENOTDIR", path);
+        throw errno("ENOENT", path);
+      },
+      readLink: (path) => {
+        const target = this.links.get(path);
+        if (target === undefined) throw errno("ENOENT", path);
+        return target;
+      },
+    };
+  }
+}
+
+const RUNC: StateRoot = { format: "runc", path: "/run/runc" };
+const CONTAINERD: StateRoot = { format: "runc", path: "/run/containerd/runc" };
+const CRUN: StateRoot = { format: "crun", path: "/run/crun" };
+
+async function enumerate(host: FakeHost, roots: readonly StateRoot[]) {
+  const logs = recordingLogger();
+  const result = await enumerateContainers(roots, host.deps, logs.log);
+  return { ...result, ids: result.containers.map((c) => c.id).sort(), records: logs.records };
+}
+
+describe("enumerateContainers() reading state roots", () => {
+  test("describes a runc container as the live hook would", async () => {
+    const host = new FakeHost()
+      .process(3012, 777)
+      .runc("/run/runc", "web", 3012, 777, "/run/bundles/web")
+      .bundle("/run/bundles/web", {
+        process: { args: ["nginx"], apparmorProfile: "armor-nginx" },
+        annotations: { "io.kubernetes.pod.name": "web-0", "io.kubernetes.pod.namespace": "shop", "io.kubernetes.container.name": "nginx" },
+      });
+    const { containers, rootsRead } = await enumerate(host, [RUNC]);
+    expect(rootsRead).toBe(1);
+    expect(containers).toEqual([
+      {
+        id: "web",
+        pid: 3012,
+        bundle: "/run/bundles/web",
+        namespaces: { pid: 30121, mnt: 30122, net: 30123 },
+        apparmorProfile: "armor-nginx",
+        pod: { name: "web-0", namespace: "shop", uid: null },
+        containerName: "nginx",
+        sandboxId: null,
+        image: null,
+      },
+    ]);
+  });
+
+  test("finds containers under containerd's per-namespace directories", async () => {
+    const host = new FakeHost()
+      .process(10, 1)
+      .process(11, 1)
+      .runc("/run/containerd/runc/k8s.io", "a", 10, 1)
+      .runc("/run/containerd/runc/moby", "b", 11, 1)
+      .bundle("/bundles/a")
+      .bundle("/bundles/b");
+    expect(await enumerate(host, [CONTAINERD])).toMatchObject({ ids: ["a", "b"], rootsRead: 1 });
+  });
+
+  test("finds containers in a crun root, named by their directory", async () => {
+    const host = new FakeHost().process(20, 5).crun("/run/crun", "c", 20, 5).bundle("/bundles/c");
+    expect(await enumerate(host, [CRUN])).toMatchObject({ ids: ["c"], rootsRead: 1 });
+  });
+
+  test("reads every root it is given, together", async () => {
+    const host = new FakeHost()
+      .process(10, 1)
+      .process(11, 1)
+      .process(12, 1)
+      .runc("/run/runc", "a", 10, 1)
+      .runc("/run/containerd/runc/k8s.io", "b", 11, 1)
+      .crun("/run/crun", "c", 12, 1)
+      .bundle("/bundles/a")
+      .bundle("/bundles/b")
+      .bundle("/bundles/c");
+    expect(await enumerate(host, [RUNC, CONTAINERD, CRUN])).toMatchObject({ ids: ["a", "b", "c"], rootsRead: 3 });
+  });
+
+  test("does not count a missing root as read, and says nothing about it", async () => {
+    const host = new FakeHost().process(10, 1).runc("/run/runc", "a", 10, 1).bundle("/bundles/a");
+    const { ids, rootsRead, records } = await enumerate(host, [RUNC, CRUN, CONTAINERD]);
+    expect(ids).toEqual(["a"]);
+    expect(rootsRead).toBe(1);
+    expect(records.filter((r) => r.level === "warn")).toEqual([]);
+  });
+
+  test("reports zero roots read on a host without any runtime state", async () => {
+    expect(await enumerate(new FakeHost(), [RUNC, CRUN])).toMatchObject({ ids: [], rootsRead: 0 });
+  });
+
+  test("warns about a root it may not list, and does not count it", async () => {
+    const host = new FakeHost().process(10, 1).runc("/run/runc", "a", 10, 1).bundle("/bundles/a");
+    host.denied.add("/run/runc");
+    const { ids, rootsRead, records } = await enumerate(host, [RUNC]);
+    expect([ids, rootsRead]).toEqual([[], 0]);
+    expect(records).toContainEqual({ level: "warn", msg: "cannot list runtime state root", fields: { path: "/run/runc", error: "EACCES" } });
+  });
+
+  test("skips an unparsable state with a warning, keeping the others", async () => {
+    const host = new FakeHost().process(10, 1).runc("/run/runc", "good", 10, 1).bundle("/bundles/good");
+    host.files.set("/run/runc/half/state.json", '{"id":"half","init_pro');
+    const { ids, records } = await enumerate(host, [RUNC]);
+    expect(ids).toEqual(["good"]);
+    expect(records).toContainEqual({ level: "warn", msg: "skipping unreadable container state", fields: { file: "/run/runc/half/state.json", reason: "not valid JSON" } });
+  });
+
+  test("skips a crun directory without a status file, without looking inside it", async () => {
+    const host = new FakeHost().process(10, 1).crun("/run/crun", "ok", 10, 1).bundle("/bundles/ok");
+    host.files.set("/run/crun/creating/config.json", "{}");
+    const { ids, records } = await enumerate(host, [CRUN]);
+    expect(ids).toEqual(["ok"]);
+    expect(host.reads.filter((path) => path.startsWith("/run/crun/creating"))).toEqual(["/run/crun/creating/status"]);
+    expect(records.filter((r) => r.level === "warn")).toEqual([]);
+  });
+});
+
+describe("enumerateContainers() telling live containers from dead ones", () => {
+  test("skips a container whose process is gone (no /proc/<pid>/stat)", async () => {
+    const host = new FakeHost().runc("/run/runc", "dead", 99, 1).bundle("/bundles/dead");
+    expect((await enumerate(host, [RUNC])).ids).toEqual([]);
+  });
+
+  test("skips a container whose pid now belongs to another process (start time differs)", async () => {
+    const host = new FakeHost().process(10, 2000).runc("/run/runc", "old", 10, 1000).bundle("/bundles/old");
+    const { ids, records } = await enumerate(host, [RUNC]);
+    expect(ids).toEqual([]);
+    expect(records).toContainEqual({ level: "debug", msg: "skipping a stopped container whose pid was reused", fields: { id: "old", pid: 10 } });
+  });
+
+  test("keeps a container whose command name would confuse a naive stat parser", async () => {
+    const host = new FakeHost().process(10, 1000, "evil) 1 2 3").runc("/run/runc", "x", 10, 1000).bundle("/bundles/x");
+    expect((await enumerate(host, [RUNC])).ids).toEqual(["x"]);
+  });
+
+  test("keeps a container whose state records no start time", async () => {
+    const host = new FakeHost().process(10, 2000).crun("/run/crun", "x", 10, undefined).bundle("/bundles/x");
+    expect((await enumerate(host, [CRUN])).ids).toEqual(["x"]);
+  });
+
+  test("registers a live container whose bundle config is gone, with a null profile and a warning", async () => {
+    const host = new FakeHost().process(10, 1).runc("/run/runc", "nobundle", 10, 1);
+    const { containers, records } = await enumerate(host, [RUNC]);
+    expect(containers).toEqual([
+      {
+        id: "nobundle",
+        pid: 10,
+        bundle: "/bundles/nobundle",
+        namespaces: { pid: 101, mnt: 102, net: 103 },
+        apparmorProfile: null,
+        pod: null,
+        containerName: null,
+        sandboxId: null,
+        image: null,
+      },
+    ]);
+    expect(records.find((r) => r.level === "warn")).toMatchObject({ msg: "registering a pre-existing container without its bundle's details", fields: { id: "nobundle" } });
+  });
+
+  test("skips a container whose process exits while it is described", async () => {
+    const host = new FakeHost().vanishingProcess(10, 1).runc("/run/runc", "going", 10, 1).bundle("/bundles/going");
+    const { ids, records } = await enumerate(host, [RUNC]);
+    expect(ids).toEqual([]);
+    expect(records.filter((r) => r.level === "warn" || r.level === "error")).toEqual([]);
+  });
+
+  test("skips a container whose process exits while it is described, even when its bundle is gone too", async () => {
+    const host = new FakeHost().vanishingProcess(10, 1).runc("/run/runc", "going", 10, 1);
+    expect((await enumerate(host, [RUNC])).ids).toEqual([]);
+  });
+
+  test("describes every container of a busy node (more than one concurrent slice)", async () => {
+    const host = new FakeHost();
+    for (let i = 0; i < 150; i++) host.process(1000 + i, 7).runc("/run/runc", `c${i}`, 1000 + i, 7).bundle(`/bundles/c${i}`);
+    host.runc("/run/runc", "dead", 5, 7);
+    const { containers } = await enumerate(host, [RUNC]);
+    expect(containers).toHaveLength(150);
+    expect(new Set(containers.map((c) => c.namespaces.pid)).size).toBe(150);
+  });
+});
