@@ -1,11 +1,13 @@
 /**
  * armor-hook: executed by an OCI runtime at createRuntime and poststop. Only
- * Bun's own I/O here: this file's start-up is on every container's critical path.
- * `armor-hook bootstrap` (the detached fork) loads its code only on that path.
+ * Bun's own I/O here: this file's start-up is on every container's critical path,
+ * and importing node:fs alone would add ~5 ms to it (see bench/README.md).
+ * `armor-hook bootstrap` (the detached fork) loads its code only on that path:
+ * scripts/build.ts splits it into a chunk of its own, with its node:fs and node:path.
  */
-import { readlinkSync } from "node:fs";
 import { callAgent } from "./lib/client.ts";
 import { runHook } from "./lib/hook/run.ts";
+import { statNamespaceLink } from "./lib/proc/namespaces.ts";
 import { VERSION } from "./lib/version.ts";
 
 const argv = process.argv.slice(2);
@@ -18,7 +20,7 @@ const outcome = await runHook({
   argv,
   readStdin: () => Bun.stdin.text(),
   readText: (path) => Bun.file(path).text(),
-  readLink: (path) => readlinkSync(path),
+  readLink: statNamespaceLink,
   callAgent,
   spawnDetached: (args) => {
     // New session, no inherited stdio (runc waits for the hook's pipes to close),

@@ -9,7 +9,7 @@ import { ArmorError, toArmorError } from "../errors.ts";
 import { readBundleConfig, type BundleConfig, type ReadText } from "../oci/bundle.ts";
 import { kubernetesIdentity } from "../oci/kubernetes.ts";
 import { MAX_STATE_BYTES, parseState, resolveStage } from "../oci/state.ts";
-import type { ReadLink } from "../proc/namespaces.ts";
+import { prefetchLinks, type ReadLinkAsync } from "../proc/namespaces.ts";
 import { parseWith } from "../validate.ts";
 import { RegisterResultSchema, UnregisterResultSchema, type RequestBody } from "../wire/messages.ts";
 import { bootstrapArgv, HOOK_USAGE, parseHookArgs } from "./args.ts";
@@ -20,7 +20,7 @@ export interface HookDeps {
   argv: readonly string[];
   readStdin: () => Promise<string>;
   readText: ReadText;
-  readLink: ReadLink;
+  readLink: ReadLinkAsync;
   callAgent: (options: ClientOptions, body: RequestBody) => Promise<unknown>;
   /** Starts this binary again with `argv`, detached, with no inherited stdio. */
   spawnDetached: (argv: string[]) => void;
@@ -61,7 +61,9 @@ export async function runHook(deps: HookDeps): Promise<HookOutcome> {
       return { status: 0 };
     }
     const ref = { id: state.id, pid: state.pid, bundle: state.bundle, annotations: state.annotations };
-    const container = await describeContainer(ref, deps, config);
+    // The binary's reader is asynchronous (Bun's own I/O); readNamespaces() reads synchronously.
+    const readLink = await prefetchLinks(state.pid, deps.readLink);
+    const container = await describeContainer(ref, { readText: deps.readText, readLink }, config);
     const result = parseWith(RegisterResultSchema, await deps.callAgent(options, { op: "register", source: "hook", container }), "answer from agent", "E_PROTOCOL");
     if (result.container?.id !== container.id) throw new ArmorError("E_PROTOCOL", `agent confirmed "${result.container?.id ?? "nothing"}", not "${container.id}"`);
     return { status: 0 };

@@ -4,6 +4,8 @@ import { ArmorError, errnoOf } from "../errors.ts";
 
 /** Reads a symlink's target; injected so tests need no real process. */
 export type ReadLink = (path: string) => string;
+/** A ReadLink that may answer later, like statNamespaceLink(). */
+export type ReadLinkAsync = (path: string) => string | Promise<string>;
 
 const LINK = /^[a-z_]+:\[(\d+)\]$/;
 
@@ -31,4 +33,35 @@ export function readNamespaces(pid: number, readLink: ReadLink, procRoot = "/pro
     namespaces[kind] = Number(match[1]);
   }
   return namespaces;
+}
+
+/**
+ * Reads every namespace link of `pid` at once with a reader that may be asynchronous, and
+ * returns a ReadLink that replays what it got (targets and errors alike) to readNamespaces().
+ */
+export async function prefetchLinks(pid: number, readLink: ReadLinkAsync, procRoot = "/proc"): Promise<ReadLink> {
+  type Read = { target: string } | { error: unknown };
+  const read = async (path: string): Promise<[string, Read]> => {
+    try {
+      return [path, { target: await readLink(path) }];
+    } catch (error) {
+      return [path, { error }];
+    }
+  };
+  const links = new Map(await Promise.all(NAMESPACE_KINDS.map((kind) => read(`${procRoot}/${pid}/ns/${kind}`))));
+  return (path) => {
+    const link = links.get(path) ?? { error: new ArmorError("E_INTERNAL", `${path} was not read ahead`) };
+    if ("error" in link) throw link.error;
+    return link.target;
+  };
+}
+
+/**
+ * A namespace link's target ("pid:[4026531836]") through stat(), which follows the link: the
+ * namespace's inode is the number in brackets. Bun.file().stat() runs on the thread pool the
+ * hook starts for stdin anyway; node:fs's readlinkSync would add ~5 ms of start-up for loading node:fs.
+ */
+export async function statNamespaceLink(path: string): Promise<string> {
+  const { ino } = await Bun.file(path).stat();
+  return `${path.slice(path.lastIndexOf("/") + 1)}:[${ino}]`;
 }

@@ -1,0 +1,123 @@
+/**
+ * The bench's real surroundings: a temp dir, the empty floor binary, a running
+ * armor-agent, a bundle with a config.json, and a live process (in fresh
+ * namespaces when unshare allows) whose pid goes into the OCI state.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { HOOK_FLAGS } from "../scripts/build.ts";
+
+/** Everything the bench started; `close()` stops and removes all of it. */
+export interface Fixture {
+  dir: string;
+  socket: string;
+  bundle: string;
+  emptyBinary: string;
+  pid: number;
+  freshNamespaces: boolean;
+  close: () => Promise<void>;
+}
+
+/** Sets the fixture up; on any failure it tears down what it already started, then throws. */
+export async function openFixture(agentBinary: string): Promise<Fixture> {
+  const dir = mkdtempSync(join(tmpdir(), "armor-bench-"));
+  const started: Subprocess[] = [];
+  const close = async (): Promise<void> => {
+    for (const proc of started.reverse()) {
+      proc.kill("SIGKILL");
+      await proc.exited;
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const emptyBinary = await buildEmptyBinary(dir);
+    const socket = join(dir, "armor.sock");
+    const agent = Bun.spawn([agentBinary, "serve", "--socket", socket, "--log-level", "error"], {
+      stdin: "ignore",
+      stdout: "ignore",
+      stderr: Bun.file(join(dir, "agent.log")),
+    });
+    started.push(agent);
+    await waitFor(() => existsSync(socket), `agent socket ${socket} (see the agent's log)`);
+    const sleeper = await startSleeper(started);
+    const bundle = join(dir, "bundle");
+    writeBundle(bundle);
+    return { dir, socket, bundle, emptyBinary, ...sleeper, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+/** The floor: an empty module compiled with the hook's own flags. */
+async function buildEmptyBinary(dir: string): Promise<string> {
+  const entry = join(dir, "empty.ts");
+  const outfile = join(dir, "empty");
+  writeFileSync(entry, "");
+  const build = Bun.spawnSync(["bun", "build", entry, ...HOOK_FLAGS, "--outfile", outfile], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+  if (build.exitCode !== 0) throw new Error(`cannot build the empty binary: ${build.stderr.toString()}`);
+  return outfile;
+}
+
+/**
+ * `sleep 600` as a container stand-in. With unshare it is the first process of new
+ * pid/mount/net/uts/ipc namespaces, and its pid is unshare's child, not unshare's.
+ */
+async function startSleeper(started: Subprocess[]): Promise<{ pid: number; freshNamespaces: boolean }> {
+  const unshare = Bun.spawn(["unshare", "--pid", "--mount", "--net", "--uts", "--ipc", "--fork", "--kill-child", "sleep", "600"], {
+    stdin: "ignore",
+    stdout: "ignore",
+    stderr: "ignore",
+  });
+  started.push(unshare);
+  const children = `/proc/${unshare.pid}/task/${unshare.pid}/children`;
+  const child = await waitFor(() => {
+    if (unshare.exitCode !== null) return 0;
+    const first = readFileSync(children, "utf8").trim().split(" ")[0];
+    return first ? Number(first) : undefined;
+  }, "unshare's child");
+  if (child > 0 && namespaceOf(child, "pid") !== namespaceOf(process.pid, "pid")) return { pid: child, freshNamespaces: true };
+  // No unshare (not root, or no namespaces): a plain process still has /proc/<pid>/ns links.
+  const sleep = Bun.spawn(["sleep", "600"], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+  started.push(sleep);
+  return { pid: sleep.pid, freshNamespaces: false };
+}
+
+/** A bundle whose config.json has what the hook reads: process args, AppArmor profile, annotations. */
+function writeBundle(bundle: string): void {
+  mkdirSync(bundle);
+  const config = {
+    ociVersion: "1.0.2",
+    process: { args: ["sleep", "600"], cwd: "/", apparmorProfile: "armor-bench" },
+    root: { path: "rootfs" },
+    annotations: {
+      "io.kubernetes.pod.name": "bench",
+      "io.kubernetes.pod.namespace": "default",
+      "io.kubernetes.pod.uid": "00000000-0000-0000-0000-000000000000",
+      "io.kubernetes.container.name": "sleeper",
+    },
+  };
+  writeFileSync(join(bundle, "config.json"), JSON.stringify(config, null, 2));
+}
+
+/** The inode in `/proc/<pid>/ns/<kind>` ("pid:[4026531836]" → 4026531836). */
+export function namespaceOf(pid: number, kind: string): number {
+  return Number(/\[(\d+)\]/.exec(readlinkSync(`/proc/${pid}/ns/${kind}`))?.[1]);
+}
+
+/** Polls `probe` every 10 ms until it gives a value (not undefined/false), for at most 5 s. */
+async function waitFor<T>(probe: () => T | undefined | false | Promise<T | undefined | false>, what: string): Promise<T> {
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+    } catch {
+      // Not there yet.
+    }
+    await Bun.sleep(10);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}

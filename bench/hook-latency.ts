@@ -1,0 +1,158 @@
+/**
+ * Whole-process latency of armor-hook against an empty compiled Bun binary (the
+ * floor), with a real agent, bundle and live pid. Runs are interleaved in a
+ * shuffled order each round, so machine noise hits every binary alike.
+ *
+ *   bun run bench:hook [--runs 300] [--warmup 20] [--json] [--skip-poststop]
+ *                      [--hook dist/armor-hook]... [--agent dist/armor-agent]
+ *
+ * More than one --hook compares builds in the same run. Fails (exit 1) when any hook
+ * run does not exit 0 silently, or the agent's list does not show what the runs did.
+ */
+import { availableParallelism, release } from "node:os";
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import * as v from "valibot";
+import { ContainerSchema, type Container } from "../lib/container.ts";
+import { namespaceOf, openFixture, type Fixture } from "./_fixture.ts";
+import { shuffle, summarize, type Summary } from "./_stats.ts";
+
+type Stage = "createRuntime" | "poststop";
+
+interface Target {
+  label: string;
+  binary: string;
+  isHook: boolean;
+}
+
+/** One measured series: a binary at a stage. */
+interface Series extends Summary {
+  binary: string;
+  stage: Stage;
+  /** Median of this series over the median of the empty binary in the same stage. */
+  ratio: number;
+}
+
+const repo = resolve(import.meta.dir, "..");
+const { values: flags } = parseArgs({
+  options: {
+    runs: { type: "string", default: "300" },
+    warmup: { type: "string", default: "20" },
+    json: { type: "boolean", default: false },
+    "skip-poststop": { type: "boolean", default: false },
+    hook: { type: "string", multiple: true },
+    agent: { type: "string", default: "dist/armor-agent" },
+  },
+});
+const runs = wholeNumber(flags.runs, "--runs", 1);
+const warmup = wholeNumber(flags.warmup, "--warmup", 0);
+const hooks = (flags.hook ?? ["dist/armor-hook"]).map((path, i, all) => ({
+  label: all.length === 1 ? "armor-hook" : path,
+  binary: resolve(repo, path),
+  isHook: true,
+}));
+// Hook processes get what a runtime gives them: a small fixed environment, the bundle as working directory.
+const env = { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" };
+const textDecoder = new TextDecoder();
+
+function wholeNumber(raw: string | undefined, flag: string, min: number): number {
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw ?? "") || n < min) throw new Error(`${flag} must be a whole number >= ${min}, got "${raw}"`);
+  return n;
+}
+
+/** Container id for round `round` of hook number `hook`; warm-up rounds are negative. */
+const containerId = (hook: number, round: number): string => `bench-${hook}-${round < 0 ? `w${-round}` : round}`;
+
+/** Runs every target `warmup + runs` times at `stage`, interleaved; returns wall times of the measured runs. */
+function measure(fixture: Fixture, stage: Stage, targets: Target[]): Map<Target, number[]> {
+  const samples = new Map(targets.map((t) => [t, [] as number[]]));
+  for (let round = -warmup; round < runs; round++) {
+    for (const target of shuffle([...targets])) {
+      const id = containerId(hooks.indexOf(target), round);
+      const state = stage === "createRuntime"
+        ? { ociVersion: "1.0.2", id, status: "creating", pid: fixture.pid, bundle: fixture.bundle, annotations: {} }
+        : { ociVersion: "1.0.2", id, status: "stopped", bundle: fixture.bundle, annotations: {} };
+      const stdin = new TextEncoder().encode(JSON.stringify(state));
+      const argv = [target.binary, stage, "--socket", fixture.socket, "--timeout-ms", "2000"];
+      const start = Bun.nanoseconds();
+      const run = Bun.spawnSync(argv, { stdin, stdout: "pipe", stderr: "pipe", cwd: fixture.bundle, env });
+      const ms = (Bun.nanoseconds() - start) / 1e6;
+      const stderr = textDecoder.decode(run.stderr).trim();
+      if (target.isHook && (run.exitCode !== 0 || stderr !== "")) {
+        throw new Error(`${target.label} ${stage} for ${id} exited ${run.exitCode}${stderr ? `: ${stderr}` : " (no output)"}`);
+      }
+      if (round >= 0) samples.get(target)?.push(ms);
+    }
+  }
+  return samples;
+}
+
+/** The agent's own view, through `armor-agent list --json`. */
+function listIds(agent: string, fixture: Fixture): Map<string, Container> {
+  const run = Bun.spawnSync([agent, "list", "--json", "--socket", fixture.socket], { stdout: "pipe", stderr: "pipe" });
+  if (run.exitCode !== 0) throw new Error(`armor-agent list failed (${run.exitCode}): ${run.stderr.toString()}`);
+  const containers = v.parse(v.array(ContainerSchema), JSON.parse(run.stdout.toString()));
+  return new Map(containers.map((c) => [c.id, c]));
+}
+
+/** Every id the hooks were given at a stage: warm-up and measured rounds. */
+function allIds(): string[] {
+  return hooks.flatMap((_, hook) => Array.from({ length: warmup + runs }, (_, k) => containerId(hook, k - warmup)));
+}
+
+function verifyRegistered(agent: string, fixture: Fixture): void {
+  const held = listIds(agent, fixture);
+  const expected = { pid: namespaceOf(fixture.pid, "pid"), mnt: namespaceOf(fixture.pid, "mnt") };
+  for (const id of allIds()) {
+    const c = held.get(id);
+    if (!c) throw new Error(`armor-agent list does not hold ${id}, though its createRuntime hook exited 0`);
+    if (c.pid !== fixture.pid || c.namespaces.pid !== expected.pid || c.namespaces.mnt !== expected.mnt || c.apparmorProfile !== "armor-bench") {
+      throw new Error(`armor-agent holds ${id} with the wrong record: ${JSON.stringify(c)}`);
+    }
+  }
+}
+
+function verifyUnregistered(agent: string, fixture: Fixture): void {
+  const held = listIds(agent, fixture);
+  const left = allIds().filter((id) => held.has(id));
+  if (left.length > 0) throw new Error(`armor-agent still holds ${left.length} containers after poststop, e.g. ${left[0]}`);
+}
+
+function table(series: Series[]): string {
+  const ms = (x: number): string => `${x.toFixed(2)} ms`.padStart(10);
+  const width = Math.max(...series.map((s) => s.binary.length)) + 2;
+  const head = `${"stage".padEnd(15)}${"binary".padEnd(width)}${"median".padStart(10)}${"p95".padStart(10)}${"mean".padStart(10)}${"min".padStart(10)}  ratio`;
+  const rows = series.map((s) => `${s.stage.padEnd(15)}${s.binary.padEnd(width)}${ms(s.median)}${ms(s.p95)}${ms(s.mean)}${ms(s.min)}  ${s.ratio.toFixed(2)}x`);
+  return [head, ...rows].join("\n");
+}
+
+const agent = resolve(repo, flags.agent);
+const fixture = await openFixture(agent);
+const series: Series[] = [];
+try {
+  const empty: Target = { label: "empty", binary: fixture.emptyBinary, isHook: false };
+  const stages: Stage[] = flags["skip-poststop"] ? ["createRuntime"] : ["createRuntime", "poststop"];
+  for (const stage of stages) {
+    const samples = measure(fixture, stage, [empty, ...hooks]);
+    if (stage === "createRuntime") verifyRegistered(agent, fixture);
+    else verifyUnregistered(agent, fixture);
+    const floor = summarize(samples.get(empty) ?? []);
+    for (const [target, values] of samples) {
+      const summary = summarize(values);
+      series.push({ binary: target.label, stage, ...summary, ratio: summary.median / floor.median });
+    }
+  }
+} finally {
+  await fixture.close();
+}
+
+const machine = { cores: availableParallelism(), kernel: release(), bun: Bun.version };
+if (flags.json) {
+  console.log(JSON.stringify({ runs, warmup, machine, freshNamespaces: fixture.freshNamespaces, series }, null, 2));
+} else {
+  console.log(`armor-hook start-up: ${runs} runs per binary (+${warmup} warm-up), interleaved; spawn to exit, state on stdin`);
+  console.log(`machine: ${machine.cores} cores, Linux ${machine.kernel}, bun ${machine.bun}; pid in ${fixture.freshNamespaces ? "fresh namespaces (unshare)" : "the host's namespaces"}`);
+  console.log(table(series));
+  console.log("ratio = median / median of the empty binary in the same stage; every hook run exited 0 and the agent's list confirmed it");
+}
