@@ -145,16 +145,8 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
         const conn = socket.data;
         if (conn.closing) return;
         armIdle(socket);
-        let payloads: Uint8Array[];
-        try {
-          payloads = conn.decoder.push(chunk);
-        } catch (err) {
-          const error = err instanceof ArmorError ? err : new ArmorError("E_PROTOCOL", String(err));
-          log("warn", "dropping a client that broke framing", { code: error.code, error: error.message });
-          send(socket, errorResponse(null, error.code, error.message));
-          drop(socket);
-          return;
-        }
+        // Whole frames before a broken header in the same chunk are still answered, in order.
+        const { frames: payloads, error } = conn.decoder.pushAll(chunk);
         for (const payload of payloads) {
           try {
             handlePayload(socket, payload);
@@ -163,6 +155,11 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
             log("error", "request failed", { error: message });
             send(socket, errorResponse(null, "E_INTERNAL", message));
           }
+        }
+        if (error) {
+          log("warn", "dropping a client that broke framing", { code: error.code, error: error.message });
+          send(socket, errorResponse(null, error.code, error.message));
+          drop(socket);
         }
       },
       drain(socket) {

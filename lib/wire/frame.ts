@@ -35,15 +35,26 @@ export class FrameDecoder {
 
   /** Feeds a chunk; returns the payloads it completed. Throws on a frame header that breaks the limits. */
   push(chunk: Uint8Array): Uint8Array[] {
+    const { frames, error } = this.pushAll(chunk);
+    if (error) throw error;
+    return frames;
+  }
+
+  /**
+   * Feeds a chunk; returns the payloads it completed and, when a frame header breaks
+   * the limits, the error — with the frames before it, which were sent whole and are
+   * owed an answer. After an error the stream cannot be resynchronised.
+   */
+  pushAll(chunk: Uint8Array): { frames: Uint8Array[]; error?: ArmorError } {
     this.#buffer = this.#buffer.length === 0 ? chunk.slice() : concat(this.#buffer, chunk);
     const frames: Uint8Array[] = [];
     let offset = 0;
     while (this.#buffer.length - offset >= HEADER_BYTES) {
       const view = new DataView(this.#buffer.buffer, this.#buffer.byteOffset + offset, HEADER_BYTES);
       const length = view.getUint32(0);
-      if (length === 0) throw new ArmorError("E_PROTOCOL", "empty frame");
+      if (length === 0) return { frames, error: new ArmorError("E_PROTOCOL", "empty frame") };
       if (length > this.#maxBytes) {
-        throw new ArmorError("E_FRAME_TOO_LARGE", `frame of ${length} bytes exceeds the limit of ${this.#maxBytes}`);
+        return { frames, error: new ArmorError("E_FRAME_TOO_LARGE", `frame of ${length} bytes exceeds the limit of ${this.#maxBytes}`) };
       }
       if (this.#buffer.length - offset - HEADER_BYTES < length) break;
       const start = offset + HEADER_BYTES;
@@ -51,7 +62,7 @@ export class FrameDecoder {
       offset = start + length;
     }
     this.#buffer = offset === 0 ? this.#buffer : this.#buffer.slice(offset);
-    return frames;
+    return { frames };
   }
 
   /** True while part of a frame is buffered. */
