@@ -17,14 +17,46 @@ export const COMPILE_FLAGS = ["--compile", "--minify", "--bytecode", "--format=e
  */
 export const HOOK_FLAGS = [...COMPILE_FLAGS, "--splitting", "--compile-jit-policy=100"];
 
+/**
+ * Environment variables the embedded Bun runtime obeys before any of our code runs, and
+ * no build flag turns off: BUN_BE_BUN makes the binary the `bun` CLI (which would run a
+ * script named like the hook's stage from the bundle directory), BUN_OPTIONS adds
+ * `--preload` and the like, BUN_INSPECT* opens a debugger. A runtime may hand its own
+ * environment to a hook, so their names are erased from the runtime's string table: a
+ * name starting with a NUL byte matches no environment variable. armor-agent keeps
+ * BUN_BE_BUN: install.sh runs its hooks.d check with it (`env -i BUN_BE_BUN=1 armor-agent -e`),
+ * as the only JavaScript runtime on a node; runtimes never run the agent, and its systemd
+ * unit unsets it.
+ */
+export const ERASED_ENV_NAMES = {
+  hook: ["BUN_BE_BUN", "BUN_OPTIONS", "BUN_INSPECT"],
+  agent: ["BUN_OPTIONS", "BUN_INSPECT"],
+} as const;
+
+/** Erases `names` in a compiled binary; throws if one is missing (a Bun that reads them otherwise). */
+export async function eraseRuntimeEnvNames(path: string, names: readonly string[]): Promise<void> {
+  const binary = Buffer.from(await Bun.file(path).arrayBuffer());
+  for (const name of names) {
+    const needle = Buffer.from(name);
+    let found = 0;
+    for (let at = binary.indexOf(needle); at >= 0; at = binary.indexOf(needle, at + 1)) {
+      binary[at] = 0;
+      found += 1;
+    }
+    if (found === 0) throw new Error(`${path}: ${name} not found in the embedded runtime; check how this Bun reads it before shipping`);
+  }
+  await Bun.write(path, binary);
+}
+
 const targets = [
-  ["hook.ts", "dist/armor-hook", HOOK_FLAGS],
-  ["agent.ts", "dist/armor-agent", COMPILE_FLAGS],
+  ["hook.ts", "dist/armor-hook", HOOK_FLAGS, ERASED_ENV_NAMES.hook],
+  ["agent.ts", "dist/armor-agent", COMPILE_FLAGS, ERASED_ENV_NAMES.agent],
 ] as const;
 
 if (import.meta.main) {
-  for (const [entry, outfile, flags] of targets) {
+  for (const [entry, outfile, flags, erased] of targets) {
     await $`bun build ${entry} ${flags} --outfile ${outfile}`.quiet();
+    await eraseRuntimeEnvNames(outfile, erased);
     console.log(`built ${outfile}`);
   }
 }
