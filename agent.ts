@@ -61,6 +61,11 @@ const serve = defineCommand({
       valueHint: "FORMAT:PATH[,…]",
       description: "runtime state roots to enumerate",
     },
+    "spool-dir": {
+      type: "string",
+      valueHint: "PATH",
+      description: "where hooks leave events the agent could not take; replayed at start and every second (default: spool beside the socket)",
+    },
   },
   run: ({ args }) =>
     guarded(async () => {
@@ -72,6 +77,7 @@ const serve = defineCommand({
         bootstrap: args.reconcile ? "reconcile" : (args.bootstrap as BootstrapMode),
         bootstrapWaitMs: wholeMs("--bootstrap-wait-ms", args["bootstrap-wait-ms"], 3_600_000),
         stateRoots: args["state-root"].split(",").filter((spec) => spec !== "").map(parseStateRoot),
+        ...(args["spool-dir"] ? { spoolDir: args["spool-dir"] } : {}),
       });
       for (const signal of ["SIGTERM", "SIGINT"] as const) {
         process.on(signal, () => {

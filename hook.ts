@@ -6,7 +6,11 @@
  * scripts/build.ts splits it into a chunk of its own, with its node:fs and node:path.
  */
 import { callAgent } from "./lib/client.ts";
+import { errnoOf } from "./lib/errors.ts";
 import { runHook } from "./lib/hook/run.ts";
+import { readBoundedText } from "./lib/hook/stdin.ts";
+import { MAX_CONFIG_BYTES } from "./lib/oci/bundle.ts";
+import { MAX_STATE_BYTES } from "./lib/oci/state.ts";
 import { statNamespaceLink } from "./lib/proc/namespaces.ts";
 import { VERSION } from "./lib/version.ts";
 
@@ -18,8 +22,9 @@ if (argv[0] === "bootstrap") {
 
 const outcome = await runHook({
   argv,
-  readStdin: () => Bun.stdin.text(),
-  readText: (path) => Bun.file(path).text(),
+  readStdin: () => readBoundedText(Bun.stdin.stream(), MAX_STATE_BYTES),
+  // One byte past the limit is enough to tell the file is too large; the rest is never read.
+  readText: (path) => Bun.file(path).slice(0, MAX_CONFIG_BYTES + 1).text(),
   readLink: statNamespaceLink,
   callAgent,
   spawnDetached: (args) => {
@@ -33,6 +38,16 @@ const outcome = await runHook({
     child.unref();
   },
   version: VERSION,
+  // Only when the agent could not be reached: the spool's node:fs stays off the healthy path.
+  spool: async (dir, record) => (await import("./lib/hook/spool.ts")).writeSpool(dir, record),
+  dirExists: async (path) => {
+    try {
+      return (await Bun.file(path).stat()).isDirectory();
+    } catch (err) {
+      // Only "not there" means never started; a directory we cannot stat is not evidence of that.
+      return errnoOf(err) !== "ENOENT";
+    }
+  },
 });
 // Bun.write awaits the pipe: a line written with process.stderr.write could be lost on exit.
 if (outcome.stdout) await Bun.write(Bun.stdout, `${outcome.stdout}\n`);

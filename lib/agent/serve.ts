@@ -7,6 +7,8 @@ import { Registry } from "../registry.ts";
 import { serve, type ServerLimits } from "../server.ts";
 import { BootstrapTracker, type BootstrapMode } from "./bootstrap.ts";
 import { prepareSocketPath, restrictSocket } from "./socket-path.ts";
+import { defaultSpoolDir } from "../spool-format.ts";
+import { Spool } from "./spool.ts";
 
 /** Default wait for the hook's bootstrap batch before the agent enumerates runtime state itself. */
 export const DEFAULT_BOOTSTRAP_WAIT_MS = 30_000;
@@ -20,12 +22,15 @@ export interface ServeOptions {
   bootstrapWaitMs?: number;
   stateRoots?: readonly StateRoot[];
   limits?: Partial<ServerLimits>;
+  /** Where hooks leave events the agent could not take (default: `spool` beside the socket). */
+  spoolDir?: string;
 }
 
 /** A running agent. */
 export interface RunningAgent {
   registry: Registry;
   bootstrap: BootstrapTracker;
+  spool: Spool;
   stop: () => void;
 }
 
@@ -34,6 +39,12 @@ export async function startAgent(options: ServeOptions): Promise<RunningAgent> {
   const { socket, log } = options;
   await prepareSocketPath(socket, log);
   const registry = new Registry();
+  // Events hooks spooled while no agent answered come first: the agent is not
+  // serving (so not ready) before they are in the registry.
+  const spool = new Spool({ dir: options.spoolDir ?? defaultSpoolDir(socket), registry, log });
+  spool.prepare();
+  const replayed = await spool.replay();
+  if (replayed.registered + replayed.removed + replayed.skipped + replayed.bad > 0) log("info", "replayed the spool", { ...replayed });
   const roots = options.stateRoots ?? DEFAULT_STATE_ROOTS;
   const bootstrap = new BootstrapTracker({
     mode: options.bootstrap ?? "none",
@@ -67,11 +78,13 @@ export async function startAgent(options: ServeOptions): Promise<RunningAgent> {
   );
   log("info", "serving", { socket, version: options.version, bootstrap: options.bootstrap ?? "none" });
   bootstrap.start();
+  spool.startSweeping();
   let stopped = false;
   const stop = (): void => {
     if (stopped) return;
     stopped = true;
     bootstrap.stop();
+    spool.stop();
     listener.stop(true);
     try {
       unlinkSync(socket);
@@ -80,5 +93,5 @@ export async function startAgent(options: ServeOptions): Promise<RunningAgent> {
     }
     log("info", "stopped", { socket });
   };
-  return { registry, bootstrap, stop };
+  return { registry, bootstrap, spool, stop };
 }

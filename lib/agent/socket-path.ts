@@ -23,13 +23,19 @@ export async function prepareSocketPath(path: string, log: Logger): Promise<void
   } catch (err) {
     throw new ArmorError("E_SOCKET", `cannot create socket directory ${dir}: ${errnoOf(err) ?? String(err)}`, { cause: err });
   }
-  const dirMode = statSync(dir).mode;
+  const dirStat = statSync(dir);
+  const dirMode = dirStat.mode;
   if ((dirMode & 0o022) !== 0) {
     throw new ArmorError(
       "E_SOCKET",
       `socket directory ${dir} is writable by group or others (mode ${(dirMode & 0o777).toString(8)}): anyone could replace the socket`,
     );
   }
+  if (dirStat.uid !== process.getuid?.()) {
+    throw new ArmorError("E_SOCKET", `socket directory ${dir} is owned by uid ${dirStat.uid}, not by the agent's uid: its owner could replace the socket`);
+  }
+  // A directory made by someone else (a hostPath volume is 0755) becomes private too.
+  if ((dirMode & 0o777) !== 0o700) chmodSync(dir, 0o700);
   let isSocket: boolean;
   try {
     isSocket = lstatSync(path).isSocket();

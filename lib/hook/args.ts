@@ -4,11 +4,16 @@
  */
 import { DEFAULT_STATE_ROOTS, parseStateRoot, type StateRoot } from "../bootstrap/state-roots.ts";
 import { ArmorError } from "../errors.ts";
+import { defaultSpoolDir } from "../spool-format.ts";
 
 /** Default socket of the agent (also in lib/agent/socket-path.ts, which the hook must not import). */
 export const DEFAULT_SOCKET = "/run/armor/armor.sock";
-/** Default deadline for the whole agent conversation; runtimes' hook timeouts are seconds. */
+/** Default bound on the hook's whole run; install.sh gives runtimes a `timeout` 3 s above it. */
 export const DEFAULT_TIMEOUT_MS = 2000;
+/** The Kubernetes namespace the agent runs in (deploy/kubernetes). */
+export const DEFAULT_AGENT_NAMESPACE = "armor-system";
+/** open: a container whose registration cannot be confirmed starts anyway; closed: it is refused. */
+export type FailPolicy = "open" | "closed";
 /** How long the bootstrap fork waits for the agent's socket to answer. */
 export const DEFAULT_BOOTSTRAP_DEADLINE_MS = 120_000;
 /** A container is the agent's own when its process.args[0] basename or its container-name annotation is this. */
@@ -24,6 +29,12 @@ export interface HookArgs {
   bootstrapDeadlineMs: number;
   /** Where the bootstrap fork logs; by default `bootstrap.log` beside the socket. */
   bootstrapLog: string;
+  failPolicy: FailPolicy;
+  /** Pod namespaces whose containers start even when fail-closed refuses others. */
+  failAllowNamespaces: string[];
+  agentNamespace: string;
+  /** Where events the agent could not take are left for it; by default `spool` beside the socket. */
+  spoolDir: string;
   help: boolean;
   version: boolean;
 }
@@ -47,12 +58,21 @@ were already running, read from the runtimes' state roots.
                                ${DEFAULT_STATE_ROOTS.map((r) => `${r.format}:${r.path}`).join(" ")})
   --bootstrap-deadline-ms N    how long the bootstrap waits for the agent (default ${DEFAULT_BOOTSTRAP_DEADLINE_MS})
   --bootstrap-log PATH         the bootstrap's log file (default: bootstrap.log beside the socket)
+  --fail-policy open|closed    when the agent cannot confirm a registration: start the container
+                               anyway (open, default) or refuse it (closed: exit 7, the runtime
+                               destroys it), except for allowed namespaces, the agent's own
+                               container, and a node where the agent never started (no spool dir)
+  --fail-allow-namespaces NS,… pod namespaces fail-closed never refuses (default kube-system and
+                               the agent namespace; empty: none)
+  --agent-namespace NS         the agent's own pod namespace (default ${DEFAULT_AGENT_NAMESPACE})
+  --spool-dir PATH             where unsent events are left for the agent (default: spool beside
+                               the socket; only used when the agent has created it)
   --help, --version
 
 exit status: 0 registered/unregistered (or agent unreachable, fail-open), 2 bad usage or
 unknown stage, 3 bad state on stdin, 4 bad bundle config.json, 5 container process gone,
-6 agent refused the request or broke the protocol, 7 bootstrap could not reach the agent,
-1 internal error`;
+6 agent refused the request or broke the protocol, 7 agent unreachable with --fail-policy
+closed (container refused) or bootstrap could not reach the agent, 1 internal error`;
 
 function wholeNumber(flag: string, raw: string, min: number, max: number): number {
   const n = Number(raw);
@@ -69,6 +89,10 @@ export function parseHookArgs(argv: readonly string[]): HookArgs {
   const stateRoots: StateRoot[] = [];
   let bootstrapDeadlineMs = DEFAULT_BOOTSTRAP_DEADLINE_MS;
   let bootstrapLog: string | undefined;
+  let failPolicy: FailPolicy = "open";
+  let failAllowNamespaces: string[] | undefined;
+  let agentNamespace = DEFAULT_AGENT_NAMESPACE;
+  let spoolDir: string | undefined;
   let help = false;
   let version = false;
   for (let i = 0; i < argv.length; i++) {
@@ -100,6 +124,22 @@ export function parseHookArgs(argv: readonly string[]): HookArgs {
       case "--bootstrap-log":
         bootstrapLog = value();
         break;
+      case "--fail-policy": {
+        const policy = value();
+        if (policy !== "open" && policy !== "closed") throw new ArmorError("E_USAGE", `--fail-policy must be open or closed, got "${policy}"`);
+        failPolicy = policy;
+        break;
+      }
+      case "--fail-allow-namespaces":
+        // An empty list is meaningful here (allow none), so the value may be "".
+        failAllowNamespaces = (inline ?? argv[++i] ?? "").split(",").filter((ns) => ns !== "");
+        break;
+      case "--agent-namespace":
+        agentNamespace = value();
+        break;
+      case "--spool-dir":
+        spoolDir = value();
+        break;
       case "--help":
       case "-h":
         help = true;
@@ -122,6 +162,10 @@ export function parseHookArgs(argv: readonly string[]): HookArgs {
     bootstrapDeadlineMs,
     // "/armor.sock" logs to "/bootstrap.log": a relative path would land in the runtime's cwd (the bundle).
     bootstrapLog: bootstrapLog ?? `${socket.lastIndexOf("/") < 0 ? "." : socket.slice(0, socket.lastIndexOf("/"))}/bootstrap.log`,
+    failPolicy,
+    failAllowNamespaces: failAllowNamespaces ?? ["kube-system", agentNamespace],
+    agentNamespace,
+    spoolDir: spoolDir ?? defaultSpoolDir(socket),
     help,
     version,
   };

@@ -7,13 +7,16 @@ import type { ClientOptions } from "../client.ts";
 import { describeContainer } from "../describe.ts";
 import { ArmorError, toArmorError } from "../errors.ts";
 import { readBundleConfig, type BundleConfig, type ReadText } from "../oci/bundle.ts";
-import { kubernetesIdentity } from "../oci/kubernetes.ts";
-import { MAX_STATE_BYTES, parseState, resolveStage } from "../oci/state.ts";
+import { kubernetesIdentity, podNamespace } from "../oci/kubernetes.ts";
+import { MAX_STATE_BYTES, parseState, resolveStage, type Stage } from "../oci/state.ts";
 import { prefetchLinks, type ReadLinkAsync } from "../proc/namespaces.ts";
 import { parseWith } from "../validate.ts";
 import { RegisterResultSchema, UnregisterResultSchema, type RequestBody } from "../wire/messages.ts";
-import { bootstrapArgv, HOOK_USAGE, parseHookArgs } from "./args.ts";
+import type { SpoolRecord } from "../spool-format.ts";
+import { bootstrapArgv, HOOK_USAGE, parseHookArgs, type HookArgs } from "./args.ts";
 import { EXIT_STATUS, UNREACHABLE_CODES } from "./exit-status.ts";
+import { failureVerdict } from "./policy.ts";
+import type { SpoolResult } from "./spool.ts";
 
 /** The hook's effects. */
 export interface HookDeps {
@@ -25,6 +28,12 @@ export interface HookDeps {
   /** Starts this binary again with `argv`, detached, with no inherited stdio. */
   spawnDetached: (argv: string[]) => void;
   version: string;
+  /** Leaves an event the agent could not take in the spool directory. Absent: nothing is spooled. */
+  spool?: (dir: string, record: SpoolRecord) => Promise<SpoolResult>;
+  /** Whether a directory exists: the spool directory exists once the agent has started on this node. */
+  dirExists?: (path: string) => Promise<boolean>;
+  /** Microseconds since the epoch: orders spooled events. */
+  nowMicros?: () => number;
 }
 
 /** How the hook ends: an exit status, and at most one line for stderr or stdout. */
@@ -34,47 +43,120 @@ export interface HookOutcome {
   stdout?: string;
 }
 
-/** Runs the hook once. Never throws: every failure becomes an outcome. */
+/** What the hook knows so far, for the failure path: the deadline may cut it off anywhere. */
+interface Progress {
+  containerId?: string;
+  stage?: Stage;
+  namespace: string | null;
+  event?: SpoolRecord;
+  phase: string;
+}
+
+/**
+ * Runs the hook once, within `--timeout-ms` whatever happens (stdin that never
+ * ends, a hung file system, a silent agent). Never throws: every failure becomes
+ * an outcome.
+ */
 export async function runHook(deps: HookDeps): Promise<HookOutcome> {
-  let containerId: string | undefined;
+  let args: HookArgs;
   try {
-    const args = parseHookArgs(deps.argv);
-    if (args.help) return { status: 0, stdout: HOOK_USAGE };
-    if (args.version) return { status: 0, stdout: `armor-hook ${deps.version}` };
-    const input = await deps.readStdin();
-    if (input.length > MAX_STATE_BYTES) throw new ArmorError("E_STATE", `OCI state on stdin is larger than ${MAX_STATE_BYTES} bytes`);
-    const state = parseState(input);
-    containerId = state.id;
-    const stage = resolveStage(state, args.stage);
-    const options = { socket: args.socket, timeoutMs: args.timeoutMs, maxFrameBytes: 1024 * 1024 };
-    if (stage === "poststop") {
-      parseWith(UnregisterResultSchema, await deps.callAgent(options, { op: "unregister", container: state.id }), "answer from agent", "E_PROTOCOL");
-      return { status: 0 };
-    }
-    if (state.pid === undefined || state.pid === 0) throw new ArmorError("E_STATE", "OCI state on stdin: pid: missing at createRuntime");
-    if (state.bundle === undefined || state.bundle === "") throw new ArmorError("E_STATE", "OCI state on stdin: bundle: missing");
-    const config = await readBundleConfig(state.bundle, deps.readText);
-    if (isAgentContainer(config, state.annotations, args.agentName)) {
-      // The agent is not up yet: its container must start now, and the fork tells
-      // the agent about the containers that predate it once it answers.
-      deps.spawnDetached(bootstrapArgv(args));
-      return { status: 0 };
-    }
-    const ref = { id: state.id, pid: state.pid, bundle: state.bundle, annotations: state.annotations };
-    // The binary's reader is asynchronous (Bun's own I/O); readNamespaces() reads synchronously.
-    const readLink = await prefetchLinks(state.pid, deps.readLink);
-    const container = await describeContainer(ref, { readText: deps.readText, readLink }, config);
-    const result = parseWith(RegisterResultSchema, await deps.callAgent(options, { op: "register", source: "hook", container }), "answer from agent", "E_PROTOCOL");
-    if (result.container?.id !== container.id) throw new ArmorError("E_PROTOCOL", `agent confirmed "${result.container?.id ?? "nothing"}", not "${container.id}"`);
-    return { status: 0 };
+    args = parseHookArgs(deps.argv);
   } catch (err) {
-    const error = toArmorError(err);
-    const subject = containerId === undefined ? "" : ` (container ${containerId})`;
-    if (UNREACHABLE_CODES.has(error.code)) {
-      return { status: 0, stderr: oneLine(`armor-hook: warning: ${error.code}: ${error.message}${subject}; continuing without the agent (fail-open)`) };
-    }
-    return { status: EXIT_STATUS[error.code], stderr: oneLine(`armor-hook: ${error.code}: ${error.message}${subject}`) };
+    return failed(toArmorError(err), {});
   }
+  if (args.help) return { status: 0, stdout: HOOK_USAGE };
+  if (args.version) return { status: 0, stdout: `armor-hook ${deps.version}` };
+  const progress: Progress = { namespace: null, phase: "reading the OCI state" };
+  const startedAt = performance.now();
+  // The agent gets the budget less a reserve, so an unreachable agent still leaves time to spool.
+  const reserve = Math.min(SPOOL_RESERVE_MS, Math.floor(args.timeoutMs / 4));
+  const agentBudget = (): number => Math.max(1, Math.floor(args.timeoutMs - reserve - (performance.now() - startedAt)));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<HookOutcome>((resolve) => {
+    timer = setTimeout(() => {
+      const error = new ArmorError("E_AGENT_TIMEOUT", `armor-hook did not finish within ${args.timeoutMs} ms (${progress.phase})`);
+      resolve(unconfirmed(error, args, progress, { dropped: "no time left" }, true));
+    }, args.timeoutMs);
+  });
+  const work = attempt(deps, args, progress, agentBudget).catch((err: unknown) => onFailure(deps, args, progress, toArmorError(err)));
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** At most this much of the budget is kept back for writing the spool. */
+const SPOOL_RESERVE_MS = 500;
+
+async function attempt(deps: HookDeps, args: HookArgs, progress: Progress, agentBudget: () => number): Promise<HookOutcome> {
+  const input = await deps.readStdin();
+  if (input.length > MAX_STATE_BYTES) throw new ArmorError("E_STATE", `OCI state on stdin is larger than ${MAX_STATE_BYTES} bytes`);
+  const state = parseState(input);
+  progress.containerId = state.id;
+  const stage = resolveStage(state, args.stage);
+  progress.stage = stage;
+  const options = () => ({ socket: args.socket, timeoutMs: agentBudget(), maxFrameBytes: 1024 * 1024 });
+  const at = deps.nowMicros?.() ?? Math.floor((performance.timeOrigin + performance.now()) * 1000);
+  if (stage === "poststop") {
+    progress.event = { v: 1, at, op: "unregister", container: state.id };
+    progress.phase = "asking the agent";
+    parseWith(UnregisterResultSchema, await deps.callAgent(options(), { op: "unregister", container: state.id }), "answer from agent", "E_PROTOCOL");
+    return { status: 0 };
+  }
+  if (state.pid === undefined || state.pid === 0) throw new ArmorError("E_STATE", "OCI state on stdin: pid: missing at createRuntime");
+  if (state.bundle === undefined || state.bundle === "") throw new ArmorError("E_STATE", "OCI state on stdin: bundle: missing");
+  progress.phase = "reading the bundle";
+  const config = await readBundleConfig(state.bundle, deps.readText);
+  progress.namespace = podNamespace({ ...config.annotations, ...state.annotations });
+  if (isAgentContainer(config, state.annotations, args.agentName)) {
+    // The agent is not up yet: its container must start now, and the fork tells
+    // the agent about the containers that predate it once it answers.
+    deps.spawnDetached(bootstrapArgv(args));
+    return { status: 0 };
+  }
+  const ref = { id: state.id, pid: state.pid, bundle: state.bundle, annotations: state.annotations };
+  progress.phase = "reading /proc";
+  // The binary's reader is asynchronous (Bun's own I/O); readNamespaces() reads synchronously.
+  const readLink = await prefetchLinks(state.pid, deps.readLink);
+  const container = await describeContainer(ref, { readText: deps.readText, readLink }, config);
+  progress.event = { v: 1, at, op: "register", container };
+  progress.phase = "asking the agent";
+  const result = parseWith(RegisterResultSchema, await deps.callAgent(options(), { op: "register", source: "hook", container }), "answer from agent", "E_PROTOCOL");
+  if (result.container?.id !== container.id) throw new ArmorError("E_PROTOCOL", `agent confirmed "${result.container?.id ?? "nothing"}", not "${container.id}"`);
+  return { status: 0 };
+}
+
+/** A failure: the agent could not be asked (policy, spool), or anything else (its exit status). */
+async function onFailure(deps: HookDeps, args: HookArgs, progress: Progress, error: ArmorError): Promise<HookOutcome> {
+  if (!UNREACHABLE_CODES.has(error.code)) return failed(error, progress);
+  const spoolExists = deps.dirExists ? await deps.dirExists(args.spoolDir).catch(() => true) : true;
+  const verdict = failureVerdict({ ...facts(args, progress), agentEverStarted: spoolExists });
+  let spooled: SpoolResult = { dropped: "no spool" };
+  // A refused container is destroyed by the runtime: there is nothing to spool for it.
+  if (verdict.action === "start" && progress.event && deps.spool) {
+    progress.phase = "writing the spool";
+    spooled = spoolExists ? await deps.spool(args.spoolDir, progress.event) : { dropped: `no ${args.spoolDir}` };
+  }
+  return unconfirmed(error, args, progress, spooled, spoolExists);
+}
+
+/** The outcome for a container whose registration the agent did not confirm. */
+function unconfirmed(error: ArmorError, args: HookArgs, progress: Progress, spooled: SpoolResult, agentEverStarted: boolean): HookOutcome {
+  const verdict = failureVerdict({ ...facts(args, progress), agentEverStarted });
+  const subject = progress.containerId === undefined ? "" : ` (container ${progress.containerId})`;
+  if (verdict.action === "refuse") return { status: EXIT_STATUS[error.code], stderr: oneLine(`armor-hook: ${error.code}: ${error.message}${subject}; ${verdict.reason}`) };
+  const where = !progress.event ? "" : "written" in spooled ? `; event spooled to ${spooled.written}` : `; event not spooled: ${spooled.dropped}`;
+  return { status: 0, stderr: oneLine(`armor-hook: warning: ${error.code}: ${error.message}${subject}; ${verdict.reason}${where}`) };
+}
+
+function facts(args: HookArgs, progress: Progress) {
+  return { policy: args.failPolicy, stage: progress.stage, namespace: progress.namespace, allowNamespaces: args.failAllowNamespaces };
+}
+
+function failed(error: ArmorError, progress: { containerId?: string }): HookOutcome {
+  const subject = progress.containerId === undefined ? "" : ` (container ${progress.containerId})`;
+  return { status: EXIT_STATUS[error.code], stderr: oneLine(`armor-hook: ${error.code}: ${error.message}${subject}`) };
 }
 
 /** The agent's own container: process.args[0]'s basename or its container-name annotation is the agent's name. */

@@ -2,6 +2,7 @@
 import * as v from "valibot";
 import { ArmorError, errnoOf } from "../errors.ts";
 import { parseJson, parseWith } from "../validate.ts";
+import { AnnotationsSchema } from "./state.ts";
 
 /** Largest config.json the hook reads. */
 export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
@@ -13,7 +14,7 @@ const ConfigSchema = v.looseObject({
       apparmorProfile: v.optional(v.string()),
     }),
   ),
-  annotations: v.optional(v.record(v.string(), v.string())),
+  annotations: v.optional(AnnotationsSchema),
 });
 
 /** The parts of a bundle's config.json armor-hooks uses. */

@@ -21,6 +21,15 @@ const KEYS = {
   image: ["io.kubernetes.cri-o.ImageName", "io.kubernetes.cri.image-name", "io.kubernetes.cri-o.Image"],
 } as const;
 
+/** The pod namespace alone (fail-closed's allow-list needs it even without a pod name), or null. */
+export function podNamespace(annotations: Readonly<Record<string, string>>): string | null {
+  for (const key of KEYS.podNamespace) {
+    const value = annotations[key];
+    if (value !== undefined && value !== "") return value;
+  }
+  return null;
+}
+
 /** Reads pod name/namespace/uid, container name, sandbox id and image from annotations. */
 export function kubernetesIdentity(annotations: Readonly<Record<string, string>>): KubernetesIdentity {
   const pick = (keys: readonly string[]): string | null => {

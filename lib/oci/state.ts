@@ -18,6 +18,15 @@ const STAGE_ALIASES: Record<string, Stage> = {
   poststop: "poststop",
 };
 
+/** At most this many annotations in the state or in config.json: a bound on what one document makes the hook walk. */
+export const MAX_ANNOTATIONS = 1024;
+
+/** Annotations (string → string), at most MAX_ANNOTATIONS of them. */
+export const AnnotationsSchema = v.pipe(
+  v.record(v.string(), v.string()),
+  v.check((annotations) => Object.keys(annotations).length <= MAX_ANNOTATIONS, `more than ${MAX_ANNOTATIONS} annotations`),
+);
+
 export const StateSchema = v.looseObject({
   ociVersion: v.optional(v.string()),
   id: v.pipe(v.string(), v.minLength(1, "empty")),
@@ -25,7 +34,7 @@ export const StateSchema = v.looseObject({
   // runc omits pid at poststop, crun sends 0, podman's own poststop sends none.
   pid: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0))),
   bundle: v.optional(v.string()),
-  annotations: v.optional(v.record(v.string(), v.string())),
+  annotations: v.optional(AnnotationsSchema),
 });
 export type State = v.InferOutput<typeof StateSchema>;
 

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import type { UnixSocketListener } from "bun";
-import { chmodSync, existsSync, lstatSync, mkdirSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { prepareSocketPath, restrictSocket } from "../../lib/agent/socket-path.ts";
 import { Registry } from "../../lib/registry.ts";
@@ -36,12 +36,21 @@ describe("prepareSocketPath()", () => {
     expect(existsSync(socket)).toBe(false);
   });
 
-  test("accepts an existing private directory without a socket", async () => {
+  test("accepts an existing 0755 directory without a socket, and makes it 0700", async () => {
     const dir = join(tmp.dir, "armor");
     mkdirSync(dir, { mode: 0o755 });
     chmodSync(dir, 0o755);
     await prepareSocketPath(join(dir, "armor.sock"), recordingLogger().log);
-    expect(statSync(dir).mode & 0o777).toBe(0o755);
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+  });
+
+  test("refuses a socket directory owned by another user with E_SOCKET", async () => {
+    const dir = join(tmp.dir, "theirs");
+    mkdirSync(dir, { mode: 0o700 });
+    chownSync(dir, 4321, 4321);
+    const error = await rejectionOf(prepareSocketPath(join(dir, "armor.sock"), recordingLogger().log));
+    expect(error.code).toBe("E_SOCKET");
+    expect(error.message).toBe(`socket directory ${dir} is owned by uid 4321, not by the agent's uid: its owner could replace the socket`);
   });
 
   test.each([0o775, 0o757, 0o777, 0o1777])("refuses a socket directory of mode %o with E_SOCKET", async (mode) => {

@@ -1,0 +1,166 @@
+/**
+ * Failure modes with real runc and the compiled binaries: the agent down under
+ * fail-open and fail-closed, the spool replayed when it comes back, `kill -9` of
+ * the agent in the middle of a burst of container creations and stops, and a hook
+ * that leaves no process behind whatever the agent does.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, readdirSync, readlinkSync } from "node:fs";
+import { join } from "node:path";
+import { reapOrphans, setSubreaper } from "./reaper.ts";
+import { AgentProcess, HOOK, hookEntry, listIds, makeBundle, removeDir, run, runcRuntime, runDetached, stopContainer, tempDir, waitFor } from "./support.ts";
+
+let work: string;
+const cleanups: Array<() => Promise<unknown> | void> = [];
+
+beforeAll(() => {
+  setSubreaper(true);
+  work = tempDir("e2e-failure");
+});
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  await reapOrphans();
+}, 120_000);
+
+afterAll(async () => {
+  await reapOrphans();
+  setSubreaper(false);
+  removeDir(work);
+});
+
+/** A node: a runc state root, a socket directory, and bundles whose hooks carry `extra` flags. */
+function makeNode(name: string) {
+  const dir = join(work, name);
+  const rt = runcRuntime(join(dir, "state"));
+  const socket = join(dir, "run", "armor.sock");
+  const started: string[] = [];
+  cleanups.push(async () => {
+    for (const id of await listIds(rt).catch(() => started)) await stopContainer(rt, id).catch(() => {});
+  });
+  const bundle = async (label: string, extra: string[], annotations: Record<string, string> = {}): Promise<string> => {
+    const create = hookEntry("createRuntime", socket, 1000);
+    const poststop = hookEntry("poststop", socket, 1000);
+    const hooks = {
+      createRuntime: [{ ...create, args: [...(create.args as string[]), ...extra] }],
+      poststop: [{ ...poststop, args: [...(poststop.args as string[]), ...extra] }],
+    };
+    return makeBundle(join(dir, `bundle-${label}`), { args: ["sleep", "600"], hooks, annotations });
+  };
+  const start = async (bundlePath: string, id: string): Promise<void> => {
+    started.push(id);
+    await runDetached(rt, bundlePath, id);
+  };
+  const agent = async (extra: string[] = []): Promise<AgentProcess> => {
+    const agentProcess = await AgentProcess.start(socket, ["--reconcile", "--state-root", `runc:${join(dir, "state")}`, ...extra]);
+    cleanups.push(async () => {
+      if (agentProcess.proc.exitCode === null) agentProcess.proc.kill("SIGKILL");
+      await agentProcess.proc.exited;
+    });
+    return agentProcess;
+  };
+  return { dir, rt, socket, spool: join(dir, "run", "spool"), bundle, start, agent };
+}
+
+const ids = async (agent: AgentProcess): Promise<string[]> => (await agent.list()).map((c) => String(c.id)).sort();
+const pod = (namespace: string) => ({ "io.kubernetes.pod.name": "web-0", "io.kubernetes.pod.namespace": namespace });
+
+describe("the agent is down", () => {
+  test("fail-open starts containers, fail-closed refuses those outside the allow-list, and the spool is replayed on the agent's start", async () => {
+    const node = makeNode("down");
+    // The agent ran once on this node (so its spool directory exists), then stopped.
+    const first = await node.agent();
+    expect(await first.stop()).toBe(0);
+    expect(existsSync(node.socket)).toBe(false);
+
+    const open = await node.bundle("open", [], pod("shop"));
+    const closed = await node.bundle("closed", ["--fail-policy", "closed"], pod("shop"));
+    const allowed = await node.bundle("allowed", ["--fail-policy", "closed"], pod("kube-system"));
+    await node.start(open, "open-1");
+    await node.start(allowed, "allowed-1");
+    await node.start(open, "gone-1");
+    await stopContainer(node.rt, "gone-1");
+    const refused = await run(node.rt.runCommand(closed, "closed-1").toSpliced(-3, 0, "--detach")).catch((err: unknown) => ({ code: -1, stdout: "", stderr: String(err) }));
+    expect(refused.code).not.toBe(0);
+    // runc quotes the hook's stderr line inside its own error message.
+    expect(refused.stderr).toContain("armor-hook: E_AGENT_UNREACHABLE: cannot reach agent at");
+    expect(refused.stderr).toMatch(/refusing the container \(fail-closed: namespace \\?"shop\\?" is not on the allow-list\)/);
+    expect(await listIds(node.rt)).toEqual(["allowed-1", "open-1"]);
+    // Three adds and two removes wait in the spool, in order: runc runs the poststop hook of
+    // the container it destroyed after the refusal too.
+    expect(readdirSync(node.spool).filter((n) => n.endsWith(".json"))).toHaveLength(5);
+
+    const agent = await node.agent(["--bootstrap", "none"]);
+    expect(await ids(agent)).toEqual(["allowed-1", "open-1"]);
+    expect((await agent.list()).every((c) => c.source === "hook")).toBe(true);
+    expect(readdirSync(node.spool)).toEqual([]);
+    expect(agent.log).toContain('"msg":"spooled unregister removed"');
+  }, 120_000);
+
+  test("fail-closed starts containers on a node where the agent never started (no spool directory)", async () => {
+    const node = makeNode("never");
+    const closed = await node.bundle("closed", ["--fail-policy", "closed"], pod("shop"));
+    await node.start(closed, "never-1");
+    expect(await listIds(node.rt)).toEqual(["never-1"]);
+    expect(existsSync(node.spool)).toBe(false);
+  }, 60_000);
+});
+
+describe("kill -9 of the agent", () => {
+  test("in the middle of a burst of 50 container creations and stops: the restarted agent's registry equals runc list", async () => {
+    const node = makeNode("burst");
+    let agent = await node.agent();
+    const bundle = await node.bundle("burst", []);
+    const total = 50;
+    let done = 0;
+    const work = async (i: number): Promise<void> => {
+      const id = `burst-${String(i).padStart(2, "0")}`;
+      await node.start(bundle, id);
+      if (i % 3 === 0) await stopContainer(node.rt, id);
+      done += 1;
+    };
+    // Four at a time; the agent dies when a third of the burst is through, and comes back a moment later.
+    const queue = Array.from({ length: total }, (_, i) => i);
+    const workers = Array.from({ length: 4 }, async () => {
+      for (let i = queue.shift(); i !== undefined; i = queue.shift()) await work(i);
+    });
+    // Should the test fail or time out, the workers stop taking containers and finish
+    // before the node's containers are stopped (cleanups run last-registered first).
+    cleanups.push(async () => {
+      queue.length = 0;
+      await Promise.allSettled(workers);
+    });
+    await waitFor("a third of the burst", () => done >= total / 3, 60_000);
+    agent.proc.kill("SIGKILL");
+    await agent.proc.exited;
+    await waitFor("more of the burst while the agent is down", () => done >= total / 2, 60_000);
+    agent = await node.agent();
+    await Promise.all(workers);
+    const running = await listIds(node.rt);
+    expect(running).toHaveLength(total - Math.ceil(total / 3));
+    // Events spooled while the new agent was starting are swept within a second or so.
+    await waitFor("the registry to equal runc list", async () => JSON.stringify(await ids(agent)) === JSON.stringify(running), 15_000).catch(() => {});
+    expect(await ids(agent)).toEqual(running);
+  }, 180_000);
+});
+
+describe("the hook's own processes", () => {
+  test("an agent that never answers: the hook exits within --timeout-ms and leaves no process behind", async () => {
+    const node = makeNode("silent");
+    mkdirSync(join(node.dir, "run", "spool"), { recursive: true, mode: 0o700 });
+    const silent = Bun.listen({ unix: node.socket, socket: { data() {} } });
+    cleanups.push(() => silent.stop(true));
+    const bundle = await node.bundle("silent", ["--timeout-ms", "400", "--fail-policy", "closed"], pod("kube-system"));
+    await node.start(bundle, "silent-1");
+    expect(await listIds(node.rt)).toEqual(["silent-1"]);
+    // Any process the hook left would be ours now (subreaper); none runs the hook binary.
+    const hooks = readdirSync("/proc").filter((pid) => /^\d+$/.test(pid) && (() => {
+      try {
+        return readlinkSync(`/proc/${pid}/exe`) === HOOK;
+      } catch {
+        return false;
+      }
+    })());
+    expect(hooks).toEqual([]);
+  }, 60_000);
+});
