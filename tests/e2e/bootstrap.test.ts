@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { encodeFrame } from "../../lib/wire/frame.ts";
-import { reapOrphans, setSubreaper } from "./reaper.ts";
+import { containerTestLifecycle } from "./reaper.ts";
 import {
   AGENT,
   AgentProcess,
@@ -17,35 +17,16 @@ import {
   hookEntry,
   listIds,
   makeBundle,
-  removeDir,
   run,
   runcRuntime,
   runDetached,
   sharedLibraryMounts,
   stopContainer,
-  tempDir,
   waitFor,
   type Runtime,
 } from "./support.ts";
 
-let work: string;
-const cleanups: Array<() => Promise<unknown> | void> = [];
-
-beforeAll(() => {
-  setSubreaper(true);
-  work = tempDir("e2e-bootstrap");
-});
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  await reapOrphans();
-}, 120_000);
-
-afterAll(async () => {
-  await reapOrphans();
-  setSubreaper(false);
-  removeDir(work);
-});
+const { dir: workDir, defer } = containerTestLifecycle("e2e-bootstrap", { beforeAll, afterEach, afterAll });
 
 interface Status {
   state: string;
@@ -67,7 +48,7 @@ async function heldIds(socket: string): Promise<string[]> {
 
 /** A node: its own runc state root, socket directory and one shared workload bundle with the hook installed. */
 async function makeNode(name: string, runtime: (root: string) => Runtime = runcRuntime) {
-  const dir = join(work, name);
+  const dir = join(workDir(), name);
   const root = join(dir, "state");
   const socket = join(dir, "run", "armor.sock");
   const rt = runtime(root);
@@ -78,7 +59,7 @@ async function makeNode(name: string, runtime: (root: string) => Runtime = runcR
   };
   const workload = await makeBundle(join(dir, "workload"), { args: ["sleep", "600"], hooks });
   const started: string[] = [];
-  cleanups.push(async () => {
+  defer(async () => {
     for (const id of await listIds(rt).catch(() => started)) await stopContainer(rt, id).catch(() => undefined);
   });
   return {
@@ -112,7 +93,7 @@ describe("the agent started in a runc container through the hook", () => {
     });
     mkdirSync(dirname(node.socket), { recursive: true, mode: 0o700 });
     const agent = Bun.spawn(node.runtime.runCommand(agentBundle, "armor-agent"), { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
-    cleanups.push(async () => {
+    defer(async () => {
       await run(node.runtime.command(["kill", "armor-agent", "TERM"]));
       await agent.exited;
       await run(node.runtime.command(["delete", "--force", "armor-agent"]));
@@ -152,7 +133,7 @@ describe("armor-agent serve --reconcile on the host", () => {
     const node = await makeNode("reconcile");
     for (let i = 0; i < 6; i++) await node.start(`r-${i}`);
     const first = await AgentProcess.start(node.socket, ["--reconcile", "--state-root", node.stateRoot]);
-    cleanups.push(() => first.stop());
+    defer(() => first.stop());
     await waitFor("ready", async () => (await status(node.socket)).state === "ready");
     expect(await heldIds(node.socket)).toEqual(await node.list());
 
@@ -163,7 +144,7 @@ describe("armor-agent serve --reconcile on the host", () => {
     await node.start("r-new");
 
     const second = await AgentProcess.start(node.socket, ["--reconcile", "--state-root", node.stateRoot]);
-    cleanups.push(() => second.stop());
+    defer(() => second.stop());
     await waitFor("ready", async () => (await status(node.socket)).state === "ready");
     const st = await status(node.socket);
     expect(st.bootstrap).toMatchObject({ completedBy: "reconcile", containers: 5, warning: null });
@@ -175,7 +156,7 @@ describe("armor-agent serve --reconcile on the host", () => {
 describe("bootstrap edge cases", () => {
   /** Runs the hook as the runtime would for the agent's own container, on a bundle written here. */
   async function agentContainerHook(socket: string, extra: string[]): Promise<number> {
-    const bundle = join(work, `agent-bundle-${Date.now()}`);
+    const bundle = join(workDir(), `agent-bundle-${Date.now()}`);
     mkdirSync(bundle, { recursive: true });
     writeFileSync(join(bundle, "config.json"), JSON.stringify({ process: { args: ["/usr/local/bin/armor-agent", "serve"] } }));
     const state = JSON.stringify({ ociVersion: "1.2.0", id: "armor-agent-x", status: "creating", pid: process.pid, bundle });
@@ -186,10 +167,10 @@ describe("bootstrap edge cases", () => {
   }
 
   test("an empty node ends bootstrapping as soon as the batch (of zero) arrives", async () => {
-    const dir = join(work, "empty");
+    const dir = join(workDir(), "empty");
     const socket = join(dir, "run", "armor.sock");
     const agent = await AgentProcess.start(socket, ["--bootstrap", "hook", "--bootstrap-wait-ms", "60000"]);
-    cleanups.push(() => agent.stop());
+    defer(() => agent.stop());
     expect((await status(socket)).state).toBe("bootstrapping");
     const hookMs = await agentContainerHook(socket, ["--state-root", `runc:${join(dir, "no-containers")}`]);
     expect(hookMs).toBeLessThan(1000);
@@ -203,7 +184,7 @@ describe("bootstrap edge cases", () => {
     const node = await makeNode("late");
     await node.start("late-1");
     const agent = await AgentProcess.start(node.socket, ["--bootstrap", "hook", "--bootstrap-wait-ms", "400", "--state-root", node.stateRoot]);
-    cleanups.push(() => agent.stop());
+    defer(() => agent.stop());
     await waitFor("ready", async () => (await status(node.socket)).state === "ready", 5000);
     const st = await status(node.socket);
     expect(st.bootstrap.completedBy).toBe("reconcile");
@@ -212,9 +193,9 @@ describe("bootstrap edge cases", () => {
   });
 
   test("no batch and no readable runtime state: ready with a warning, never stuck", async () => {
-    const socket = join(work, "blind", "run", "armor.sock");
+    const socket = join(workDir(), "blind", "run", "armor.sock");
     const agent = await AgentProcess.start(socket, ["--bootstrap", "hook", "--bootstrap-wait-ms", "300", "--state-root", "runc:/nonexistent/armor-test"]);
-    cleanups.push(() => agent.stop());
+    defer(() => agent.stop());
     await waitFor("ready", async () => (await status(socket)).state === "ready", 5000);
     const st = await status(socket);
     expect(st.bootstrap.completedBy).toBe("unavailable");
@@ -227,7 +208,7 @@ describe("bootstrap edge cases", () => {
     await node.start("d-1");
     await node.start("d-2");
     const agent = await AgentProcess.start(node.socket, ["--bootstrap", "hook", "--bootstrap-wait-ms", "60000", "--state-root", node.stateRoot]);
-    cleanups.push(() => agent.stop());
+    defer(() => agent.stop());
     const answers: string[] = [];
     const batch = await Bun.connect({ unix: node.socket, socket: { data: (_s, chunk) => void answers.push(Buffer.from(chunk).toString()) } });
     batch.write(encodeFrame({ v: 1, id: 1, op: "bootstrap-begin" }));
@@ -245,7 +226,7 @@ describe("bootstrap edge cases", () => {
     await node.start("c-1");
     await node.start("c-2");
     const agent = await AgentProcess.start(node.socket, ["--bootstrap", "hook", "--bootstrap-wait-ms", "60000"]);
-    cleanups.push(() => agent.stop());
+    defer(() => agent.stop());
     await agentContainerHook(node.socket, ["--state-root", node.stateRoot]);
     await waitFor("ready", async () => (await status(node.socket)).state === "ready", 10_000);
     expect((await status(node.socket)).bootstrap).toMatchObject({ completedBy: "batch", containers: 2 });

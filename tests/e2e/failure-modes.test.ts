@@ -7,35 +7,18 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
-import { reapOrphans, setSubreaper } from "./reaper.ts";
-import { AgentProcess, HOOK, hookEntry, listIds, makeBundle, removeDir, run, runcRuntime, runDetached, stopContainer, tempDir, waitFor } from "./support.ts";
+import { containerTestLifecycle } from "./reaper.ts";
+import { AgentProcess, HOOK, hookEntry, listIds, makeBundle, run, runcRuntime, runDetached, stopContainer, waitFor } from "./support.ts";
 
-let work: string;
-const cleanups: Array<() => Promise<unknown> | void> = [];
-
-beforeAll(() => {
-  setSubreaper(true);
-  work = tempDir("e2e-failure");
-});
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  await reapOrphans();
-}, 120_000);
-
-afterAll(async () => {
-  await reapOrphans();
-  setSubreaper(false);
-  removeDir(work);
-});
+const { dir: workDir, defer } = containerTestLifecycle("e2e-failure", { beforeAll, afterEach, afterAll });
 
 /** A node: a runc state root, a socket directory, and bundles whose hooks carry `extra` flags. */
 function makeNode(name: string) {
-  const dir = join(work, name);
+  const dir = join(workDir(), name);
   const rt = runcRuntime(join(dir, "state"));
   const socket = join(dir, "run", "armor.sock");
   const started: string[] = [];
-  cleanups.push(async () => {
+  defer(async () => {
     for (const id of await listIds(rt).catch(() => started)) await stopContainer(rt, id).catch(() => {});
   });
   const bundle = async (label: string, extra: string[], annotations: Record<string, string> = {}): Promise<string> => {
@@ -53,7 +36,7 @@ function makeNode(name: string) {
   };
   const agent = async (extra: string[] = []): Promise<AgentProcess> => {
     const agentProcess = await AgentProcess.start(socket, ["--reconcile", "--state-root", `runc:${join(dir, "state")}`, ...extra]);
-    cleanups.push(async () => {
+    defer(async () => {
       if (agentProcess.proc.exitCode === null) agentProcess.proc.kill("SIGKILL");
       await agentProcess.proc.exited;
     });
@@ -126,7 +109,7 @@ describe("kill -9 of the agent", () => {
     });
     // Should the test fail or time out, the workers stop taking containers and finish
     // before the node's containers are stopped (cleanups run last-registered first).
-    cleanups.push(async () => {
+    defer(async () => {
       queue.length = 0;
       await Promise.allSettled(workers);
     });
@@ -149,7 +132,7 @@ describe("the hook's own processes", () => {
     const node = makeNode("silent");
     mkdirSync(join(node.dir, "run", "spool"), { recursive: true, mode: 0o700 });
     const silent = Bun.listen({ unix: node.socket, socket: { data() {} } });
-    cleanups.push(() => silent.stop(true));
+    defer(() => silent.stop(true));
     const bundle = await node.bundle("silent", ["--timeout-ms", "400", "--fail-policy", "closed"], pod("kube-system"));
     await node.start(bundle, "silent-1");
     expect(await listIds(node.rt)).toEqual(["silent-1"]);

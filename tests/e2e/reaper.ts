@@ -4,7 +4,9 @@
  * init) makes itself their subreaper and reaps them.
  */
 import { dlopen, FFIType } from "bun:ffi";
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const PR_SET_CHILD_SUBREAPER = 36;
 const WNOHANG = 1;
@@ -47,4 +49,35 @@ export async function reapOrphans(): Promise<number> {
     if (first.has(pid) && libc.symbols.waitpid(pid, null, WNOHANG) === pid) reaped += 1;
   }
   return reaped;
+}
+
+/**
+ * Lifecycle of a test file that starts containers and agents: a temp dir, cleanups
+ * run after each test (newest first), and this process as subreaper of what they
+ * leave, all undone after the file. Returns the dir getter and `defer`.
+ */
+export function containerTestLifecycle(prefix: string, hooks: LifecycleHooks): { dir: () => string; defer: (cleanup: () => Promise<unknown> | void) => void } {
+  let work = "";
+  const cleanups: Array<() => Promise<unknown> | void> = [];
+  hooks.beforeAll(() => {
+    setSubreaper(true);
+    work = mkdtempSync(join(tmpdir(), `armor-${prefix}-`));
+  });
+  hooks.afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+    await reapOrphans();
+  }, 120_000);
+  hooks.afterAll(async () => {
+    await reapOrphans();
+    setSubreaper(false);
+    rmSync(work, { recursive: true, force: true });
+  });
+  return { dir: () => work, defer: (cleanup) => void cleanups.push(cleanup) };
+}
+
+/** bun:test's lifecycle functions, passed in so this module does not import bun:test itself. */
+export interface LifecycleHooks {
+  beforeAll: (fn: () => void) => void;
+  afterEach: (fn: () => Promise<void>, timeoutMs: number) => void;
+  afterAll: (fn: () => Promise<void>) => void;
 }
