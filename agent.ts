@@ -61,6 +61,11 @@ const serve = defineCommand({
       valueHint: "FORMAT:PATH[,…]",
       description: "runtime state roots to enumerate",
     },
+    metrics: {
+      type: "string",
+      valueHint: "HOST:PORT",
+      description: "serve /metrics (Prometheus), /healthz and /readyz (ready after bootstrap) on this address, e.g. 127.0.0.1:9469 (default off)",
+    },
     "spool-dir": {
       type: "string",
       valueHint: "PATH",
@@ -78,6 +83,7 @@ const serve = defineCommand({
         bootstrapWaitMs: wholeMs("--bootstrap-wait-ms", args["bootstrap-wait-ms"], 3_600_000),
         stateRoots: args["state-root"].split(",").filter((spec) => spec !== "").map(parseStateRoot),
         ...(args["spool-dir"] ? { spoolDir: args["spool-dir"] } : {}),
+        ...(args.metrics ? { metrics: args.metrics } : {}),
       });
       for (const signal of ["SIGTERM", "SIGINT"] as const) {
         process.on(signal, () => {

@@ -48,6 +48,14 @@ export interface ServerDeps {
   info: AgentInfo;
   log: Logger;
   limits?: Partial<ServerLimits>;
+  /** Told of every answered request and every error answer (metrics, `status`). */
+  observer?: ServerObserver;
+}
+
+/** What the server reports as it answers. */
+export interface ServerObserver {
+  request: (op: string, ok: boolean, seconds: number) => void;
+  error: (code: string, message: string) => void;
 }
 
 const text = new TextDecoder();
@@ -62,6 +70,7 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
   const send = (socket: Socket<Connection>, message: Response | object): void => {
     const conn = socket.data;
     if (conn.closing) return;
+    if ("ok" in message && message.ok === false) deps.observer?.error(message.error.code, message.error.message);
     const frame = encodeFrame(message, Number.MAX_SAFE_INTEGER);
     conn.outbox = conn.outbox.length === 0 ? frame : Buffer.concat([conn.outbox, frame]);
     if (conn.outbox.length > limits.maxOutboxBytes) {
@@ -116,7 +125,9 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
       return;
     }
     const request = parsed.output;
+    const started = performance.now();
     const response = dispatch(request, registry, deps.info, socket.data.session);
+    deps.observer?.request(request.op, response.ok, (performance.now() - started) / 1000);
     if (request.op === "register" || request.op === "unregister") {
       log("debug", request.op, { id: request.op === "register" ? request.container.id : request.container, ok: response.ok });
     }

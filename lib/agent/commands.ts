@@ -78,6 +78,8 @@ export async function statusCommand(socket: string, timeoutMs: number, json: boo
         `containers:  ${status.containers}`,
         `bootstrap:   mode ${boot.mode}, ${boot.completedBy ? `completed by ${boot.completedBy} with ${boot.containers} pre-existing containers in ${boot.durationMs} ms` : "in progress"}`,
         ...(boot.warning ? [`warning:     ${boot.warning}`] : []),
+        `errors:      ${status.lastErrors.length === 0 ? "none recently" : `last ${status.lastErrors.length}:`}`,
+        ...status.lastErrors.map((e) => `  ${e.time}  ${e.code}  ${e.message}`),
       ].join("\n"),
     );
   }

@@ -3,6 +3,7 @@ import { ArmorError } from "../errors.ts";
 import type { Registry } from "../registry.ts";
 import { errorResponse, okResponse, type Request, type Response } from "../wire/messages.ts";
 import type { BootstrapTracker } from "./bootstrap.ts";
+import type { RecordedError } from "./metrics.ts";
 
 /** Facts about the running agent that `ping` and `status` report. */
 export interface AgentInfo {
@@ -11,6 +12,8 @@ export interface AgentInfo {
   socket?: string;
   /** Absent: the agent has no bootstrap to wait for and is always ready. */
   bootstrap?: BootstrapTracker;
+  /** The most recent errors, for `status`. */
+  lastErrors?: () => RecordedError[];
 }
 
 /**
@@ -39,6 +42,7 @@ export function dispatch(request: Request, registry: Registry, info: AgentInfo, 
         socket: info.socket ?? "",
         containers: registry.size,
         bootstrap: info.bootstrap?.status() ?? { mode: "none", completedBy: "none", containers: 0, durationMs: 0, warning: null },
+        lastErrors: info.lastErrors?.() ?? [],
       });
     case "register": {
       const { outcome, container } = registry.register(request.container, request.source);

@@ -9,6 +9,8 @@ import { BootstrapTracker, type BootstrapMode } from "./bootstrap.ts";
 import { prepareSocketPath, restrictSocket } from "./socket-path.ts";
 import { defaultSpoolDir } from "../spool-format.ts";
 import { Spool } from "./spool.ts";
+import { startHttp } from "./http.ts";
+import { Metrics } from "./metrics.ts";
 
 /** Default wait for the hook's bootstrap batch before the agent enumerates runtime state itself. */
 export const DEFAULT_BOOTSTRAP_WAIT_MS = 30_000;
@@ -24,6 +26,8 @@ export interface ServeOptions {
   limits?: Partial<ServerLimits>;
   /** Where hooks leave events the agent could not take (default: `spool` beside the socket). */
   spoolDir?: string;
+  /** `HOST:PORT` for /metrics, /healthz and /readyz; off when absent. */
+  metrics?: string;
 }
 
 /** A running agent. */
@@ -39,6 +43,8 @@ export async function startAgent(options: ServeOptions): Promise<RunningAgent> {
   const { socket, log } = options;
   await prepareSocketPath(socket, log);
   const registry = new Registry();
+  const metrics = new Metrics();
+  registry.subscribe(({ event, container }) => metrics.registryChange(event, container.source));
   // Events hooks spooled while no agent answered come first: the agent is not
   // serving (so not ready) before they are in the registry.
   const spool = new Spool({ dir: options.spoolDir ?? defaultSpoolDir(socket), registry, log });
@@ -58,6 +64,22 @@ export async function startAgent(options: ServeOptions): Promise<RunningAgent> {
       return containers.length;
     },
   });
+  // Before the socket: a bad --metrics address fails the start with nothing left behind.
+  const http = options.metrics
+    ? startHttp(options.metrics, {
+        ready: () => bootstrap.state === "ready",
+        metrics: () => {
+          const status = bootstrap.status();
+          return metrics.render({
+            containers: registry.size,
+            ready: status.state === "ready",
+            bootstrapDurationSeconds: status.durationMs === null ? null : status.durationMs / 1000,
+            spoolDepth: spool.depth(),
+          });
+        },
+      })
+    : undefined;
+  if (options.metrics) log("info", "metrics endpoint up", { address: options.metrics });
   // Create the socket owner-only from the start: no window in which others could connect.
   const previousUmask = process.umask(0o177);
   let listener;
@@ -65,8 +87,9 @@ export async function startAgent(options: ServeOptions): Promise<RunningAgent> {
     listener = serve({
       socketPath: socket,
       registry,
-      info: { version: options.version, startedAt: new Date(), socket, bootstrap },
+      info: { version: options.version, startedAt: new Date(), socket, bootstrap, lastErrors: () => metrics.lastErrors() },
       log,
+      observer: metrics,
       ...(options.limits ? { limits: options.limits } : {}),
     });
   } finally {
@@ -85,6 +108,7 @@ export async function startAgent(options: ServeOptions): Promise<RunningAgent> {
     stopped = true;
     bootstrap.stop();
     spool.stop();
+    void http?.stop(true);
     listener.stop(true);
     try {
       unlinkSync(socket);
