@@ -61,6 +61,13 @@ const serve = defineCommand({
       valueHint: "FORMAT:PATH[,…]",
       description: "runtime state roots to enumerate",
     },
+    mode: {
+      type: "enum",
+      options: ["events", "poll"],
+      default: "events",
+      description: "events: containers come from hooks; poll: the polling baseline for benchmarks, listing runtime state every --interval-ms",
+    },
+    "interval-ms": { type: "string", default: "50", valueHint: "N", description: "with --mode poll: how often to list runtime state" },
     metrics: {
       type: "string",
       valueHint: "HOST:PORT",
@@ -84,6 +91,7 @@ const serve = defineCommand({
         stateRoots: args["state-root"].split(",").filter((spec) => spec !== "").map(parseStateRoot),
         ...(args["spool-dir"] ? { spoolDir: args["spool-dir"] } : {}),
         ...(args.metrics ? { metrics: args.metrics } : {}),
+        ...(args.mode === "poll" ? { poll: { intervalMs: wholeMs("--interval-ms", args["interval-ms"], 3_600_000) } } : {}),
       });
       for (const signal of ["SIGTERM", "SIGINT"] as const) {
         process.on(signal, () => {

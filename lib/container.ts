@@ -43,8 +43,11 @@ export const PodSchema = v.strictObject({
 });
 export type Pod = v.InferOutput<typeof PodSchema>;
 
-/** Where a record came from: a live hook, or the enumeration of containers that predate the agent. */
-export const SourceSchema = v.picklist(["hook", "bootstrap"]);
+/**
+ * Where a record came from: a live hook, the enumeration of containers that predate
+ * the agent, or the polling baseline (`serve --mode poll`) that benchmarks compare against.
+ */
+export const SourceSchema = v.picklist(["hook", "bootstrap", "poll"]);
 export type Source = v.InferOutput<typeof SourceSchema>;
 
 /** What the hook knows about a container at createRuntime. */

@@ -11,6 +11,7 @@ import { defaultSpoolDir } from "../spool-format.ts";
 import { Spool } from "./spool.ts";
 import { startHttp } from "./http.ts";
 import { Metrics } from "./metrics.ts";
+import { startPolling } from "./poll.ts";
 
 /** Default wait for the hook's bootstrap batch before the agent enumerates runtime state itself. */
 export const DEFAULT_BOOTSTRAP_WAIT_MS = 30_000;
@@ -28,6 +29,8 @@ export interface ServeOptions {
   spoolDir?: string;
   /** `HOST:PORT` for /metrics, /healthz and /readyz; off when absent. */
   metrics?: string;
+  /** The polling baseline instead of events: list the state roots every `intervalMs`. */
+  poll?: { intervalMs: number };
 }
 
 /** A running agent. */
@@ -52,13 +55,13 @@ export async function startAgent(options: ServeOptions): Promise<RunningAgent> {
   const replayed = await spool.replay();
   if (replayed.registered + replayed.removed + replayed.skipped + replayed.bad > 0) log("info", "replayed the spool", { ...replayed });
   const roots = options.stateRoots ?? DEFAULT_STATE_ROOTS;
+  const hostFs = { readDir: (path: string) => readdirSync(path), readText: (path: string) => Bun.file(path).text(), readLink: (path: string) => readlinkSync(path) };
   const bootstrap = new BootstrapTracker({
     mode: options.bootstrap ?? "none",
     deadlineMs: options.bootstrapWaitMs ?? DEFAULT_BOOTSTRAP_WAIT_MS,
     log,
     reconcile: async () => {
-      const fs = { readDir: (path: string) => readdirSync(path), readText: (path: string) => Bun.file(path).text(), readLink: (path: string) => readlinkSync(path) };
-      const { containers, rootsRead } = await enumerateContainers(roots, fs, log);
+      const { containers, rootsRead } = await enumerateContainers(roots, hostFs, log);
       if (rootsRead === 0) return null;
       for (const container of containers) registry.register(container, "bootstrap");
       return containers.length;
@@ -99,14 +102,18 @@ export async function startAgent(options: ServeOptions): Promise<RunningAgent> {
   registry.subscribe(({ event, container }) =>
     log("info", event === "add" ? "registered" : "unregistered", { id: container.id, pid: container.pid, source: container.source }),
   );
-  log("info", "serving", { socket, version: options.version, bootstrap: options.bootstrap ?? "none" });
+  log("info", "serving", { socket, version: options.version, bootstrap: options.bootstrap ?? "none", mode: options.poll ? `poll every ${options.poll.intervalMs} ms` : "events" });
   bootstrap.start();
   spool.startSweeping();
+  const poller = options.poll
+    ? startPolling(registry, async () => (await enumerateContainers(roots, hostFs, log)).containers, options.poll.intervalMs, log)
+    : undefined;
   let stopped = false;
   const stop = (): void => {
     if (stopped) return;
     stopped = true;
     bootstrap.stop();
+    poller?.stop();
     spool.stop();
     void http?.stop(true);
     listener.stop(true);
