@@ -5,6 +5,7 @@
 import { defineCommand, runMain } from "citty";
 import { getCommand, listCommand, lookupCommand, statusCommand, watchCommand } from "./lib/agent/commands.ts";
 import { agentExitStatus } from "./lib/agent/exit-status.ts";
+import { checkHooksFiles } from "./lib/agent/hooks-check.ts";
 import type { BootstrapMode } from "./lib/agent/bootstrap.ts";
 import { DEFAULT_BOOTSTRAP_WAIT_MS, startAgent } from "./lib/agent/serve.ts";
 import { DEFAULT_STATE_ROOTS, parseStateRoot } from "./lib/bootstrap/state-roots.ts";
@@ -139,6 +140,19 @@ const status = defineCommand({
   run: ({ args }) => guarded(() => statusCommand(args.socket, timeoutMs(args["timeout-ms"]), args.json, args.ready, print)),
 });
 
+const checkHooks = defineCommand({
+  meta: { name: "check-hooks", description: "Check hooks.d files as CRI-O/podman load them (install.sh runs this); exit 1 if any fails" },
+  args: {
+    root: { type: "string", default: "", valueHint: "DIR", description: "resolve hook paths inside DIR, as install.sh --root does" },
+    files: { type: "positional", description: "hooks.d JSON files", required: true },
+  },
+  run: ({ args }) =>
+    guarded(async () => {
+      const files = args._.length > 0 ? args._ : [args.files];
+      process.exit(checkHooksFiles(files, args.root, print) === 0 ? 0 : 1);
+    }),
+});
+
 const watch = defineCommand({
   meta: { name: "watch", description: "Stream add/remove events as they happen" },
   args: { socket: socketArg, json: jsonArg, "timeout-ms": timeoutArg },
@@ -148,6 +162,6 @@ const watch = defineCommand({
 await runMain(
   defineCommand({
     meta: { name: "armor-agent", version: VERSION, description: "armor-hooks node agent: registry of monitored containers" },
-    subCommands: { serve, status, list, get, lookup, watch },
+    subCommands: { serve, status, list, get, lookup, watch, "check-hooks": checkHooks },
   }),
 );

@@ -125,63 +125,13 @@ say() { printf '%s\n' "$*"; }
 warn() { printf 'install.sh: warning: %s\n' "$*" >&2; }
 
 # ---- hooks.d validation ----------------------------------------------------------------
-# Runs in the compiled agent (a Bun executable) as Bun itself: the node needs no jq/node/python,
-# and a binary that cannot run on this node fails the check before anything lands.
-# Mirrors containers/common pkg/hooks (read.go, 1.0.0/hook.go) as CRI-O and podman load files.
-# shellcheck disable=SC2016 # JavaScript, not shell
-CHECK_JS='
-const fs = require("node:fs");
-const [root, ...files] = process.argv.slice(1);
-const STAGES = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"];
-const REFUSE = "CRI-O and podman refuse to create any container while this file is there";
-const SKIP = "CRI-O, podman and the NRI hook-injector silently skip this hook";
-const strings = (x) => Array.isArray(x) && x.every((s) => typeof s === "string");
-const regexOk = (re) => { try { new RegExp(re); return true; } catch { return false; } };
-function problems(doc) {
-  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) return [`not a JSON object: ${REFUSE}`];
-  if (doc.version !== "1.0.0") return [`version is ${JSON.stringify(doc.version)}, not "1.0.0": ${doc.version === undefined || doc.version === "0.1.0" ? "legacy 0.1.0 schema, not checked here" : REFUSE}`];
-  const out = [];
-  const hook = doc.hook;
-  if (typeof hook !== "object" || hook === null || typeof hook.path !== "string" || hook.path === "") return [`hook.path is missing: ${REFUSE}`];
-  if (hook.args !== undefined && !strings(hook.args)) out.push(`hook.args is not a list of strings: ${REFUSE}`);
-  if (hook.env !== undefined && !strings(hook.env)) out.push(`hook.env is not a list of strings: ${REFUSE}`);
-  if (hook.timeout !== undefined && !(Number.isInteger(hook.timeout) && hook.timeout > 0)) out.push(`hook.timeout is not a positive whole number of seconds: ${REFUSE}`);
-  let stat;
-  try { stat = fs.statSync(root + hook.path); } catch { out.push(`hook.path ${hook.path} does not exist: ${SKIP}`); }
-  if (stat && !(stat.isFile() && (stat.mode & 0o111))) out.push(`hook.path ${hook.path} is not an executable file: the runtime fails every container start`);
-  const when = doc.when;
-  const conditions = ["always", "annotations", "commands", "hasBindMounts"];
-  if (typeof when !== "object" || when === null || !conditions.some((k) => when[k] !== undefined)) out.push(`when needs at least one of ${conditions.join(", ")}: the hook is never injected`);
-  else {
-    for (const k of ["always", "hasBindMounts"]) if (when[k] !== undefined && typeof when[k] !== "boolean") out.push(`when.${k} is not a boolean: ${REFUSE}`);
-    if (when.commands !== undefined && !(strings(when.commands) && when.commands.every(regexOk))) out.push(`when.commands is not a list of regular expressions: ${REFUSE}`);
-    if (when.annotations !== undefined && !(typeof when.annotations === "object" && Object.entries(when.annotations).every(([k, v]) => typeof v === "string" && regexOk(k) && regexOk(v)))) out.push(`when.annotations is not a map of regular expressions: ${REFUSE}`);
-  }
-  if (!strings(doc.stages) || doc.stages.length === 0) out.push(`stages is missing or not a list of strings: ${REFUSE}`);
-  else for (const stage of doc.stages) if (!STAGES.includes(stage)) out.push(`unknown stage ${JSON.stringify(stage)}: ${REFUSE}`);
-  if (hook.path.endsWith("/armor-hook")) {
-    if (!strings(hook.env)) out.push("hook.env is not set: armor-hook would inherit the runtime environment (BUN_OPTIONS, BUN_BE_BUN)");
-    else if (hook.env.some((e) => e.startsWith("BUN_"))) out.push("hook.env sets a BUN_ variable: the compiled hook would obey it");
-    if (strings(doc.stages) && !(doc.stages.includes("createRuntime") && doc.stages.includes("poststop"))) out.push("stages must include createRuntime and poststop for armor-hook");
-  }
-  return out;
-}
-let failed = 0;
-for (const file of files) {
-  let found;
-  try { found = problems(JSON.parse(fs.readFileSync(file, "utf8"))); } catch (err) { found = [`cannot read it as JSON (${err.message}): ${REFUSE}`]; }
-  for (const p of found) console.log(`${file}: ${p}`);
-  if (found.length === 0) console.log(`${file}: ok`);
-  else failed++;
-}
-process.exit(failed === 0 ? 0 : 1);
-'
-
-# Runs CHECK_JS in a Bun executable with a clean environment, from / (no bunfig.toml there).
+# `armor-agent check-hooks` mirrors containers/common pkg/hooks (read.go, 1.0.0/hook.go) as
+# CRI-O and podman load files: the node needs no jq/node/python, and a binary that cannot run
+# on this node fails the check before anything lands. Clean environment, run from /.
 check_hooks_files() {
-	bun_exe=$1
+	agent_exe=$1
 	shift
-	(cd / && env -i BUN_BE_BUN=1 "$bun_exe" -e "$CHECK_JS" "$ROOT" "$@")
+	(cd / && env -i "$agent_exe" check-hooks --root "$ROOT" "$@")
 }
 
 # A Bun executable to run the check with: the one being installed, else the installed one.

@@ -23,14 +23,12 @@ export const HOOK_FLAGS = [...COMPILE_FLAGS, "--splitting", "--compile-jit-polic
  * script named like the hook's stage from the bundle directory), BUN_OPTIONS adds
  * `--preload` and the like, BUN_INSPECT* opens a debugger. A runtime may hand its own
  * environment to a hook, so their names are erased from the runtime's string table: a
- * name starting with a NUL byte matches no environment variable. armor-agent keeps
- * BUN_BE_BUN: install.sh runs its hooks.d check with it (`env -i BUN_BE_BUN=1 armor-agent -e`),
- * as the only JavaScript runtime on a node; runtimes never run the agent, and its systemd
- * unit unsets it.
+ * name starting with a NUL byte matches no environment variable. install.sh's hooks.d check
+ * is a subcommand of the agent (`armor-agent check-hooks`), so neither binary needs them.
  */
 export const ERASED_ENV_NAMES = {
   hook: ["BUN_BE_BUN", "BUN_OPTIONS", "BUN_INSPECT"],
-  agent: ["BUN_OPTIONS", "BUN_INSPECT"],
+  agent: ["BUN_BE_BUN", "BUN_OPTIONS", "BUN_INSPECT"],
 } as const;
 
 /** Erases `names` in a compiled binary; throws if one is missing (a Bun that reads them otherwise). */

@@ -83,10 +83,9 @@ describe("nothing in the working directory or the environment changes the binari
     BUN_INSPECT_PRELOAD: join(dir, "evil.js"),
   });
 
-  // armor-agent keeps BUN_BE_BUN for install.sh's hooks.d check (scripts/build.ts says why).
   test.each([
     ["armor-hook", HOOK, "armor-hook 0.1.0", []],
-    ["armor-agent", AGENT, "0.1.0", ["BUN_BE_BUN"]],
+    ["armor-agent", AGENT, "0.1.0", []],
   ])("%s --version", async (_name, binary, expected, kept) => {
     const { dir, marker } = hostileDir();
     const clean = await run([binary, "--version"], { env: { PATH: "/usr/bin:/bin" } });
