@@ -22,8 +22,8 @@ function makeNode(name: string) {
     for (const id of await listIds(rt).catch(() => started)) await stopContainer(rt, id).catch(() => {});
   });
   const bundle = async (label: string, extra: string[], annotations: Record<string, string> = {}): Promise<string> => {
-    const create = hookEntry("createRuntime", socket, 1000);
-    const poststop = hookEntry("poststop", socket, 1000);
+    const create = hookEntry("createRuntime", socket);
+    const poststop = hookEntry("poststop", socket);
     const hooks = {
       createRuntime: [{ ...create, args: [...(create.args as string[]), ...extra] }],
       poststop: [{ ...poststop, args: [...(poststop.args as string[]), ...extra] }],

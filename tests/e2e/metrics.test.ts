@@ -7,7 +7,7 @@ import { AGENT, AgentProcess, hookEntry, makeBundle, removeDir, run, runcRuntime
 const cleanups: Array<() => Promise<unknown> | void> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+}, 60_000);
 
 /** A loopback port nothing listens on right now. */
 function freePort(): number {

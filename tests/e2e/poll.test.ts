@@ -6,7 +6,7 @@ import { AgentProcess, makeBundle, removeDir, runcRuntime, runDetached, stopCont
 const cleanups: Array<() => Promise<unknown> | void> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+}, 60_000);
 
 test("serve --mode poll discovers a hook-less runc container within a few intervals, as source poll, and drops it after delete", async () => {
   const dir = tempDir("e2e-poll");
