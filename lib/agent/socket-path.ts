@@ -8,8 +8,7 @@ import { AgentClient } from "../client.ts";
 import { ArmorError, errnoOf } from "../errors.ts";
 import type { Logger } from "../log.ts";
 
-/** Default socket path of the agent. */
-export const DEFAULT_SOCKET = "/run/armor/armor.sock";
+export { DEFAULT_SOCKET } from "../wire/messages.ts";
 
 /**
  * Makes the socket's directory (0700) if missing, refuses a directory others can

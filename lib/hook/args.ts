@@ -5,9 +5,9 @@
 import { DEFAULT_STATE_ROOTS, parseStateRoot, type StateRoot } from "../bootstrap/state-roots.ts";
 import { ArmorError } from "../errors.ts";
 import { defaultSpoolDir } from "../spool-format.ts";
+import { DEFAULT_SOCKET } from "../wire/messages.ts";
 
-/** Default socket of the agent (also in lib/agent/socket-path.ts, which the hook must not import). */
-export const DEFAULT_SOCKET = "/run/armor/armor.sock";
+export { DEFAULT_SOCKET };
 /** Default bound on the hook's whole run; install.sh gives runtimes a `timeout` 3 s above it. */
 export const DEFAULT_TIMEOUT_MS = 2000;
 /** The Kubernetes namespace the agent runs in (deploy/kubernetes). */

@@ -7,6 +7,9 @@ import * as v from "valibot";
 import { ContainerIdSchema, ContainerInfoSchema, ContainerSchema, SourceSchema } from "../container.ts";
 import type { ErrorCode } from "../errors.ts";
 
+/** Where the agent serves this protocol unless told otherwise (hook, agent and CLI share it). */
+export const DEFAULT_SOCKET = "/run/armor/armor.sock";
+
 /** The protocol version this build speaks. */
 export const PROTOCOL_VERSION = 1;
 
