@@ -6,13 +6,15 @@
  * process now) is not registered; a spooled remove does not remove a newer live
  * container that reused the id.
  */
-import { chmodSync, lstatSync, mkdirSync, readdirSync, readlinkSync, unlinkSync } from "node:fs";
-import { ArmorError, errnoOf } from "../errors.ts";
+import { readdirSync, readlinkSync, unlinkSync } from "node:fs";
+import { errnoOf } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Registry } from "../registry.ts";
 import { ContainerIdSchema, ContainerInfoSchema } from "../container.ts";
 import { MAX_SPOOL_ENTRY_BYTES, parseSpoolFileName, SPOOL_TMP_PREFIX, type SpoolRecord } from "../spool-format.ts";
 import { describeIssue } from "../validate.ts";
+import { fileAgeMs, preparePrivateDir } from "./private-dir.ts";
+import { SerialPass } from "./serial-pass.ts";
 import * as v from "valibot";
 
 /** How often the agent looks for events spooled after its start. */
@@ -51,8 +53,7 @@ export class Spool {
   readonly #registry: Registry;
   readonly #log: Logger;
   readonly #host: SpoolHost;
-  #running: Promise<ReplayReport> | undefined;
-  #timer: ReturnType<typeof setInterval> | undefined;
+  readonly #passes = new SerialPass(() => this.#replayOnce());
 
   constructor(options: { dir: string; registry: Registry; log: Logger; host?: SpoolHost }) {
     this.dir = options.dir;
@@ -63,15 +64,7 @@ export class Spool {
 
   /** Creates the directory 0700 (its existence tells hooks the agent has started on this node), or checks it. */
   prepare(): void {
-    try {
-      mkdirSync(this.dir, { mode: 0o700 });
-    } catch (err) {
-      if (errnoOf(err) !== "EEXIST") throw new ArmorError("E_SOCKET", `cannot create spool directory ${this.dir}: ${errnoOf(err) ?? String(err)}`, { cause: err });
-    }
-    const stat = lstatSync(this.dir);
-    if (!stat.isDirectory()) throw new ArmorError("E_SOCKET", `spool ${this.dir} is not a directory`);
-    if (stat.uid !== process.getuid?.()) throw new ArmorError("E_SOCKET", `spool directory ${this.dir} is owned by uid ${stat.uid}, not by the agent's`);
-    chmodSync(this.dir, 0o700);
+    preparePrivateDir(this.dir, "spool");
   }
 
   /** Events waiting in the spool now (the `armor_spool_depth` gauge). */
@@ -85,24 +78,17 @@ export class Spool {
 
   /** Replays every complete event in name (= time) order, then deletes it. Calls never overlap. */
   replay(): Promise<ReplayReport> {
-    const previous = this.#running ?? Promise.resolve(undefined);
-    const next = previous.then(() => this.#replayOnce());
-    this.#running = next.finally(() => {
-      if (this.#running === next) this.#running = undefined;
-    });
-    return next;
+    return this.#passes.run();
   }
 
   /** Replays again every `intervalMs`, for events spooled while the agent was starting. */
   startSweeping(intervalMs = SPOOL_SWEEP_MS): void {
-    this.#timer = setInterval(() => {
-      if (!this.#running) void this.replay();
-    }, intervalMs);
+    this.#passes.start(intervalMs);
   }
 
   /** Stops sweeping. */
   stop(): void {
-    clearInterval(this.#timer);
+    this.#passes.stop();
   }
 
   async #replayOnce(): Promise<ReplayReport> {
@@ -204,13 +190,7 @@ export const realHost: SpoolHost = {
   readDir: (dir) => readdirSync(dir),
   readText: (path) => Bun.file(path).slice(0, MAX_SPOOL_ENTRY_BYTES + 1).text(),
   remove: (path) => unlinkSync(path),
-  ageMs: (path) => {
-    try {
-      return Date.now() - lstatSync(path).mtimeMs;
-    } catch {
-      return undefined;
-    }
-  },
+  ageMs: fileAgeMs,
   processNamespaces: (pid) => {
     try {
       const pidns = inodeOf(readlinkSync(`/proc/${pid}/ns/pid`));

@@ -102,6 +102,13 @@ function fakeHost(live: Map<number, { pid: number; mnt: number }>, ages: Map<str
 
 const NS = { pid: 4026532001, mnt: 4026532002 };
 
+/** Waits for `check` to hold, for at most 2 s. */
+async function waitUntil(check: () => boolean): Promise<void> {
+  for (const deadline = Date.now() + 2000; !check(); await Bun.sleep(5)) {
+    if (Date.now() > deadline) throw new Error("timed out");
+  }
+}
+
 async function spoolAll(...records: SpoolRecord[]): Promise<void> {
   for (const record of records) {
     const result = await writeSpool(dir, record);
@@ -214,6 +221,22 @@ describe("Spool (agent side)", () => {
     expect(reports[0]).toEqual({ registered: 2, removed: 0, skipped: 0, bad: 0 });
     expect(reports[1]).toEqual({ registered: 0, removed: 0, skipped: 0, bad: 0 });
     expect(events).toEqual(["add c1", "add c2"]);
+  });
+
+  test("sweeping replays events spooled after the start's replay, pass after pass", async () => {
+    const registry = new Registry();
+    const spool = new Spool({ dir, registry, log: recordingLogger().log, host: fakeHost(new Map([[4242, NS]])) });
+    expect(await spool.replay()).toEqual({ registered: 0, removed: 0, skipped: 0, bad: 0 });
+    spool.startSweeping(10);
+    try {
+      await spoolAll(add(1));
+      await waitUntil(() => registry.get("c1") !== undefined);
+      await spoolAll(add(2, { id: "c2" }));
+      await waitUntil(() => registry.get("c2") !== undefined);
+      expect(readdirSync(dir)).toEqual([]);
+    } finally {
+      spool.stop();
+    }
   });
 
   test("prepare() creates the directory 0700, and makes an existing one 0700", () => {
