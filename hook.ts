@@ -15,6 +15,9 @@ import { statNamespaceLink } from "./lib/proc/namespaces.ts";
 import { VERSION } from "./lib/version.ts";
 
 const argv = process.argv.slice(2);
+// Appending to the log needs node:fs (~5 ms to load), a chunk of its own (--splitting) loaded
+// only by a call that failed, or that found no agent to leave its line to (lib/hook-log-pending.ts).
+const loadLogWriter = () => import("./lib/rotating-log.ts");
 if (argv[0] === "bootstrap") {
   const { bootstrapMain } = await import("./lib/bootstrap/main.ts");
   process.exit(await bootstrapMain(argv.slice(1)));
@@ -40,6 +43,9 @@ const outcome = await runHook({
   version: VERSION,
   // Only when the agent could not be reached: the spool's node:fs stays off the healthy path.
   spool: async (dir, record) => (await import("./lib/hook/spool.ts")).writeSpool(dir, record),
+  writeLog: async (settings, line) => void (await loadLogWriter()).appendLogLine(settings, line),
+  // createPath false: the directory's absence means no agent appends pending lines.
+  leaveFile: async (dir, name, content) => void (await Bun.write(`${dir}/${name}`, content, { createPath: false })),
   dirExists: async (path) => {
     try {
       return (await Bun.file(path).stat()).isDirectory();

@@ -8,6 +8,7 @@
  * (lib/agent/spool.ts validates what it reads).
  */
 import type { ContainerInfo } from "./container.ts";
+import { besideSocket } from "./paths.ts";
 
 /** At most this many spooled events; the hook drops (with a warning) beyond it. */
 export const MAX_SPOOL_FILES = 4096;
@@ -40,6 +41,5 @@ export function parseSpoolFileName(name: string): { atMicros: number; bytes: num
 
 /** The default spool directory: `spool` beside the socket. */
 export function defaultSpoolDir(socket: string): string {
-  const slash = socket.lastIndexOf("/");
-  return `${slash < 0 ? "." : slash === 0 ? "" : socket.slice(0, slash)}/spool`;
+  return besideSocket(socket, "spool");
 }

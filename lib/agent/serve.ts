@@ -9,6 +9,9 @@ import { BootstrapTracker, type BootstrapMode } from "./bootstrap.ts";
 import { prepareSocketPath, restrictSocket } from "./socket-path.ts";
 import { defaultSpoolDir } from "../spool-format.ts";
 import { Spool } from "./spool.ts";
+import { pendingDir } from "../hook-log-pending.ts";
+import { dirOf } from "../paths.ts";
+import { PendingLogFolder } from "./hook-log-fold.ts";
 import { startHttp } from "./http.ts";
 import { Metrics } from "./metrics.ts";
 import { startPolling } from "./poll.ts";
@@ -54,6 +57,10 @@ export async function startAgent(options: ServeOptions): Promise<RunningAgent> {
   spool.prepare();
   const replayed = await spool.replay();
   if (replayed.registered + replayed.removed + replayed.skipped + replayed.bad > 0) log("info", "replayed the spool", { ...replayed });
+  // Successful hook calls leave their log lines for the agent from now on (lib/hook-log-pending.ts).
+  const hookLog = new PendingLogFolder({ dir: pendingDir(socket), logDir: dirOf(socket), log });
+  hookLog.prepare();
+  await hookLog.fold();
   const roots = options.stateRoots ?? DEFAULT_STATE_ROOTS;
   const hostFs = { readDir: (path: string) => readdirSync(path), readText: (path: string) => Bun.file(path).text(), readLink: (path: string) => readlinkSync(path) };
   const bootstrap = new BootstrapTracker({
@@ -105,6 +112,7 @@ export async function startAgent(options: ServeOptions): Promise<RunningAgent> {
   log("info", "serving", { socket, version: options.version, bootstrap: options.bootstrap ?? "none", mode: options.poll ? `poll every ${options.poll.intervalMs} ms` : "events" });
   bootstrap.start();
   spool.startSweeping();
+  hookLog.start();
   const poller = options.poll
     ? startPolling(registry, async () => (await enumerateContainers(roots, hostFs, log)).containers, options.poll.intervalMs, log)
     : undefined;
@@ -115,6 +123,7 @@ export async function startAgent(options: ServeOptions): Promise<RunningAgent> {
     bootstrap.stop();
     poller?.stop();
     spool.stop();
+    hookLog.stop();
     void http?.stop(true);
     listener.stop(true);
     try {

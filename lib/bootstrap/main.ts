@@ -3,30 +3,27 @@
  * (it has no stdio: runc waits for a hook's pipes to close) and exits 0 once the
  * batch is sent, 7 when the agent never answered.
  */
-import { appendFileSync, mkdirSync, readdirSync, readlinkSync } from "node:fs";
-import { dirname } from "node:path";
+import { readdirSync, readlinkSync } from "node:fs";
 import { toArmorError } from "../errors.ts";
 import { parseHookArgs } from "../hook/args.ts";
 import { EXIT_STATUS } from "../hook/exit-status.ts";
 import { jsonLogger } from "../log.ts";
+import { appendLogLine, type RotatingLogOptions } from "../rotating-log.ts";
 import { runBootstrap } from "./run.ts";
 
 /** Runs the bootstrap with real I/O; returns the exit status. */
 export async function bootstrapMain(argv: readonly string[]): Promise<number> {
-  let logFile: string | undefined;
+  let logFile: RotatingLogOptions | undefined;
   const write = (line: string): void => {
     if (logFile === undefined) return void process.stderr.write(line);
-    try {
-      appendFileSync(logFile, line, { mode: 0o600 });
-    } catch {
-      // Nowhere left to say it; the agent's own deadline covers a silent failure.
-    }
+    // A failure has nowhere left to go; the agent's own deadline covers a silent bootstrap.
+    appendLogLine(logFile, line);
   };
   const log = jsonLogger("info", write);
   try {
     const args = parseHookArgs(argv);
-    logFile = args.bootstrapLog;
-    mkdirSync(dirname(logFile), { recursive: true, mode: 0o700 });
+    // Bounded like the hook's own log: an agent that restarts in a loop bootstraps in a loop.
+    logFile = { path: args.bootstrapLog, maxBytes: args.logMaxBytes, keep: args.logKeep };
     const count = await runBootstrap(
       { socket: args.socket, roots: args.stateRoots, deadlineMs: args.bootstrapDeadlineMs, timeoutMs: Math.max(args.timeoutMs, 10_000) },
       { readDir: (path) => readdirSync(path), readText: (path) => Bun.file(path).text(), readLink: (path) => readlinkSync(path), log },

@@ -4,6 +4,7 @@
  */
 import { DEFAULT_STATE_ROOTS, parseStateRoot, type StateRoot } from "../bootstrap/state-roots.ts";
 import { ArmorError } from "../errors.ts";
+import { besideSocket } from "../paths.ts";
 import { defaultSpoolDir } from "../spool-format.ts";
 import { DEFAULT_SOCKET } from "../wire/messages.ts";
 
@@ -16,6 +17,10 @@ export const DEFAULT_AGENT_NAMESPACE = "armor-system";
 export type FailPolicy = "open" | "closed";
 /** How long the bootstrap fork waits for the agent's socket to answer. */
 export const DEFAULT_BOOTSTRAP_DEADLINE_MS = 120_000;
+/** The hook's log rotates at this size by default; with two rotated files kept, it never holds much more than 3 MiB. */
+export const DEFAULT_LOG_MAX_BYTES = 1024 * 1024;
+/** Rotated hook log files kept by default (`hook.log.1`, `hook.log.2`). */
+export const DEFAULT_LOG_KEEP = 2;
 /** A container is the agent's own when its process.args[0] basename or its container-name annotation is this. */
 export const DEFAULT_AGENT_NAME = "armor-agent";
 
@@ -33,6 +38,10 @@ export interface HookArgs {
   /** Pod namespaces whose containers start even when fail-closed refuses others. */
   failAllowNamespaces: string[];
   agentNamespace: string;
+  /** The hook's own log (one line per call); null with --no-log-file. By default `hook.log` beside the socket. */
+  logFile: string | null;
+  logMaxBytes: number;
+  logKeep: number;
   /** Where events the agent could not take are left for it; by default `spool` beside the socket. */
   spoolDir: string;
   help: boolean;
@@ -67,6 +76,12 @@ were already running, read from the runtimes' state roots.
   --agent-namespace NS         the agent's own pod namespace (default ${DEFAULT_AGENT_NAMESPACE})
   --spool-dir PATH             where unsent events are left for the agent (default: spool beside
                                the socket; only used when the agent has created it)
+  --log-file PATH              the hook's own log: one JSON line per call, with its result and
+                               duration (default: hook.log beside the socket)
+  --log-max-bytes N            rotate the hook's log (and the bootstrap's) at N bytes, 4096..1073741824
+                               (default ${DEFAULT_LOG_MAX_BYTES})
+  --log-keep N                 rotated files kept, 1..20: PATH.1 newest (default ${DEFAULT_LOG_KEEP})
+  --no-log-file                write no log file
   --help, --version
 
 exit status: 0 registered/unregistered (or agent unreachable, fail-open), 2 bad usage or
@@ -93,6 +108,9 @@ export function parseHookArgs(argv: readonly string[]): HookArgs {
   let failAllowNamespaces: string[] | undefined;
   let agentNamespace = DEFAULT_AGENT_NAMESPACE;
   let spoolDir: string | undefined;
+  let logFile: string | null | undefined;
+  let logMaxBytes = DEFAULT_LOG_MAX_BYTES;
+  let logKeep = DEFAULT_LOG_KEEP;
   let help = false;
   let version = false;
   for (let i = 0; i < argv.length; i++) {
@@ -140,6 +158,18 @@ export function parseHookArgs(argv: readonly string[]): HookArgs {
       case "--spool-dir":
         spoolDir = value();
         break;
+      case "--log-file":
+        logFile = value();
+        break;
+      case "--no-log-file":
+        logFile = null;
+        break;
+      case "--log-max-bytes":
+        logMaxBytes = wholeNumber(flag, value(), 4096, 1024 ** 3);
+        break;
+      case "--log-keep":
+        logKeep = wholeNumber(flag, value(), 1, 20);
+        break;
       case "--help":
       case "-h":
         help = true;
@@ -160,15 +190,45 @@ export function parseHookArgs(argv: readonly string[]): HookArgs {
     agentName,
     stateRoots: stateRoots.length > 0 ? stateRoots : [...DEFAULT_STATE_ROOTS],
     bootstrapDeadlineMs,
-    // "/armor.sock" logs to "/bootstrap.log": a relative path would land in the runtime's cwd (the bundle).
-    bootstrapLog: bootstrapLog ?? `${socket.lastIndexOf("/") < 0 ? "." : socket.slice(0, socket.lastIndexOf("/"))}/bootstrap.log`,
+    bootstrapLog: bootstrapLog ?? besideSocket(socket, "bootstrap.log"),
     failPolicy,
     failAllowNamespaces: failAllowNamespaces ?? ["kube-system", agentNamespace],
     agentNamespace,
     spoolDir: spoolDir ?? defaultSpoolDir(socket),
+    logFile: logFile === undefined ? besideSocket(socket, "hook.log") : logFile,
+    logMaxBytes,
+    logKeep,
     help,
     version,
   };
+}
+
+/** Where and how the hook logs (the options of lib/rotating-log.ts). */
+export interface LogSettings {
+  path: string;
+  maxBytes: number;
+  keep: number;
+}
+
+/**
+ * The log settings of an argv that parseHookArgs() refused: the log file it names (or
+ * the default beside the socket it names), so that even a broken hook entry, which
+ * fails every container, leaves a line where the operator will look. Null with --no-log-file.
+ */
+export function lenientLogSettings(argv: readonly string[]): LogSettings | null {
+  let socket = DEFAULT_SOCKET;
+  let path: string | null | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const eq = arg.indexOf("=");
+    const flag = arg.startsWith("--") && eq > 0 ? arg.slice(0, eq) : arg;
+    const next = (): string | undefined => (eq > 0 && flag !== arg ? arg.slice(eq + 1) : argv[i + 1]);
+    if (flag === "--socket" && next()) socket = next() as string;
+    else if (flag === "--log-file" && next()) path = next() as string;
+    else if (flag === "--no-log-file") path = null;
+  }
+  if (path === null) return null;
+  return { path: path ?? besideSocket(socket, "hook.log"), maxBytes: DEFAULT_LOG_MAX_BYTES, keep: DEFAULT_LOG_KEEP };
 }
 
 /** The argv of the detached `armor-hook bootstrap` that the hook starts for the agent's container. */
@@ -183,6 +243,10 @@ export function bootstrapArgv(args: HookArgs): string[] {
     String(args.bootstrapDeadlineMs),
     "--bootstrap-log",
     args.bootstrapLog,
+    "--log-max-bytes",
+    String(args.logMaxBytes),
+    "--log-keep",
+    String(args.logKeep),
     ...args.stateRoots.flatMap((root) => ["--state-root", `${root.format}:${root.path}`]),
   ];
 }

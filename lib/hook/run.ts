@@ -5,7 +5,7 @@
  */
 import type { ClientOptions } from "../client.ts";
 import { describeContainer } from "../describe.ts";
-import { ArmorError, toArmorError } from "../errors.ts";
+import { ArmorError, toArmorError, type ErrorCode } from "../errors.ts";
 import { readBundleConfig, type BundleConfig, type ReadText } from "../oci/bundle.ts";
 import { kubernetesIdentity, podNamespace } from "../oci/kubernetes.ts";
 import { MAX_STATE_BYTES, parseState, resolveStage, type Stage } from "../oci/state.ts";
@@ -13,8 +13,11 @@ import { prefetchLinks, type ReadLinkAsync } from "../proc/namespaces.ts";
 import { parseWith } from "../validate.ts";
 import { RegisterResultSchema, UnregisterResultSchema, type RequestBody } from "../wire/messages.ts";
 import type { SpoolRecord } from "../spool-format.ts";
-import { bootstrapArgv, HOOK_USAGE, parseHookArgs, type HookArgs } from "./args.ts";
+import { bootstrapArgv, HOOK_USAGE, lenientLogSettings, parseHookArgs, type HookArgs, type LogSettings } from "./args.ts";
 import { EXIT_STATUS, UNREACHABLE_CODES } from "./exit-status.ts";
+import { pendingDir, pendingFileName, type PendingLogLine } from "../hook-log-pending.ts";
+import { dirOf } from "../paths.ts";
+import { formatLogLine, type HookLogRecord, type HookResult } from "./log-record.ts";
 import { failureVerdict } from "./policy.ts";
 import type { SpoolResult } from "./spool.ts";
 
@@ -34,6 +37,17 @@ export interface HookDeps {
   dirExists?: (path: string) => Promise<boolean>;
   /** Microseconds since the epoch: orders spooled events. */
   nowMicros?: () => number;
+  /** Appends one line to the hook's log itself (node:fs: slow to load). Absent: nothing is logged. */
+  writeLog?: (settings: LogSettings, line: string) => Promise<void>;
+  /**
+   * Writes `content` as the new file `dir/name` (Bun.write: cheap), failing when `dir`
+   * does not exist: how a successful call leaves its line for the agent (lib/hook-log-pending.ts).
+   */
+  leaveFile?: (dir: string, name: string, content: string) => Promise<void>;
+  /** Milliseconds since the hook's process started (performance.now()). */
+  elapsedMs?: () => number;
+  now?: () => Date;
+  pid?: number;
 }
 
 /** How the hook ends: an exit status, and at most one line for stderr or stdout. */
@@ -48,35 +62,67 @@ interface Progress {
   containerId?: string;
   stage?: Stage;
   namespace: string | null;
+  /** `namespace/name` and container name, for the log, once the bundle is read. */
+  pod?: string;
+  containerName?: string;
   event?: SpoolRecord;
   phase: string;
+  /** The phase the first failure happened in (the failure path moves `phase` on). */
+  failedIn?: string;
+}
+
+/** An outcome, with what the log says of it. */
+interface Decision {
+  outcome: HookOutcome;
+  result: HookResult;
+  code?: ErrorCode;
+  /** Where the unconfirmed event went: a spool file, or why nowhere. */
+  spool?: string;
 }
 
 /**
  * Runs the hook once, within `--timeout-ms` whatever happens (stdin that never
- * ends, a hung file system, a silent agent). Never throws: every failure becomes
- * an outcome.
+ * ends, a hung file system, a silent agent), and logs what came of it. Never
+ * throws: every failure becomes an outcome.
  */
 export async function runHook(deps: HookDeps): Promise<HookOutcome> {
   let args: HookArgs;
   try {
     args = parseHookArgs(deps.argv);
   } catch (err) {
-    return failed(toArmorError(err), {});
+    // A bad hook entry fails every container: log it where the entry meant to log.
+    const decision = failed(toArmorError(err), {});
+    await log(deps, lenientLogSettings(deps.argv), { namespace: null, phase: "reading the command line" }, decision);
+    return decision.outcome;
   }
   if (args.help) return { status: 0, stdout: HOOK_USAGE };
   if (args.version) return { status: 0, stdout: `armor-hook ${deps.version}` };
+  const settings = args.logFile !== null && deps.writeLog ? { path: args.logFile, maxBytes: args.logMaxBytes, keep: args.logKeep } : null;
   const progress: Progress = { namespace: null, phase: "reading the OCI state" };
+  const decision = await decide(deps, args, progress, settings === null ? 0 : logReserve(args.timeoutMs));
+  await log(deps, settings, progress, decision, args.socket);
+  return decision.outcome;
+}
+
+/** Time kept back at the end of --timeout-ms for the log line. */
+function logReserve(timeoutMs: number): number {
+  return Math.min(LOG_RESERVE_MS, Math.floor(timeoutMs / 10));
+}
+const LOG_RESERVE_MS = 100;
+
+/** The work itself, cut off `reserveMs` before --timeout-ms. */
+async function decide(deps: HookDeps, args: HookArgs, progress: Progress, reserveMs: number): Promise<Decision> {
   const startedAt = performance.now();
+  const budgetMs = Math.max(1, args.timeoutMs - reserveMs);
   // The agent gets the budget less a reserve, so an unreachable agent still leaves time to spool.
-  const reserve = Math.min(SPOOL_RESERVE_MS, Math.floor(args.timeoutMs / 4));
-  const agentBudget = (): number => Math.max(1, Math.floor(args.timeoutMs - reserve - (performance.now() - startedAt)));
+  const reserve = Math.min(SPOOL_RESERVE_MS, Math.floor(budgetMs / 4));
+  const agentBudget = (): number => Math.max(1, Math.floor(budgetMs - reserve - (performance.now() - startedAt)));
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<HookOutcome>((resolve) => {
+  const deadline = new Promise<Decision>((resolve) => {
     timer = setTimeout(() => {
       const error = new ArmorError("E_AGENT_TIMEOUT", `armor-hook did not finish within ${args.timeoutMs} ms (${progress.phase})`);
       resolve(unconfirmed(error, args, progress, { dropped: "no time left" }, true));
-    }, args.timeoutMs);
+    }, budgetMs);
   });
   const work = attempt(deps, args, progress, agentBudget).catch((err: unknown) => onFailure(deps, args, progress, toArmorError(err)));
   try {
@@ -86,10 +132,54 @@ export async function runHook(deps: HookDeps): Promise<HookOutcome> {
   }
 }
 
+/**
+ * Appends the call's record to the hook's log, if there is one; never fails the hook.
+ * A successful call whose log is beside the socket leaves its line for the agent to append.
+ */
+async function log(deps: HookDeps, settings: LogSettings | null, progress: Progress, decision: Decision, socket?: string): Promise<void> {
+  if (settings === null || !deps.writeLog) return;
+  const { outcome } = decision;
+  const record: HookLogRecord = {
+    time: (deps.now?.() ?? new Date()).toISOString(),
+    level: outcome.status !== 0 ? "error" : decision.result === "unconfirmed" ? "warn" : "info",
+    result: decision.result,
+    status: outcome.status,
+    ms: Math.round((deps.elapsedMs?.() ?? performance.now()) * 100) / 100,
+    pid: deps.pid ?? process.pid,
+  };
+  if (progress.stage !== undefined) record.stage = progress.stage;
+  if (progress.containerId !== undefined) record.container = progress.containerId;
+  if (progress.pod !== undefined) record.pod = progress.pod;
+  if (progress.containerName !== undefined) record.containerName = progress.containerName;
+  if (decision.code !== undefined) {
+    record.code = decision.code;
+    record.phase = progress.failedIn ?? progress.phase;
+  }
+  if (outcome.stderr !== undefined) record.message = outcome.stderr;
+  if (decision.spool !== undefined) record.spool = decision.spool;
+  const line = formatLogLine(record);
+  const succeeded = decision.result === "registered" || decision.result === "unregistered" || decision.result === "bootstrap";
+  if (succeeded && socket !== undefined && deps.leaveFile && dirOf(settings.path) === dirOf(socket)) {
+    const pending: PendingLogLine = { v: 1, log: settings.path.slice(settings.path.lastIndexOf("/") + 1), maxBytes: settings.maxBytes, keep: settings.keep, line };
+    const random = crypto.getRandomValues(new Uint32Array(1))[0] ?? 0;
+    const at = deps.nowMicros?.() ?? Math.floor((performance.timeOrigin + performance.now()) * 1000);
+    try {
+      return await deps.leaveFile(pendingDir(socket), pendingFileName(at, record.pid, random), `${JSON.stringify(pending)}\n`);
+    } catch {
+      // No pending directory: no agent that appends them (or an older one). Append it here.
+    }
+  }
+  try {
+    await deps.writeLog(settings, line);
+  } catch {
+    // The log is for the operator; its failure never changes what the runtime is told.
+  }
+}
+
 /** At most this much of the budget is kept back for writing the spool. */
 const SPOOL_RESERVE_MS = 500;
 
-async function attempt(deps: HookDeps, args: HookArgs, progress: Progress, agentBudget: () => number): Promise<HookOutcome> {
+async function attempt(deps: HookDeps, args: HookArgs, progress: Progress, agentBudget: () => number): Promise<Decision> {
   const input = await deps.readStdin();
   if (input.length > MAX_STATE_BYTES) throw new ArmorError("E_STATE", `OCI state on stdin is larger than ${MAX_STATE_BYTES} bytes`);
   const state = parseState(input);
@@ -99,21 +189,25 @@ async function attempt(deps: HookDeps, args: HookArgs, progress: Progress, agent
   const options = () => ({ socket: args.socket, timeoutMs: agentBudget(), maxFrameBytes: 1024 * 1024 });
   const at = deps.nowMicros?.() ?? Math.floor((performance.timeOrigin + performance.now()) * 1000);
   if (stage === "poststop") {
+    // The bundle is not read at poststop (it may be gone); the state's annotations name the pod.
+    noteIdentity(progress, state.annotations ?? {});
     progress.event = { v: 1, at, op: "unregister", container: state.id };
     progress.phase = "asking the agent";
     parseWith(UnregisterResultSchema, await deps.callAgent(options(), { op: "unregister", container: state.id }), "answer from agent", "E_PROTOCOL");
-    return { status: 0 };
+    return { outcome: { status: 0 }, result: "unregistered" };
   }
   if (state.pid === undefined || state.pid === 0) throw new ArmorError("E_STATE", "OCI state on stdin: pid: missing at createRuntime");
   if (state.bundle === undefined || state.bundle === "") throw new ArmorError("E_STATE", "OCI state on stdin: bundle: missing");
   progress.phase = "reading the bundle";
   const config = await readBundleConfig(state.bundle, deps.readText);
-  progress.namespace = podNamespace({ ...config.annotations, ...state.annotations });
+  const annotations = { ...config.annotations, ...state.annotations };
+  progress.namespace = podNamespace(annotations);
+  noteIdentity(progress, annotations);
   if (isAgentContainer(config, state.annotations, args.agentName)) {
     // The agent is not up yet: its container must start now, and the fork tells
     // the agent about the containers that predate it once it answers.
     deps.spawnDetached(bootstrapArgv(args));
-    return { status: 0 };
+    return { outcome: { status: 0 }, result: "bootstrap" };
   }
   const ref = { id: state.id, pid: state.pid, bundle: state.bundle, annotations: state.annotations };
   progress.phase = "reading /proc";
@@ -124,11 +218,19 @@ async function attempt(deps: HookDeps, args: HookArgs, progress: Progress, agent
   progress.phase = "asking the agent";
   const result = parseWith(RegisterResultSchema, await deps.callAgent(options(), { op: "register", source: "hook", container }), "answer from agent", "E_PROTOCOL");
   if (result.container?.id !== container.id) throw new ArmorError("E_PROTOCOL", `agent confirmed "${result.container?.id ?? "nothing"}", not "${container.id}"`);
-  return { status: 0 };
+  return { outcome: { status: 0 }, result: "registered" };
+}
+
+/** Notes the pod and container name, for the log line. */
+function noteIdentity(progress: Progress, annotations: Readonly<Record<string, string>>): void {
+  const identity = kubernetesIdentity(annotations);
+  if (identity.pod) progress.pod = `${identity.pod.namespace}/${identity.pod.name}`;
+  if (identity.containerName !== null) progress.containerName = identity.containerName;
 }
 
 /** A failure: the agent could not be asked (policy, spool), or anything else (its exit status). */
-async function onFailure(deps: HookDeps, args: HookArgs, progress: Progress, error: ArmorError): Promise<HookOutcome> {
+async function onFailure(deps: HookDeps, args: HookArgs, progress: Progress, error: ArmorError): Promise<Decision> {
+  progress.failedIn = progress.phase;
   if (!UNREACHABLE_CODES.has(error.code)) return failed(error, progress);
   const spoolExists = deps.dirExists ? await deps.dirExists(args.spoolDir).catch(() => true) : true;
   const verdict = failureVerdict({ ...facts(args, progress), agentEverStarted: spoolExists });
@@ -142,21 +244,29 @@ async function onFailure(deps: HookDeps, args: HookArgs, progress: Progress, err
 }
 
 /** The outcome for a container whose registration the agent did not confirm. */
-function unconfirmed(error: ArmorError, args: HookArgs, progress: Progress, spooled: SpoolResult, agentEverStarted: boolean): HookOutcome {
+function unconfirmed(error: ArmorError, args: HookArgs, progress: Progress, spooled: SpoolResult, agentEverStarted: boolean): Decision {
   const verdict = failureVerdict({ ...facts(args, progress), agentEverStarted });
   const subject = progress.containerId === undefined ? "" : ` (container ${progress.containerId})`;
-  if (verdict.action === "refuse") return { status: EXIT_STATUS[error.code], stderr: oneLine(`armor-hook: ${error.code}: ${error.message}${subject}; ${verdict.reason}`) };
+  if (verdict.action === "refuse") {
+    return { outcome: { status: EXIT_STATUS[error.code], stderr: oneLine(`armor-hook: ${error.code}: ${error.message}${subject}; ${verdict.reason}`) }, result: "refused", code: error.code };
+  }
   const where = !progress.event ? "" : "written" in spooled ? `; event spooled to ${spooled.written}` : `; event not spooled: ${spooled.dropped}`;
-  return { status: 0, stderr: oneLine(`armor-hook: warning: ${error.code}: ${error.message}${subject}; ${verdict.reason}${where}`) };
+  const decision: Decision = {
+    outcome: { status: 0, stderr: oneLine(`armor-hook: warning: ${error.code}: ${error.message}${subject}; ${verdict.reason}${where}`) },
+    result: "unconfirmed",
+    code: error.code,
+  };
+  if (progress.event) decision.spool = "written" in spooled ? spooled.written : `not spooled: ${spooled.dropped}`;
+  return decision;
 }
 
 function facts(args: HookArgs, progress: Progress) {
   return { policy: args.failPolicy, stage: progress.stage, namespace: progress.namespace, allowNamespaces: args.failAllowNamespaces };
 }
 
-function failed(error: ArmorError, progress: { containerId?: string }): HookOutcome {
+function failed(error: ArmorError, progress: { containerId?: string }): Decision {
   const subject = progress.containerId === undefined ? "" : ` (container ${progress.containerId})`;
-  return { status: EXIT_STATUS[error.code], stderr: oneLine(`armor-hook: ${error.code}: ${error.message}${subject}`) };
+  return { outcome: { status: EXIT_STATUS[error.code], stderr: oneLine(`armor-hook: ${error.code}: ${error.message}${subject}`) }, result: "failed", code: error.code };
 }
 
 /** The agent's own container: process.args[0]'s basename or its container-name annotation is the agent's name. */

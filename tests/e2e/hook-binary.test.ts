@@ -4,7 +4,7 @@
  * this kernel), bad input, and an agent that is down or silent.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { AgentProcess, HOOK, HOOK_ENV, removeDir, run, tempDir } from "./support.ts";
@@ -111,5 +111,39 @@ describe("armor-hook when the agent cannot answer", () => {
     } finally {
       silent.stop(true);
     }
+  });
+});
+
+describe("armor-hook's own log", () => {
+  test("60 hooks at once into a log rotating at 4 KiB: every call is there once, every line whole, no file far past its bound", async () => {
+    const dir = join(work, "log-burst");
+    const socket = join(dir, "armor.sock");
+    const ids = Array.from({ length: 60 }, (_, i) => `burst-${i}`);
+    // No agent: every call is a fail-open warning, with its long message: ~400 bytes a line.
+    const runs = await Promise.all(ids.map((id) => hook(["poststop", "--log-max-bytes", "4096", "--log-keep", "20"], state({ id, status: "stopped" }), socket)));
+    expect(runs.map((r) => r.code)).toEqual(ids.map(() => 0));
+    const files = readdirSync(dir).filter((name) => name.startsWith("hook.log")).sort();
+    expect(files.length).toBeGreaterThan(3);
+    expect(files).not.toContain("hook.log.lock");
+    const seen: string[] = [];
+    for (const name of files) {
+      const text = readFileSync(join(dir, name), "utf8");
+      // A writer that finds the file full rotates it; lines in flight meanwhile land in it too.
+      expect(text.length).toBeLessThan(4096 + 60 * 600);
+      for (const line of text.split("\n").filter((l) => l !== "")) {
+        const record = JSON.parse(line) as { container: string; result: string; ms: number };
+        expect(record.result).toBe("unconfirmed");
+        seen.push(record.container);
+      }
+    }
+    expect(seen.sort()).toEqual([...ids].sort());
+  }, 60_000);
+
+  test("--no-log-file writes no log", async () => {
+    const dir = join(work, "no-log");
+    mkdirSync(dir, { recursive: true });
+    const ran = await hook(["poststop", "--no-log-file"], state({ id: "quiet-1", status: "stopped" }), join(dir, "armor.sock"));
+    expect(ran.code).toBe(0);
+    expect(readdirSync(dir)).toEqual([]);
   });
 });

@@ -4,6 +4,7 @@
  * runs, and gone once they exit.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import {
   AGENT,
@@ -108,5 +109,17 @@ describe.each(RUNTIMES)("$name", (runtime) => {
     await waitFor(`${id} to be unregistered at poststop`, async () => !(await agent.list()).some((record) => record.id === id));
     const gone = await agent.cli(["get", id]);
     expect(gone.code).toBe(3);
+
+    // Both calls are in the hook's log beside the socket, with their pod and duration: the hook
+    // left each line for the agent, which appends it within a second.
+    const hookLog = join(dirname(agent.socket), "hook.log");
+    const ofThis = () => (existsSync(hookLog) ? readFileSync(hookLog, "utf8") : "").split("\n").filter((l) => l.includes(`"${id}"`)).map((l) => JSON.parse(l) as Record<string, unknown>);
+    await waitFor(`${id}'s two calls in ${hookLog}`, () => ofThis().length === 2);
+    const pod = EXPECTED_POD[runtime.name].pod;
+    expect(ofThis().map((r) => [r.stage, r.result, r.status, r.level, r.pod])).toEqual([
+      ["createRuntime", "registered", 0, "info", `${pod.namespace}/${pod.name}`],
+      ["poststop", "unregistered", 0, "info", `${pod.namespace}/${pod.name}`],
+    ]);
+    expect(ofThis().every((r) => typeof r.ms === "number" && r.ms > 0 && r.ms < 2000)).toBe(true);
   });
 });

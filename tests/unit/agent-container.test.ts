@@ -4,7 +4,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { DEFAULT_STATE_ROOTS } from "../../lib/bootstrap/state-roots.ts";
-import { bootstrapArgv, DEFAULT_AGENT_NAME, DEFAULT_BOOTSTRAP_DEADLINE_MS, parseHookArgs } from "../../lib/hook/args.ts";
+import { bootstrapArgv, DEFAULT_AGENT_NAME, DEFAULT_BOOTSTRAP_DEADLINE_MS, DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_BYTES, parseHookArgs } from "../../lib/hook/args.ts";
 import { isAgentContainer, runHook, type HookDeps } from "../../lib/hook/run.ts";
 import type { RequestBody } from "../../lib/wire/messages.ts";
 import { armorErrorOf } from "./_fixtures.ts";
@@ -84,6 +84,10 @@ describe("runHook() for the agent's own container", () => {
       String(DEFAULT_BOOTSTRAP_DEADLINE_MS),
       "--bootstrap-log",
       "/run/sec/bootstrap.log",
+      "--log-max-bytes",
+      String(DEFAULT_LOG_MAX_BYTES),
+      "--log-keep",
+      String(DEFAULT_LOG_KEEP),
       "--state-root",
       "crun:/run/crun",
     ]);
@@ -116,7 +120,7 @@ describe("runHook() for the agent's own container", () => {
 describe("the bootstrap's command line", () => {
   test.each([
     ["defaults", []],
-    ["every option", ["--socket", "/x/y.sock", "--timeout-ms", "750", "--bootstrap-deadline-ms", "9000", "--bootstrap-log", "/var/log/b.log", "--state-root", "runc:/a", "--state-root", "crun:/b"]],
+    ["every option", ["--socket", "/x/y.sock", "--timeout-ms", "750", "--bootstrap-deadline-ms", "9000", "--bootstrap-log", "/var/log/b.log", "--log-max-bytes", "8192", "--log-keep", "5", "--state-root", "runc:/a", "--state-root", "crun:/b"]],
     ["a socket at the file system root", ["--socket", "/armor.sock"]],
   ])("bootstrapArgv() round-trips through parseHookArgs() with %s", (_name, argv) => {
     const args = parseHookArgs(argv);

@@ -2,7 +2,9 @@ import { describe, expect, test } from "bun:test";
 import type { ClientOptions } from "../../lib/client.ts";
 import type { ContainerInfo } from "../../lib/container.ts";
 import { ArmorError } from "../../lib/errors.ts";
-import { HOOK_USAGE } from "../../lib/hook/args.ts";
+import { DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_BYTES, HOOK_USAGE, lenientLogSettings, type LogSettings } from "../../lib/hook/args.ts";
+import type { PendingLogLine } from "../../lib/hook-log-pending.ts";
+import { MAX_LOG_LINE_BYTES, type HookLogRecord } from "../../lib/hook/log-record.ts";
 import { runHook, type HookDeps, type HookOutcome } from "../../lib/hook/run.ts";
 import type { RequestBody } from "../../lib/wire/messages.ts";
 
@@ -315,5 +317,217 @@ describe("runHook() --help and --version", () => {
 
   test("prints the version on stdout with status 0", async () => {
     expect(await runHook(harness({ argv: ["--version"] }).deps)).toEqual({ status: 0, stdout: "armor-hook 9.9.9" });
+  });
+});
+
+/** A harness whose hook logs: every line it appends, every file it leaves for the agent, in order. */
+function loggingHarness(overrides: Parameters<typeof harness>[0] = {}) {
+  const h = harness(overrides);
+  const lines: Array<{ settings: LogSettings; record: HookLogRecord; raw: string }> = [];
+  const left: Array<{ dir: string; name: string; pending: PendingLogLine }> = [];
+  const order: string[] = [];
+  h.deps.writeLog = async (settings, raw) => {
+    order.push("writeLog");
+    lines.push({ settings, record: JSON.parse(raw) as HookLogRecord, raw });
+  };
+  const agent = h.deps.callAgent;
+  h.deps.callAgent = (options, body) => {
+    order.push("callAgent");
+    return agent(options, body);
+  };
+  h.deps.elapsedMs = () => 12.345;
+  h.deps.now = () => new Date("2026-11-27T03:00:00.000Z");
+  h.deps.nowMicros = () => 1_795_000_000_000_000;
+  h.deps.pid = 777;
+  h.deps.spawnDetached = () => {};
+  return { ...h, lines, left, order };
+}
+
+/** The same, with an agent that takes pending lines: `hook-log.pending` exists beside the socket. */
+function pendingHarness(overrides: Parameters<typeof harness>[0] = {}) {
+  const h = loggingHarness(overrides);
+  h.deps.leaveFile = async (dir, name, content) => {
+    h.order.push("leaveFile");
+    expect(content.endsWith("\n")).toBe(true);
+    h.left.push({ dir, name, pending: JSON.parse(content) as PendingLogLine });
+  };
+  return h;
+}
+
+const podConfig = JSON.stringify(bundleConfig);
+
+describe("runHook()'s log", () => {
+  test("records a registration with its duration, pod and container name, in hook.log beside the socket", async () => {
+    const h = loggingHarness({ argv: ["createRuntime", "--socket", "/run/sec/agent.sock"], config: podConfig });
+    expect(await runHook(h.deps)).toEqual({ status: 0 });
+    expect(h.lines).toHaveLength(1);
+    expect(h.lines[0]?.settings).toEqual({ path: "/run/sec/hook.log", maxBytes: DEFAULT_LOG_MAX_BYTES, keep: DEFAULT_LOG_KEEP });
+    expect(h.lines[0]?.record).toEqual({
+      time: "2026-11-27T03:00:00.000Z",
+      level: "info",
+      result: "registered",
+      status: 0,
+      ms: 12.35,
+      pid: 777,
+      stage: "createRuntime",
+      container: "abc",
+      pod: "shop/web-0",
+      containerName: "nginx",
+    });
+  });
+
+  test("a successful call leaves its line for the agent, when its log is beside the socket", async () => {
+    const h = pendingHarness({ argv: ["createRuntime", "--socket", "/run/sec/agent.sock", "--log-max-bytes", "8192", "--log-keep", "3"] });
+    expect(await runHook(h.deps)).toEqual({ status: 0 });
+    expect(h.order).toEqual(["callAgent", "leaveFile"]);
+    expect(h.lines).toEqual([]);
+    expect(h.left).toHaveLength(1);
+    const { dir, name, pending } = h.left[0] as (typeof h.left)[number];
+    expect(dir).toBe("/run/sec/hook-log.pending");
+    expect(name).toMatch(/^1795000000000000-777-[0-9a-f]{8}\.json$/);
+    expect(pending).toMatchObject({ v: 1, log: "hook.log", maxBytes: 8192, keep: 3 });
+    expect(JSON.parse(pending.line)).toMatchObject({ result: "registered", container: "abc", ms: 12.35 });
+  });
+
+  test("appends the line itself when no agent takes pending lines (no pending directory)", async () => {
+    const h = loggingHarness();
+    h.deps.leaveFile = async () => {
+      throw Object.assign(new Error("ENOENT: no such file or directory"), { code: "ENOENT" });
+    };
+    await runHook(h.deps);
+    expect(h.lines.map((l) => l.record.result)).toEqual(["registered"]);
+  });
+
+  test("appends the line itself when its log is not beside the socket", async () => {
+    const h = pendingHarness({ argv: ["createRuntime", "--log-file", "/var/log/armor/hook.log"] });
+    await runHook(h.deps);
+    expect(h.left).toEqual([]);
+    expect(h.lines[0]?.settings.path).toBe("/var/log/armor/hook.log");
+  });
+
+  test("a failed call appends its line itself, at once, even where an agent takes pending lines", async () => {
+    const h = pendingHarness({
+      agent: async () => {
+        throw new ArmorError("E_AGENT_UNREACHABLE", "cannot reach agent at /run/armor/armor.sock: ECONNREFUSED");
+      },
+    });
+    await runHook(h.deps);
+    expect(h.left).toEqual([]);
+    expect(h.lines.map((l) => l.record.result)).toEqual(["unconfirmed"]);
+  });
+
+  test("records an unregistration at poststop", async () => {
+    const h = loggingHarness({ argv: ["poststop"], stdin: JSON.stringify({ id: "abc", status: "stopped" }) });
+    await runHook(h.deps);
+    expect(h.lines[0]?.record).toMatchObject({ level: "info", result: "unregistered", status: 0, stage: "poststop", container: "abc" });
+  });
+
+  test("records the agent's own container as a started bootstrap", async () => {
+    const h = loggingHarness({ config: JSON.stringify({ ...bundleConfig, process: { args: ["/usr/bin/armor-agent"] } }) });
+    await runHook(h.deps);
+    expect(h.lines[0]?.record).toMatchObject({ result: "bootstrap", status: 0, container: "abc" });
+  });
+
+  test("records a fail-open start as a warning, with the phase it failed in and where the event went", async () => {
+    const h = loggingHarness({
+      agent: async () => {
+        throw new ArmorError("E_AGENT_UNREACHABLE", "cannot reach agent at /run/armor/armor.sock: ECONNREFUSED");
+      },
+    });
+    h.deps.dirExists = async () => true;
+    h.deps.spool = async () => ({ written: "/run/armor/spool/0001.json" });
+    const outcome = await runHook(h.deps);
+    expect(outcome.status).toBe(0);
+    expect(h.lines[0]?.record).toMatchObject({
+      level: "warn",
+      result: "unconfirmed",
+      status: 0,
+      code: "E_AGENT_UNREACHABLE",
+      phase: "asking the agent",
+      spool: "/run/armor/spool/0001.json",
+      message: outcome.stderr,
+    });
+  });
+
+  test("records a container refused by fail-closed as an error, with the status the runtime saw", async () => {
+    const h = loggingHarness({
+      argv: ["createRuntime", "--fail-policy", "closed"],
+      agent: async () => {
+        throw new ArmorError("E_AGENT_TIMEOUT", "agent did not answer within 1500 ms");
+      },
+    });
+    h.deps.dirExists = async () => true;
+    const outcome = await runHook(h.deps);
+    expect(outcome.status).toBe(7);
+    expect(h.lines[0]?.record).toMatchObject({ level: "error", result: "refused", status: 7, code: "E_AGENT_TIMEOUT", container: "abc", message: outcome.stderr });
+    expect(h.lines[0]?.record.spool).toBeUndefined();
+  });
+
+  test("records a bad state as a failure, before any container id is known", async () => {
+    const h = loggingHarness({ stdin: "not json" });
+    const outcome = await runHook(h.deps);
+    expect(h.lines[0]?.record).toMatchObject({ level: "error", result: "failed", status: 3, code: "E_STATE", phase: "reading the OCI state", message: outcome.stderr });
+    expect(h.lines[0]?.record.container).toBeUndefined();
+  });
+
+  test("records a hook entry with a bad flag in the log file that entry names", async () => {
+    const h = loggingHarness({ argv: ["createRuntime", "--log-file", "/var/log/armor/hook.log", "--timeout-ms", "zero"] });
+    const outcome = await runHook(h.deps);
+    expect(outcome.status).toBe(2);
+    expect(h.lines[0]?.settings.path).toBe("/var/log/armor/hook.log");
+    expect(h.lines[0]?.record).toMatchObject({ result: "failed", status: 2, code: "E_USAGE", phase: "reading the command line" });
+  });
+
+  test("keeps the deadline: a silent agent is logged as a timeout within --timeout-ms", async () => {
+    const h = loggingHarness({ argv: ["createRuntime", "--timeout-ms", "200"], agent: () => new Promise(() => {}) });
+    const started = performance.now();
+    const outcome = await runHook(h.deps);
+    expect(performance.now() - started).toBeLessThan(200);
+    expect(outcome.status).toBe(0);
+    expect(h.lines[0]?.record).toMatchObject({ result: "unconfirmed", code: "E_AGENT_TIMEOUT" });
+  });
+
+  test("writes nothing with --no-log-file, nor for --help and --version", async () => {
+    for (const argv of [["--no-log-file"], ["--help"], ["--version"]]) {
+      const h = loggingHarness({ argv });
+      await runHook(h.deps);
+      expect(h.lines).toEqual([]);
+    }
+  });
+
+  test("a log that cannot be written changes nothing the runtime is told", async () => {
+    const h = loggingHarness();
+    h.deps.writeLog = async () => {
+      throw new Error("EROFS: read-only file system");
+    };
+    expect(await runHook(h.deps)).toEqual({ status: 0 });
+  });
+
+  test("keeps a record under the line limit however long the agent's message", async () => {
+    const h = loggingHarness({
+      agent: async () => {
+        throw new ArmorError("E_AGENT_REJECTED", `agent refused: ${"é".repeat(5000)}`);
+      },
+    });
+    await runHook(h.deps);
+    const raw = h.lines[0]?.raw ?? "";
+    expect(new TextEncoder().encode(raw).length).toBeLessThanOrEqual(MAX_LOG_LINE_BYTES);
+    expect(h.lines[0]?.record).toMatchObject({ result: "failed", status: 6, container: "abc" });
+  });
+});
+
+describe("lenientLogSettings()", () => {
+  test.each([
+    [["--log-file", "/l/h.log", "--bogus"], "/l/h.log"],
+    [["--log-file=/l/h.log", "--timeout-ms", "x"], "/l/h.log"],
+    [["--socket", "/s/a.sock", "--bogus"], "/s/hook.log"],
+    [["--socket=/s/a.sock"], "/s/hook.log"],
+    [["--bogus"], "/run/armor/hook.log"],
+  ])("finds the log file of %p", (argv, path) => {
+    expect(lenientLogSettings(argv)?.path).toBe(path);
+  });
+
+  test("respects --no-log-file", () => {
+    expect(lenientLogSettings(["--no-log-file", "--bogus"])).toBeNull();
   });
 });
