@@ -1,17 +1,23 @@
 /**
- * armor-agent: the node daemon (`serve`) and its client commands (`list`, `get`,
- * `lookup`, `watch`). Errors become one line and an exit status in `guarded`.
+ * armor-agent: the node daemon (`serve`), its client commands (`list`, `get`,
+ * `lookup`, `watch`) and `hook-log`, which reads the hook's log files. Errors
+ * become one line and an exit status in `guarded`.
  */
 import { defineCommand, runMain } from "citty";
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { getCommand, listCommand, lookupCommand, statusCommand, watchCommand } from "./lib/agent/commands.ts";
 import { agentExitStatus } from "./lib/agent/exit-status.ts";
+import { HOOK_RESULTS, hookLogCommand, MAX_TAIL, parseHookLogQuery, type OpenedLog } from "./lib/agent/hook-log.ts";
 import { checkHooksFiles } from "./lib/agent/hooks-check.ts";
 import type { BootstrapMode } from "./lib/agent/bootstrap.ts";
 import { DEFAULT_BOOTSTRAP_WAIT_MS, startAgent } from "./lib/agent/serve.ts";
 import { DEFAULT_STATE_ROOTS, parseStateRoot } from "./lib/bootstrap/state-roots.ts";
 import { DEFAULT_SOCKET } from "./lib/agent/socket-path.ts";
-import { ArmorError, toArmorError } from "./lib/errors.ts";
+import { ArmorError, errnoOf, toArmorError } from "./lib/errors.ts";
 import { jsonLogger, type Level } from "./lib/log.ts";
+import { besideSocket, dirOf } from "./lib/paths.ts";
+import { pendingDir } from "./lib/hook-log-pending.ts";
+import { readPendingLines } from "./lib/agent/hook-log-fold.ts";
 import { VERSION } from "./lib/version.ts";
 
 const socketArg = { type: "string", description: "agent socket", default: DEFAULT_SOCKET, valueHint: "PATH" } as const;
@@ -159,9 +165,71 @@ const watch = defineCommand({
   run: ({ args }) => guarded(() => watchCommand(args.socket, timeoutMs(args["timeout-ms"]), args.json, print)),
 });
 
+/** Opens a log file now (rotations after this change nothing), or null when absent. */
+function openLogFile(path: string): OpenedLog | null {
+  let fd: number;
+  try {
+    // O_NONBLOCK: a FIFO at the path must not hang the command; it is refused below.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (err) {
+    if (errnoOf(err) === "ENOENT") return null;
+    throw new ArmorError("E_USAGE", `cannot read ${path}: ${errnoOf(err) ?? String(err)}`, { cause: err });
+  }
+  const stat = fstatSync(fd);
+  if (!stat.isFile()) {
+    closeSync(fd);
+    throw new ArmorError("E_USAGE", `${path} is not a regular file`);
+  }
+  return { identity: `${stat.dev}:${stat.ino}`, chunks: readChunks(fd, path) };
+}
+
+function* readChunks(fd: number, path: string): Generator<Uint8Array> {
+  try {
+    for (;;) {
+      const chunk = new Uint8Array(64 * 1024);
+      const n = readSync(fd, chunk);
+      if (n === 0) return;
+      yield chunk.subarray(0, n);
+    }
+  } catch (err) {
+    throw new ArmorError("E_INTERNAL", `cannot read ${path}: ${errnoOf(err) ?? String(err)}`, { cause: err });
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const hookLog = defineCommand({
+  meta: {
+    name: "hook-log",
+    description: "Show the hook's log in the order written: reads files only, no agent needed (exit 2 when no log, 3 when CONTAINER has no record)",
+  },
+  args: {
+    container: {
+      type: "positional",
+      required: false,
+      description: "only records whose container id starts with CONTAINER, or whose pod (namespace/name) or container name is CONTAINER",
+    },
+    socket: { ...socketArg, description: "agent socket: the log is hook.log beside it" },
+    "log-file": { type: "string", valueHint: "PATH", description: "the hook's log, read with PATH.1 … PATH.20 (default: hook.log beside --socket)" },
+    json: { ...jsonArg, description: "print the records as JSON lines, as written" },
+    tail: { type: "string", valueHint: "N", description: `only the last N matching records, N up to ${MAX_TAIL}` },
+    result: { type: "string", valueHint: "R[,R…]", description: `only these results: ${HOOK_RESULTS.join(", ")}` },
+  },
+  run: ({ args }) =>
+    guarded(async () => {
+      if (args._.length > 1) throw new ArmorError("E_USAGE", `hook-log takes one CONTAINER, got ${args._.length}`);
+      const query = parseHookLogQuery({ container: args.container, result: args.result, tail: args.tail });
+      const path = args["log-file"] ?? besideSocket(args.socket, "hook.log");
+      const warn = (line: string): void => console.error(`armor-agent: ${line}`);
+      // Lines of successful calls wait beside the socket until the agent appends them (within a second).
+      const pendingLines = dirOf(path) === dirOf(args.socket) ? () => readPendingLines(pendingDir(args.socket), path.slice(path.lastIndexOf("/") + 1)) : undefined;
+      await hookLogCommand(path, query, args.json, { open: openLogFile, print, warn, ...(pendingLines ? { pendingLines } : {}) });
+    }),
+});
+
 await runMain(
   defineCommand({
     meta: { name: "armor-agent", version: VERSION, description: "armor-hooks node agent: registry of monitored containers" },
-    subCommands: { serve, status, list, get, lookup, watch, "check-hooks": checkHooks },
+    subCommands: { serve, status, list, get, lookup, watch, "hook-log": hookLog, "check-hooks": checkHooks },
   }),
 );

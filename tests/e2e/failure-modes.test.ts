@@ -5,7 +5,7 @@
  * that leaves no process behind whatever the agent does.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readlinkSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { containerTestLifecycle } from "./reaper.ts";
 import { AgentProcess, HOOK, hookEntry, listIds, makeBundle, run, runcRuntime, runDetached, stopContainer, waitFor } from "./support.ts";
@@ -45,6 +45,14 @@ function makeNode(name: string) {
   return { dir, rt, socket, spool: join(dir, "run", "spool"), bundle, start, agent };
 }
 
+/** The records of the hook's log file. */
+function readHookLog(path: string): Array<Record<string, unknown>> {
+  return readFileSync(path, "utf8")
+    .split("\n")
+    .filter((line) => line !== "")
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
 const ids = async (agent: AgentProcess): Promise<string[]> => (await agent.list()).map((c) => String(c.id)).sort();
 const pod = (namespace: string) => ({ "io.kubernetes.pod.name": "web-0", "io.kubernetes.pod.namespace": namespace });
 
@@ -72,12 +80,28 @@ describe("the agent is down", () => {
     // Three adds and two removes wait in the spool, in order: runc runs the poststop hook of
     // the container it destroyed after the refusal too.
     expect(readdirSync(node.spool).filter((n) => n.endsWith(".json"))).toHaveLength(5);
+    // The hook's own log tells the operator what became of each container, and where its event went.
+    const hookLog = readHookLog(join(node.dir, "run", "hook.log"));
+    const of = (id: string) => hookLog.filter((r) => r.container === id).map((r) => `${r.stage} ${r.result} ${r.status} ${r.code ?? ""}`);
+    expect(of("closed-1")).toEqual(["createRuntime refused 7 E_AGENT_UNREACHABLE", "poststop unconfirmed 0 E_AGENT_UNREACHABLE"]);
+    expect(of("open-1")).toEqual(["createRuntime unconfirmed 0 E_AGENT_UNREACHABLE"]);
+    expect(of("gone-1")).toEqual(["createRuntime unconfirmed 0 E_AGENT_UNREACHABLE", "poststop unconfirmed 0 E_AGENT_UNREACHABLE"]);
+    const refusal = hookLog.find((r) => r.container === "closed-1" && r.result === "refused");
+    expect(refusal).toMatchObject({ level: "error", pod: "shop/web-0", phase: "asking the agent" });
+    expect(String(refusal?.message)).toContain("refusing the container (fail-closed");
+    expect(hookLog.filter((r) => r.result === "unconfirmed").every((r) => String(r.spool).startsWith(`${node.spool}/`))).toBe(true);
+    expect(hookLog.every((r) => typeof r.ms === "number" && r.ms > 0)).toBe(true);
 
     const agent = await node.agent(["--bootstrap", "none"]);
     expect(await ids(agent)).toEqual(["allowed-1", "open-1"]);
     expect((await agent.list()).every((c) => c.source === "hook")).toBe(true);
     expect(readdirSync(node.spool)).toEqual([]);
     expect(agent.log).toContain('"msg":"spooled unregister removed"');
+    // `armor-agent hook-log` shows the operator the same story, for one container.
+    const shown = await agent.cli(["hook-log", "closed-1"]);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toContain("refused");
+    expect(shown.stdout).toContain("E_AGENT_UNREACHABLE");
   }, 120_000);
 
   test("fail-closed starts containers on a node where the agent never started (no spool directory)", async () => {
@@ -86,6 +110,8 @@ describe("the agent is down", () => {
     await node.start(closed, "never-1");
     expect(await listIds(node.rt)).toEqual(["never-1"]);
     expect(existsSync(node.spool)).toBe(false);
+    // The hook made the directory for its log; that is no sign the agent ever ran.
+    expect(readHookLog(join(node.dir, "run", "hook.log"))).toMatchObject([{ container: "never-1", result: "unconfirmed", level: "warn" }]);
   }, 60_000);
 });
 
