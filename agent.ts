@@ -53,7 +53,8 @@ const serve = defineCommand({
       type: "enum",
       options: ["none", "hook", "reconcile"],
       default: "none",
-      description: "how pre-existing containers are learnt: none (ready at once), hook (wait for the hook's bootstrap batch), reconcile (enumerate runtime state at start)",
+      description:
+        "how pre-existing containers are learnt: none (ready at once), hook (wait for the hook's bootstrap batch), reconcile (enumerate runtime state at start)",
     },
     reconcile: { type: "boolean", default: false, description: "same as --bootstrap reconcile: for an agent on the host, restarted" },
     "bootstrap-wait-ms": {
@@ -95,7 +96,10 @@ const serve = defineCommand({
         log,
         bootstrap: args.reconcile ? "reconcile" : (args.bootstrap as BootstrapMode),
         bootstrapWaitMs: wholeMs("--bootstrap-wait-ms", args["bootstrap-wait-ms"], 3_600_000),
-        stateRoots: args["state-root"].split(",").filter((spec) => spec !== "").map(parseStateRoot),
+        stateRoots: args["state-root"]
+          .split(",")
+          .filter((spec) => spec !== "")
+          .map(parseStateRoot),
         ...(args["spool-dir"] ? { spoolDir: args["spool-dir"] } : {}),
         ...(args.metrics ? { metrics: args.metrics } : {}),
         ...(args.mode === "poll" ? { poll: { intervalMs: wholeMs("--interval-ms", args["interval-ms"], 3_600_000) } } : {}),
@@ -222,7 +226,8 @@ const hookLog = defineCommand({
       const path = args["log-file"] ?? besideSocket(args.socket, "hook.log");
       const warn = (line: string): void => console.error(`armor-agent: ${line}`);
       // Lines of successful calls wait beside the socket until the agent appends them (within a second).
-      const pendingLines = dirOf(path) === dirOf(args.socket) ? () => readPendingLines(pendingDir(args.socket), path.slice(path.lastIndexOf("/") + 1)) : undefined;
+      const pendingLines =
+        dirOf(path) === dirOf(args.socket) ? () => readPendingLines(pendingDir(args.socket), path.slice(path.lastIndexOf("/") + 1)) : undefined;
       await hookLogCommand(path, query, args.json, { open: openLogFile, print, warn, ...(pendingLines ? { pendingLines } : {}) });
     }),
 });

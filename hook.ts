@@ -27,7 +27,10 @@ const outcome = await runHook({
   argv,
   readStdin: () => readBoundedText(Bun.stdin.stream(), MAX_STATE_BYTES),
   // One byte past the limit is enough to tell the file is too large; the rest is never read.
-  readText: (path) => Bun.file(path).slice(0, MAX_CONFIG_BYTES + 1).text(),
+  readText: (path) =>
+    Bun.file(path)
+      .slice(0, MAX_CONFIG_BYTES + 1)
+      .text(),
   readLink: statNamespaceLink,
   callAgent,
   spawnDetached: (args) => {

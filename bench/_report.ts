@@ -37,7 +37,11 @@ export interface Report {
 
 /** The machine the figures come from. */
 export function machine(): Report["machine"] {
-  const runc = Bun.spawnSync(["runc", "--version"]).stdout.toString().split("\n")[0]?.replace(/^runc version /, "") ?? "?";
+  const runc =
+    Bun.spawnSync(["runc", "--version"])
+      .stdout.toString()
+      .split("\n")[0]
+      ?.replace(/^runc version /, "") ?? "?";
   const cpu = cpus()[0]?.model.trim() ?? "?";
   const m = { cores: cpus().length, cpu, kernel: release(), bun: Bun.version, runc };
   return { ...m, summary: `${m.cores} cores (${cpu}), Linux ${m.kernel}, bun ${m.bun}, runc ${runc}` };
@@ -95,6 +99,8 @@ export function printReport(r: Report): void {
   line("whole `runc run` (create, start, exit, delete), median", (d) => d.wall.median);
   out();
   for (const t of r.throughput) {
-    out(`Throughput ${t.hook ? "with the hook" : "without hooks"}: ${t.perSecond.toFixed(1)} containers/s (${t.containers} containers, ${r.config.concurrency} at once), ${t.registered} registered, agent CPU ${t.agentCpuMsEach.toFixed(2)} ms per container.`);
+    out(
+      `Throughput ${t.hook ? "with the hook" : "without hooks"}: ${t.perSecond.toFixed(1)} containers/s (${t.containers} containers, ${r.config.concurrency} at once), ${t.registered} registered, agent CPU ${t.agentCpuMsEach.toFixed(2)} ms per container.`,
+    );
   }
 }

@@ -91,7 +91,9 @@ export class RuncLab {
 
   /** The CLOCK_MONOTONIC stamps (ns) container `id` wrote: its command's start, and end. */
   async stamps(id: string): Promise<bigint[]> {
-    const text = await Bun.file(join(this.marks, id)).text().catch(() => "");
+    const text = await Bun.file(join(this.marks, id))
+      .text()
+      .catch(() => "");
     return text
       .split("\n")
       .map((line) => line.trim())
@@ -108,7 +110,10 @@ export class RuncLab {
   async cleanup(): Promise<void> {
     this.#closed = true;
     const list = Bun.spawnSync(["runc", "--root", this.root, "list", "-q"], { stderr: "ignore" });
-    for (const id of list.stdout.toString().split("\n").filter((line) => line !== "")) {
+    for (const id of list.stdout
+      .toString()
+      .split("\n")
+      .filter((line) => line !== "")) {
       this.kill(id);
       Bun.spawnSync(["runc", "--root", this.root, "delete", "--force", id], { stderr: "ignore" });
     }

@@ -19,7 +19,9 @@ const ROOT = resolve(import.meta.dir, "..");
 const HOOK = join(ROOT, "dist/armor-hook");
 const AGENT = join(ROOT, "dist/armor-agent");
 
-const { values } = parseArgs({ options: { sizes: { type: "string", default: "100,1000" }, runs: { type: "string", default: "3" }, json: { type: "boolean", default: false } } });
+const { values } = parseArgs({
+  options: { sizes: { type: "string", default: "100,1000" }, runs: { type: "string", default: "3" }, json: { type: "boolean", default: false } },
+});
 const sizes = values.sizes.split(",").map(Number);
 const runs = Number(values.runs);
 
@@ -31,7 +33,11 @@ interface Sleeper {
 async function startSleepers(n: number): Promise<Sleeper[]> {
   const sleepers: Sleeper[] = [];
   for (let i = 0; i < n; i++) {
-    const unshare = Bun.spawn(["unshare", "--pid", "--mount", "--uts", "--ipc", "--fork", "--kill-child", "sleep", "3600"], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+    const unshare = Bun.spawn(["unshare", "--pid", "--mount", "--uts", "--ipc", "--fork", "--kill-child", "sleep", "3600"], {
+      stdin: "ignore",
+      stdout: "ignore",
+      stderr: "ignore",
+    });
     sleepers.push({ unshare, pid: 0 });
   }
   for (const sleeper of sleepers) {
@@ -57,13 +63,19 @@ function writeStateRoot(dir: string, sleepers: Sleeper[]): string {
   mkdirSync(bundle, { recursive: true });
   writeFileSync(
     join(bundle, "config.json"),
-    JSON.stringify({ process: { args: ["sleep", "3600"], apparmorProfile: "armor-bench" }, annotations: { "io.kubernetes.pod.name": "bench", "io.kubernetes.pod.namespace": "default", "io.kubernetes.container.name": "sleep" } }),
+    JSON.stringify({
+      process: { args: ["sleep", "3600"], apparmorProfile: "armor-bench" },
+      annotations: { "io.kubernetes.pod.name": "bench", "io.kubernetes.pod.namespace": "default", "io.kubernetes.container.name": "sleep" },
+    }),
   );
   const root = join(dir, "runc");
   sleepers.forEach((sleeper, i) => {
     const id = `bench-${i}`;
     mkdirSync(join(root, id), { recursive: true });
-    writeFileSync(join(root, id, "state.json"), JSON.stringify({ id, init_process_pid: sleeper.pid, init_process_start: startTime(sleeper.pid), config: { labels: [`bundle=${bundle}`] } }));
+    writeFileSync(
+      join(root, id, "state.json"),
+      JSON.stringify({ id, init_process_pid: sleeper.pid, init_process_start: startTime(sleeper.pid), config: { labels: [`bundle=${bundle}`] } }),
+    );
   });
   return root;
 }
@@ -81,10 +93,18 @@ async function measure(dir: string, root: string, mode: "hook" | "reconcile", ex
     mkdirSync(agentBundle, { recursive: true });
     writeFileSync(join(agentBundle, "config.json"), JSON.stringify({ process: { args: ["/usr/local/bin/armor-agent", "serve"] } }));
     const state = JSON.stringify({ ociVersion: "1.2.0", id: "armor-agent", status: "creating", pid: process.pid, bundle: agentBundle });
-    const hook = Bun.spawn([HOOK, "createRuntime", "--socket", socket, "--state-root", `runc:${root}`], { stdin: new TextEncoder().encode(state), stdout: "ignore", stderr: "inherit" });
+    const hook = Bun.spawn([HOOK, "createRuntime", "--socket", socket, "--state-root", `runc:${root}`], {
+      stdin: new TextEncoder().encode(state),
+      stdout: "ignore",
+      stderr: "inherit",
+    });
     if ((await hook.exited) !== 0) throw new Error("the hook failed for the agent's container");
   }
-  const agent = Bun.spawn([AGENT, "serve", "--socket", socket, "--log-level", "warn", "--bootstrap", mode, "--state-root", `runc:${root}`], { stdin: "ignore", stdout: "ignore", stderr: "inherit" });
+  const agent = Bun.spawn([AGENT, "serve", "--socket", socket, "--log-level", "warn", "--bootstrap", mode, "--state-root", `runc:${root}`], {
+    stdin: "ignore",
+    stdout: "ignore",
+    stderr: "inherit",
+  });
   try {
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
@@ -134,6 +154,8 @@ else {
   console.log(`socket up → ready (ms), ${runs} runs each; hook = the hook's detached fork sends the batch, reconcile = the agent enumerates itself`);
   console.log("containers  mode       median    min     max");
   for (const r of results) {
-    console.log(`${String(r.containers).padEnd(10)}  ${r.mode.padEnd(9)}  ${r.readyMs.median.toFixed(0).padStart(6)}  ${r.readyMs.min.toFixed(0).padStart(6)}  ${r.readyMs.max.toFixed(0).padStart(6)}`);
+    console.log(
+      `${String(r.containers).padEnd(10)}  ${r.mode.padEnd(9)}  ${r.readyMs.median.toFixed(0).padStart(6)}  ${r.readyMs.min.toFixed(0).padStart(6)}  ${r.readyMs.max.toFixed(0).padStart(6)}`,
+    );
   }
 }

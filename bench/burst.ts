@@ -16,7 +16,9 @@ const ROOT = resolve(import.meta.dir, "..");
 const HOOK = join(ROOT, "dist/armor-hook");
 const AGENT = join(ROOT, "dist/armor-agent");
 
-const { values } = parseArgs({ options: { count: { type: "string", default: "500" }, "timeout-ms": { type: "string", default: "2000" }, json: { type: "boolean", default: false } } });
+const { values } = parseArgs({
+  options: { count: { type: "string", default: "500" }, "timeout-ms": { type: "string", default: "2000" }, json: { type: "boolean", default: false } },
+});
 const count = Number(values.count);
 const timeoutMs = values["timeout-ms"];
 
@@ -79,7 +81,10 @@ const dir = mkdtempSync(join(tmpdir(), "armor-burst-"));
 const socket = join(dir, "run", "armor.sock");
 const bundle = join(dir, "bundle");
 mkdirSync(bundle);
-writeFileSync(join(bundle, "config.json"), JSON.stringify({ process: { args: ["sleep"] }, annotations: { "io.kubernetes.pod.name": "b", "io.kubernetes.pod.namespace": "default" } }));
+writeFileSync(
+  join(bundle, "config.json"),
+  JSON.stringify({ process: { args: ["sleep"] }, annotations: { "io.kubernetes.pod.name": "b", "io.kubernetes.pod.namespace": "default" } }),
+);
 const agent = Bun.spawn([AGENT, "serve", "--socket", socket, "--log-level", "error"], { stdin: "ignore", stdout: "ignore", stderr: "inherit" });
 const sleeper = Bun.spawn(["sleep", "600"], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
 try {
@@ -91,15 +96,28 @@ try {
   const remove = await wave("poststop", socket, bundle, sleeper.pid);
   const heldAfterRemove = await held(socket);
   const after = memory(agent.pid);
-  const report = { count, timeoutMs: Number(timeoutMs), waves: [add, remove], heldAfterAdd, heldAfterRemove, lost: count - heldAfterAdd + heldAfterRemove, agent: { before, afterAdd, after } };
+  const report = {
+    count,
+    timeoutMs: Number(timeoutMs),
+    waves: [add, remove],
+    heldAfterAdd,
+    heldAfterRemove,
+    lost: count - heldAfterAdd + heldAfterRemove,
+    agent: { before, afterAdd, after },
+  };
   if (values.json) console.log(JSON.stringify(report, null, 2));
   else {
     console.log(`${count} concurrent hook processes against one agent (--timeout-ms ${timeoutMs})`);
     console.log("| stage | p50 | p99 | max | whole burst | non-zero exits | warnings |");
     console.log("|---|---|---|---|---|---|---|");
-    for (const w of [add, remove]) console.log(`| ${w.stage} | ${w.p50.toFixed(0)} ms | ${w.p99.toFixed(0)} ms | ${w.max.toFixed(0)} ms | ${w.wallMs.toFixed(0)} ms | ${w.failed} | ${w.warned} |`);
+    for (const w of [add, remove])
+      console.log(
+        `| ${w.stage} | ${w.p50.toFixed(0)} ms | ${w.p99.toFixed(0)} ms | ${w.max.toFixed(0)} ms | ${w.wallMs.toFixed(0)} ms | ${w.failed} | ${w.warned} |`,
+      );
     console.log(`held after the createRuntime burst: ${heldAfterAdd}/${count}; after the poststop burst: ${heldAfterRemove}`);
-    console.log(`agent RSS: ${before.rssMiB.toFixed(1)} MiB idle, ${afterAdd.rssMiB.toFixed(1)} MiB holding ${heldAfterAdd}, ${after.rssMiB.toFixed(1)} MiB after; peak ${after.peakMiB.toFixed(1)} MiB`);
+    console.log(
+      `agent RSS: ${before.rssMiB.toFixed(1)} MiB idle, ${afterAdd.rssMiB.toFixed(1)} MiB holding ${heldAfterAdd}, ${after.rssMiB.toFixed(1)} MiB after; peak ${after.peakMiB.toFixed(1)} MiB`,
+    );
   }
   if (report.lost !== 0 || add.failed + remove.failed + add.warned + remove.warned !== 0) process.exitCode = 1;
 } finally {

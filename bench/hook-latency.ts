@@ -70,9 +70,10 @@ function measure(fixture: Fixture, stage: Stage, targets: Target[]): Map<Target,
   for (let round = -warmup; round < runs; round++) {
     for (const target of shuffle([...targets])) {
       const id = containerId(hooks.indexOf(target), round);
-      const state = stage === "createRuntime"
-        ? { ociVersion: "1.0.2", id, status: "creating", pid: fixture.pid, bundle: fixture.bundle, annotations: {} }
-        : { ociVersion: "1.0.2", id, status: "stopped", bundle: fixture.bundle, annotations: {} };
+      const state =
+        stage === "createRuntime"
+          ? { ociVersion: "1.0.2", id, status: "creating", pid: fixture.pid, bundle: fixture.bundle, annotations: {} }
+          : { ociVersion: "1.0.2", id, status: "stopped", bundle: fixture.bundle, annotations: {} };
       const stdin = new TextEncoder().encode(JSON.stringify(state));
       const argv = [target.binary, stage, "--socket", fixture.socket, "--timeout-ms", "2000"];
       const start = Bun.nanoseconds();
@@ -152,7 +153,9 @@ if (flags.json) {
   console.log(JSON.stringify({ runs, warmup, machine, freshNamespaces: fixture.freshNamespaces, series }, null, 2));
 } else {
   console.log(`armor-hook start-up: ${runs} runs per binary (+${warmup} warm-up), interleaved; spawn to exit, state on stdin`);
-  console.log(`machine: ${machine.cores} cores, Linux ${machine.kernel}, bun ${machine.bun}; pid in ${fixture.freshNamespaces ? "fresh namespaces (unshare)" : "the host's namespaces"}`);
+  console.log(
+    `machine: ${machine.cores} cores, Linux ${machine.kernel}, bun ${machine.bun}; pid in ${fixture.freshNamespaces ? "fresh namespaces (unshare)" : "the host's namespaces"}`,
+  );
   console.log(table(series));
   console.log("ratio = median / median of the empty binary in the same stage; every hook run exited 0 and the agent's list confirmed it");
 }

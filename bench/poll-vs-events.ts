@@ -101,9 +101,11 @@ async function runOk(id: string, bundle: string): Promise<void> {
 /** Runs `ids` through `run` with at most `limit` at once. */
 async function pool(ids: string[], limit: number, run: (id: string) => Promise<unknown>): Promise<void> {
   const queue = [...ids];
-  await Promise.all(Array.from({ length: limit }, async () => {
-    for (let id = queue.shift(); id !== undefined; id = queue.shift()) await run(id);
-  }));
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      for (let id = queue.shift(); id !== undefined; id = queue.shift()) await run(id);
+    }),
+  );
 }
 
 /** Idle and churn CPU, the gap of churn containers, short-lived containers seen, for one mode. */
@@ -154,7 +156,13 @@ async function measureMode(mode: Mode, tag: string): Promise<ModeResult> {
       const gap = await gapMs(agent, id);
       if (gap !== undefined) shortGaps.push(gap);
     }
-    short.push({ nominalMs: lifeS * 1000, livedMs: summarize(lives).median, runs: ids.length, seen: ids.filter((id) => agent.firstAdd.has(id)).length, gaps: shortGaps });
+    short.push({
+      nominalMs: lifeS * 1000,
+      livedMs: summarize(lives).median,
+      runs: ids.length,
+      seen: ids.filter((id) => agent.firstAdd.has(id)).length,
+      gaps: shortGaps,
+    });
   }
   for (const id of bg) lab.kill(id);
   await Promise.all(bgRuns);
@@ -192,9 +200,17 @@ async function measureHookCost(): Promise<Report["delay"] & { throughput: Report
     const seconds = (performance.now() - t) / 1000;
     await agent.until(() => ids.every((id) => kind === "none" || agent.removed.has(id)), 5000);
     const registered = ids.filter((id) => agent.firstAdd.has(id)).length;
-    rates.push({ hook: kind === "hook", containers: ids.length, perSecond: ids.length / seconds, registered, agentCpuMsEach: (((await agent.cpu()) - cpu) * 1000) / ids.length });
+    rates.push({
+      hook: kind === "hook",
+      containers: ids.length,
+      perSecond: ids.length / seconds,
+      registered,
+      agentCpuMsEach: (((await agent.cpu()) - cpu) * 1000) / ids.length,
+    });
   }
-  const eventsDelay = (await Promise.all(order.map((kind, i) => (kind === "hook" ? gapMs(agent, `delay-hook-${i}`) : undefined)))).filter((g): g is number => g !== undefined);
+  const eventsDelay = (await Promise.all(order.map((kind, i) => (kind === "hook" ? gapMs(agent, `delay-hook-${i}`) : undefined)))).filter(
+    (g): g is number => g !== undefined,
+  );
   await stopAgent(agent);
   const stats = (kind: Kind) => ({ wall: summarize(series.get(kind)?.wall ?? []), start: summarize(series.get(kind)?.start ?? []) });
   return { none: stats("none"), trueHook: stats("true"), hook: stats("hook"), gaps: eventsDelay, throughput: rates };

@@ -26,7 +26,16 @@ function record(i: number): ContainerInfo {
     id: hex(i),
     pid: 100_000 + i,
     bundle: `/run/containers/storage/overlay-containers/${hex(i)}/userdata`,
-    namespaces: { pid: 4026600000 + i, mnt: 4026700000 + i, net: 4026800000 + i, uts: 4026900000 + i, ipc: 4027000000 + i, cgroup: 4027100000 + i, user: 4026531837, time: 4026531834 },
+    namespaces: {
+      pid: 4026600000 + i,
+      mnt: 4026700000 + i,
+      net: 4026800000 + i,
+      uts: 4026900000 + i,
+      ipc: 4027000000 + i,
+      cgroup: 4027100000 + i,
+      user: 4026531837,
+      time: 4026531834,
+    },
     apparmorProfile: "crio-default",
     pod: { name: `web-${i}`, namespace: `team-${i % 50}`, uid: `0b5c${hex(i).slice(0, 28)}` },
     containerName: "nginx",
@@ -94,7 +103,9 @@ try {
   else {
     console.log(`${held}/${count} containers registered over 8 connections in ${registerMs.toFixed(0)} ms`);
     console.log(`agent RSS: ${idle.toFixed(1)} MiB idle, ${holding.toFixed(1)} MiB holding ${held}`);
-    console.log(`namespace lookup: ${(inProcessNs / 1000).toFixed(3)} µs in-process (mean of 2,000,000); ${roundTripUs.toFixed(0)} µs over the socket (mean of ${rounds} round trips)`);
+    console.log(
+      `namespace lookup: ${(inProcessNs / 1000).toFixed(3)} µs in-process (mean of 2,000,000); ${roundTripUs.toFixed(0)} µs over the socket (mean of ${rounds} round trips)`,
+    );
   }
   if (held !== count || holding >= 150) process.exitCode = 1;
 } finally {

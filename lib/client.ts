@@ -65,8 +65,10 @@ export class AgentClient {
     const connecting = Bun.connect({ unix: options.socket, socket: handlers }).catch((err: unknown) => {
       throw unreachable(options.socket, err);
     });
-    const socket = await withDeadline(connecting, options.timeoutMs, () =>
-      new ArmorError("E_AGENT_TIMEOUT", `no connection to agent at ${options.socket} within ${options.timeoutMs} ms`),
+    const socket = await withDeadline(
+      connecting,
+      options.timeoutMs,
+      () => new ArmorError("E_AGENT_TIMEOUT", `no connection to agent at ${options.socket} within ${options.timeoutMs} ms`),
     );
     client = new AgentClient(socket, options, decoder);
     return client;
@@ -165,8 +167,10 @@ export function callAgent(options: ClientOptions, body: RequestBody): Promise<un
     client = await AgentClient.connect(options);
     return await client.request(body);
   })();
-  return withDeadline(conversation, options.timeoutMs, () =>
-    new ArmorError("E_AGENT_TIMEOUT", `agent at ${options.socket} did not answer "${body.op}" within ${options.timeoutMs} ms`),
+  return withDeadline(
+    conversation,
+    options.timeoutMs,
+    () => new ArmorError("E_AGENT_TIMEOUT", `agent at ${options.socket} did not answer "${body.op}" within ${options.timeoutMs} ms`),
   ).finally(() => client?.close());
 }
 

@@ -18,11 +18,7 @@ export interface ContainerRef {
 }
 
 /** Reads the host's view of `ref`; throws E_PROCESS_GONE or E_BUNDLE. */
-export async function describeContainer(
-  ref: ContainerRef,
-  deps: { readText: ReadText; readLink: ReadLink },
-  config?: BundleConfig,
-): Promise<ContainerInfo> {
+export async function describeContainer(ref: ContainerRef, deps: { readText: ReadText; readLink: ReadLink }, config?: BundleConfig): Promise<ContainerInfo> {
   const namespaces = readNamespaces(ref.pid, deps.readLink);
   const bundleConfig = config ?? (await readBundleConfig(ref.bundle, deps.readText));
   return {

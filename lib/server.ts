@@ -116,7 +116,10 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
     const envelope = typeof json === "object" && json !== null ? (json as Record<string, unknown>) : {};
     const id = typeof envelope.id === "number" && Number.isInteger(envelope.id) && envelope.id >= 0 ? envelope.id : null;
     if (envelope.v !== PROTOCOL_VERSION) {
-      send(socket, errorResponse(id, "E_VERSION", `unsupported protocol version ${JSON.stringify(envelope.v ?? null)} (this agent speaks ${PROTOCOL_VERSION})`));
+      send(
+        socket,
+        errorResponse(id, "E_VERSION", `unsupported protocol version ${JSON.stringify(envelope.v ?? null)} (this agent speaks ${PROTOCOL_VERSION})`),
+      );
       return;
     }
     const parsed = v.safeParse(RequestSchema, json);
@@ -142,7 +145,14 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
     unix: deps.socketPath,
     socket: {
       open(socket) {
-        socket.data = { session: ++sessions, decoder: new FrameDecoder(limits.maxFrameBytes), outbox: new Uint8Array(0), idle: undefined, unsubscribe: undefined, closing: false };
+        socket.data = {
+          session: ++sessions,
+          decoder: new FrameDecoder(limits.maxFrameBytes),
+          outbox: new Uint8Array(0),
+          idle: undefined,
+          unsubscribe: undefined,
+          closing: false,
+        };
         open += 1;
         if (open > limits.maxConnections) {
           log("warn", "too many connections; refusing one", { limit: limits.maxConnections });

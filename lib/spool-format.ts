@@ -22,9 +22,7 @@ export const SPOOL_TMP_PREFIX = ".tmp-";
 const NAME = /^(\d{16})-(\d{1,10})-([0-9a-f]{8})-(\d{1,8})\.json$/;
 
 /** One spooled event, as the hook writes it. */
-export type SpoolRecord =
-  | { v: 1; at: number; op: "register"; container: ContainerInfo }
-  | { v: 1; at: number; op: "unregister"; container: string };
+export type SpoolRecord = { v: 1; at: number; op: "register"; container: ContainerInfo } | { v: 1; at: number; op: "unregister"; container: string };
 
 /** The file name of an event spooled at `atMicros` by process `pid`, `bytes` long. */
 export function spoolFileName(atMicros: number, pid: number, random: number, bytes: number): string {

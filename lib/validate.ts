@@ -3,12 +3,7 @@ import * as v from "valibot";
 import { ArmorError, type ErrorCode } from "./errors.ts";
 
 /** Parses `input` with `schema`, or throws `code` with "<what>: <path>: <problem>". */
-export function parseWith<S extends v.GenericSchema>(
-  schema: S,
-  input: unknown,
-  what: string,
-  code: ErrorCode,
-): v.InferOutput<S> {
+export function parseWith<S extends v.GenericSchema>(schema: S, input: unknown, what: string, code: ErrorCode): v.InferOutput<S> {
   const result = v.safeParse(schema, input);
   if (result.success) return result.output;
   throw new ArmorError(code, `${what}: ${describeIssue(result.issues[0])}`);

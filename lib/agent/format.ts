@@ -23,7 +23,9 @@ export function formatTable(containers: readonly Container[]): string {
 
 /** Every field of one container, one per line. */
 export function formatContainer(c: Container): string {
-  const ns = Object.entries(c.namespaces).map(([kind, inode]) => `${kind}:${inode}`).join(" ");
+  const ns = Object.entries(c.namespaces)
+    .map(([kind, inode]) => `${kind}:${inode}`)
+    .join(" ");
   return [
     `id:              ${c.id}`,
     `pid:             ${c.pid}`,

@@ -151,7 +151,10 @@ function parse(text: string): v.InferOutput<typeof PendingLogLineSchema> | strin
 /** The real file system. */
 export const realFoldHost: FoldHost = {
   readDir: (dir) => readdirSync(dir),
-  readText: (path) => Bun.file(path).slice(0, MAX_FILE_BYTES + 1).text(),
+  readText: (path) =>
+    Bun.file(path)
+      .slice(0, MAX_FILE_BYTES + 1)
+      .text(),
   remove: (path) => unlinkSync(path),
   ageMs: fileAgeMs,
   append: appendLogLine,

@@ -115,7 +115,8 @@ export async function hookLogCommand(path: string, query: HookLogQuery, json: bo
   const files = await openAll(path, deps);
   // Read after the files are opened: a line the agent appends meanwhile is in both, and shown once.
   const pending = new Set((await deps.pendingLines?.()) ?? []);
-  if (files.length === 0 && pending.size === 0) throw new ArmorError("E_USAGE", `no hook log at ${path} (nor ${path}.1 … .${MAX_ROTATED}): pass the --socket or --log-file the hook uses`);
+  if (files.length === 0 && pending.size === 0)
+    throw new ArmorError("E_USAGE", `no hook log at ${path} (nor ${path}.1 … .${MAX_ROTATED}): pass the --socket or --log-file the hook uses`);
   const tail = query.tail === undefined ? null : new Ring<string>(query.tail);
   const skipped = new Map<string, number>();
   let matched = 0;

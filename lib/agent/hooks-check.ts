@@ -57,9 +57,13 @@ export function hooksFileProblems(doc: unknown, root: string, stat: StatPath = s
     out.push(`when needs at least one of ${CONDITIONS.join(", ")}: the hook is never injected`);
   } else {
     for (const k of ["always", "hasBindMounts"]) if (when[k] !== undefined && typeof when[k] !== "boolean") out.push(`when.${k} is not a boolean: ${REFUSE}`);
-    if (when.commands !== undefined && !(strings(when.commands) && when.commands.every(regexOk))) out.push(`when.commands is not a list of regular expressions: ${REFUSE}`);
+    if (when.commands !== undefined && !(strings(when.commands) && when.commands.every(regexOk)))
+      out.push(`when.commands is not a list of regular expressions: ${REFUSE}`);
     const annotations = when.annotations;
-    if (annotations !== undefined && !(isRecord(annotations) && Object.entries(annotations).every(([k, v]) => typeof v === "string" && regexOk(k) && regexOk(v)))) {
+    if (
+      annotations !== undefined &&
+      !(isRecord(annotations) && Object.entries(annotations).every(([k, v]) => typeof v === "string" && regexOk(k) && regexOk(v)))
+    ) {
       out.push(`when.annotations is not a map of regular expressions: ${REFUSE}`);
     }
   }
@@ -69,7 +73,8 @@ export function hooksFileProblems(doc: unknown, root: string, stat: StatPath = s
   if (hook.path.endsWith("/armor-hook")) {
     if (!strings(hook.env)) out.push("hook.env is not set: armor-hook would inherit the runtime environment (BUN_OPTIONS, BUN_BE_BUN)");
     else if (hook.env.some((e) => e.startsWith("BUN_"))) out.push("hook.env sets a BUN_ variable: the compiled hook would obey it");
-    if (strings(stages) && !(stages.includes("createRuntime") && stages.includes("poststop"))) out.push("stages must include createRuntime and poststop for armor-hook");
+    if (strings(stages) && !(stages.includes("createRuntime") && stages.includes("poststop")))
+      out.push("stages must include createRuntime and poststop for armor-hook");
   }
   return out;
 }

@@ -62,7 +62,11 @@ export async function startAgent(options: ServeOptions): Promise<RunningAgent> {
   hookLog.prepare();
   await hookLog.fold();
   const roots = options.stateRoots ?? DEFAULT_STATE_ROOTS;
-  const hostFs = { readDir: (path: string) => readdirSync(path), readText: (path: string) => Bun.file(path).text(), readLink: (path: string) => readlinkSync(path) };
+  const hostFs = {
+    readDir: (path: string) => readdirSync(path),
+    readText: (path: string) => Bun.file(path).text(),
+    readLink: (path: string) => readlinkSync(path),
+  };
   const bootstrap = new BootstrapTracker({
     mode: options.bootstrap ?? "none",
     deadlineMs: options.bootstrapWaitMs ?? DEFAULT_BOOTSTRAP_WAIT_MS,
@@ -109,7 +113,12 @@ export async function startAgent(options: ServeOptions): Promise<RunningAgent> {
   registry.subscribe(({ event, container }) =>
     log("info", event === "add" ? "registered" : "unregistered", { id: container.id, pid: container.pid, source: container.source }),
   );
-  log("info", "serving", { socket, version: options.version, bootstrap: options.bootstrap ?? "none", mode: options.poll ? `poll every ${options.poll.intervalMs} ms` : "events" });
+  log("info", "serving", {
+    socket,
+    version: options.version,
+    bootstrap: options.bootstrap ?? "none",
+    mode: options.poll ? `poll every ${options.poll.intervalMs} ms` : "events",
+  });
   bootstrap.start();
   spool.startSweeping();
   hookLog.start();

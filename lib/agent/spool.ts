@@ -115,7 +115,11 @@ export class Spool {
       }
       const outcome = this.#apply(record);
       report[outcome.result] += 1;
-      this.#log(outcome.result === "skipped" ? "warn" : "info", `spooled ${record.op} ${outcome.result}`, { id: idOf(record), reason: outcome.reason, file: name });
+      this.#log(outcome.result === "skipped" ? "warn" : "info", `spooled ${record.op} ${outcome.result}`, {
+        id: idOf(record),
+        reason: outcome.reason,
+        file: name,
+      });
       this.#discard(path);
     }
     return report;
@@ -188,7 +192,10 @@ const inodeOf = (link: string): number | undefined => {
 /** The real host: node:fs and /proc. */
 export const realHost: SpoolHost = {
   readDir: (dir) => readdirSync(dir),
-  readText: (path) => Bun.file(path).slice(0, MAX_SPOOL_ENTRY_BYTES + 1).text(),
+  readText: (path) =>
+    Bun.file(path)
+      .slice(0, MAX_SPOOL_ENTRY_BYTES + 1)
+      .text(),
   remove: (path) => unlinkSync(path),
   ageMs: fileAgeMs,
   processNamespaces: (pid) => {

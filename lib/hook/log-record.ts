@@ -41,7 +41,9 @@ const MAX_FIELD = 1024;
 
 /** The record as one JSON line, long fields cut so the line stays under MAX_LOG_LINE_BYTES. */
 export function formatLogLine(record: HookLogRecord): string {
-  const line = JSON.stringify(record, (_key, value: unknown) => (typeof value === "string" && value.length > MAX_FIELD ? `${value.slice(0, MAX_FIELD)}…` : value));
+  const line = JSON.stringify(record, (_key, value: unknown) =>
+    typeof value === "string" && value.length > MAX_FIELD ? `${value.slice(0, MAX_FIELD)}…` : value,
+  );
   // Only reachable with multi-byte characters in several fields at once; keep what identifies the call.
   if (new TextEncoder().encode(line).length <= MAX_LOG_LINE_BYTES) return line;
   const { time, level, result, status, ms, pid, stage, container, code } = record;

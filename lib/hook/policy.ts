@@ -6,9 +6,7 @@ import type { Stage } from "../oci/state.ts";
 import type { FailPolicy } from "./args.ts";
 
 /** The decision, with the reason that goes into the hook's log line. */
-export type FailureVerdict =
-  | { action: "start"; reason: string }
-  | { action: "refuse"; reason: string };
+export type FailureVerdict = { action: "start"; reason: string } | { action: "refuse"; reason: string };
 
 /** What is known of the container and the node when the agent could not be asked. */
 export interface FailureFacts {
@@ -33,7 +31,8 @@ export function failureVerdict(facts: FailureFacts): FailureVerdict {
   if (facts.namespace !== null && facts.allowNamespaces.includes(facts.namespace)) {
     return { action: "start", reason: `starting it anyway: namespace "${facts.namespace}" is on the allow-list (fail-closed)` };
   }
-  if (!facts.agentEverStarted) return { action: "start", reason: "starting it anyway: the agent has never started on this node (no spool directory) (fail-closed)" };
+  if (!facts.agentEverStarted)
+    return { action: "start", reason: "starting it anyway: the agent has never started on this node (no spool directory) (fail-closed)" };
   const which = facts.namespace === null ? "it names no pod namespace" : `namespace "${facts.namespace}" is not on the allow-list`;
   return { action: "refuse", reason: `refusing the container (fail-closed: ${which})` };
 }

@@ -160,7 +160,13 @@ async function log(deps: HookDeps, settings: LogSettings | null, progress: Progr
   const line = formatLogLine(record);
   const succeeded = decision.result === "registered" || decision.result === "unregistered" || decision.result === "bootstrap";
   if (succeeded && socket !== undefined && deps.leaveFile && dirOf(settings.path) === dirOf(socket)) {
-    const pending: PendingLogLine = { v: 1, log: settings.path.slice(settings.path.lastIndexOf("/") + 1), maxBytes: settings.maxBytes, keep: settings.keep, line };
+    const pending: PendingLogLine = {
+      v: 1,
+      log: settings.path.slice(settings.path.lastIndexOf("/") + 1),
+      maxBytes: settings.maxBytes,
+      keep: settings.keep,
+      line,
+    };
     const random = crypto.getRandomValues(new Uint32Array(1))[0] ?? 0;
     const at = deps.nowMicros?.() ?? Math.floor((performance.timeOrigin + performance.now()) * 1000);
     try {
@@ -216,8 +222,14 @@ async function attempt(deps: HookDeps, args: HookArgs, progress: Progress, agent
   const container = await describeContainer(ref, { readText: deps.readText, readLink }, config);
   progress.event = { v: 1, at, op: "register", container };
   progress.phase = "asking the agent";
-  const result = parseWith(RegisterResultSchema, await deps.callAgent(options(), { op: "register", source: "hook", container }), "answer from agent", "E_PROTOCOL");
-  if (result.container?.id !== container.id) throw new ArmorError("E_PROTOCOL", `agent confirmed "${result.container?.id ?? "nothing"}", not "${container.id}"`);
+  const result = parseWith(
+    RegisterResultSchema,
+    await deps.callAgent(options(), { op: "register", source: "hook", container }),
+    "answer from agent",
+    "E_PROTOCOL",
+  );
+  if (result.container?.id !== container.id)
+    throw new ArmorError("E_PROTOCOL", `agent confirmed "${result.container?.id ?? "nothing"}", not "${container.id}"`);
   return { outcome: { status: 0 }, result: "registered" };
 }
 
@@ -248,7 +260,11 @@ function unconfirmed(error: ArmorError, args: HookArgs, progress: Progress, spoo
   const verdict = failureVerdict({ ...facts(args, progress), agentEverStarted });
   const subject = progress.containerId === undefined ? "" : ` (container ${progress.containerId})`;
   if (verdict.action === "refuse") {
-    return { outcome: { status: EXIT_STATUS[error.code], stderr: oneLine(`armor-hook: ${error.code}: ${error.message}${subject}; ${verdict.reason}`) }, result: "refused", code: error.code };
+    return {
+      outcome: { status: EXIT_STATUS[error.code], stderr: oneLine(`armor-hook: ${error.code}: ${error.message}${subject}; ${verdict.reason}`) },
+      result: "refused",
+      code: error.code,
+    };
   }
   const where = !progress.event ? "" : "written" in spooled ? `; event spooled to ${spooled.written}` : `; event not spooled: ${spooled.dropped}`;
   const decision: Decision = {
@@ -266,7 +282,11 @@ function facts(args: HookArgs, progress: Progress) {
 
 function failed(error: ArmorError, progress: { containerId?: string }): Decision {
   const subject = progress.containerId === undefined ? "" : ` (container ${progress.containerId})`;
-  return { outcome: { status: EXIT_STATUS[error.code], stderr: oneLine(`armor-hook: ${error.code}: ${error.message}${subject}`) }, result: "failed", code: error.code };
+  return {
+    outcome: { status: EXIT_STATUS[error.code], stderr: oneLine(`armor-hook: ${error.code}: ${error.message}${subject}`) },
+    result: "failed",
+    code: error.code,
+  };
 }
 
 /** The agent's own container: process.args[0]'s basename or its container-name annotation is the agent's name. */
@@ -278,5 +298,7 @@ export function isAgentContainer(config: BundleConfig, stateAnnotations: Readonl
 
 /** Escapes control characters: ids, paths and agent messages come from outside and must not split the line. */
 function oneLine(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f]/g, (c) => (c === "\n" ? "\\n" : c === "\r" ? "\\r" : c === "\t" ? "\\t" : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`));
+  return text.replace(/[\u0000-\u001f\u007f]/g, (c) =>
+    c === "\n" ? "\\n" : c === "\r" ? "\\r" : c === "\t" ? "\\t" : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }

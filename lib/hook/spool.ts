@@ -6,7 +6,15 @@
  */
 import { open, readdir, rename, unlink } from "node:fs/promises";
 import { errnoOf } from "../errors.ts";
-import { MAX_SPOOL_BYTES, MAX_SPOOL_ENTRY_BYTES, MAX_SPOOL_FILES, parseSpoolFileName, SPOOL_TMP_PREFIX, spoolFileName, type SpoolRecord } from "../spool-format.ts";
+import {
+  MAX_SPOOL_BYTES,
+  MAX_SPOOL_ENTRY_BYTES,
+  MAX_SPOOL_FILES,
+  parseSpoolFileName,
+  SPOOL_TMP_PREFIX,
+  spoolFileName,
+  type SpoolRecord,
+} from "../spool-format.ts";
 
 /** Where the event went: a file, or nowhere and why. */
 export type SpoolResult = { written: string } | { dropped: string };

@@ -35,7 +35,7 @@ export async function readBundleConfig(bundle: string, readText: ReadText): Prom
     text = await readText(path);
   } catch (err) {
     const errno = errnoOf(err);
-    const reason = errno === "ENOENT" ? "not found" : errno ?? (err instanceof Error ? err.message : String(err));
+    const reason = errno === "ENOENT" ? "not found" : (errno ?? (err instanceof Error ? err.message : String(err)));
     throw new ArmorError("E_BUNDLE", `${path}: ${reason}`, { cause: err });
   }
   if (text.length > MAX_CONFIG_BYTES) throw new ArmorError("E_BUNDLE", `${path}: larger than ${MAX_CONFIG_BYTES} bytes`);

@@ -61,9 +61,6 @@ export function resolveStage(state: State, argument: string | undefined): Stage 
     case "stopped":
       return "poststop";
     default:
-      throw new ArmorError(
-        "E_STAGE",
-        `cannot tell the stage from status "${state.status ?? "(none)"}": pass createRuntime or poststop as an argument`,
-      );
+      throw new ArmorError("E_STAGE", `cannot tell the stage from status "${state.status ?? "(none)"}": pass createRuntime or poststop as an argument`);
   }
 }

@@ -74,7 +74,13 @@ export const StatusResultSchema = v.looseObject({
   uptimeMs: v.number(),
   socket: v.string(),
   containers: v.number(),
-  bootstrap: v.looseObject({ mode: v.string(), completedBy: v.nullable(v.string()), containers: v.number(), durationMs: v.nullable(v.number()), warning: v.nullable(v.string()) }),
+  bootstrap: v.looseObject({
+    mode: v.string(),
+    completedBy: v.nullable(v.string()),
+    containers: v.number(),
+    durationMs: v.nullable(v.number()),
+    warning: v.nullable(v.string()),
+  }),
   lastErrors: v.optional(v.array(v.looseObject({ time: v.string(), code: v.string(), message: v.string() })), []),
 });
 

@@ -83,7 +83,10 @@ describe("armor-agent clients", () => {
     expect((await run([HOOK, "--socket", agent.socket], { stdin: state("creating") })).code).toBe(0);
     expect((await run([HOOK, "--socket", agent.socket], { stdin: state("stopped") })).code).toBe(0);
     const out = await readUntil(watcher.stdout, '"event":"remove"', 5000);
-    const events = out.trim().split("\n").map((line) => JSON.parse(line) as { event: string; container: { id: string } });
+    const events = out
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { event: string; container: { id: string } });
     expect(events.map((e) => [e.event, e.container.id])).toEqual([
       ["add", "watched"],
       ["remove", "watched"],

@@ -54,7 +54,12 @@ async function makeNode(name: string, runtime: (root: string) => Runtime = runcR
   const rt = runtime(root);
   const stateRoot = `${rt.name}:${root}`;
   const hooks = {
-    createRuntime: [{ ...hookEntry("createRuntime", socket), args: [...(hookEntry("createRuntime", socket).args as string[]), "--state-root", stateRoot, "--timeout-ms", "1000"] }],
+    createRuntime: [
+      {
+        ...hookEntry("createRuntime", socket),
+        args: [...(hookEntry("createRuntime", socket).args as string[]), "--state-root", stateRoot, "--timeout-ms", "1000"],
+      },
+    ],
     poststop: [hookEntry("poststop", socket)],
   };
   const workload = await makeBundle(join(dir, "workload"), { args: ["sleep", "600"], hooks });
@@ -88,7 +93,11 @@ describe("the agent started in a runc container through the hook", () => {
 
     const agentBundle = await makeBundle(join(node.dir, "agent"), {
       args: ["/usr/local/bin/armor-agent", "serve", "--socket", "/run/armor/armor.sock", "--bootstrap", "hook", "--bootstrap-wait-ms", "60000"],
-      mounts: [{ source: AGENT, destination: "/usr/local/bin/armor-agent" }, { source: dirname(node.socket), destination: "/run/armor", readonly: false }, ...(await sharedLibraryMounts(AGENT))],
+      mounts: [
+        { source: AGENT, destination: "/usr/local/bin/armor-agent" },
+        { source: dirname(node.socket), destination: "/run/armor", readonly: false },
+        ...(await sharedLibraryMounts(AGENT)),
+      ],
       hooks: node.hooks,
     });
     mkdirSync(dirname(node.socket), { recursive: true, mode: 0o700 });

@@ -71,7 +71,11 @@ describe("the agent is down", () => {
     await node.start(allowed, "allowed-1");
     await node.start(open, "gone-1");
     await stopContainer(node.rt, "gone-1");
-    const refused = await run(node.rt.runCommand(closed, "closed-1").toSpliced(-3, 0, "--detach")).catch((err: unknown) => ({ code: -1, stdout: "", stderr: String(err) }));
+    const refused = await run(node.rt.runCommand(closed, "closed-1").toSpliced(-3, 0, "--detach")).catch((err: unknown) => ({
+      code: -1,
+      stdout: "",
+      stderr: String(err),
+    }));
     expect(refused.code).not.toBe(0);
     // runc quotes the hook's stderr line inside its own error message.
     expect(refused.stderr).toContain("armor-hook: E_AGENT_UNREACHABLE: cannot reach agent at");
@@ -163,13 +167,17 @@ describe("the hook's own processes", () => {
     await node.start(bundle, "silent-1");
     expect(await listIds(node.rt)).toEqual(["silent-1"]);
     // Any process the hook left would be ours now (subreaper); none runs the hook binary.
-    const hooks = readdirSync("/proc").filter((pid) => /^\d+$/.test(pid) && (() => {
-      try {
-        return readlinkSync(`/proc/${pid}/exe`) === HOOK;
-      } catch {
-        return false;
-      }
-    })());
+    const hooks = readdirSync("/proc").filter(
+      (pid) =>
+        /^\d+$/.test(pid) &&
+        (() => {
+          try {
+            return readlinkSync(`/proc/${pid}/exe`) === HOOK;
+          } catch {
+            return false;
+          }
+        })(),
+    );
     expect(hooks).toEqual([]);
   }, 60_000);
 });

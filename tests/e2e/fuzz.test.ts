@@ -73,7 +73,10 @@ describe("armor-hook under fuzzed OCI documents", () => {
       const bundle = join(work, "bundles", String(i));
       mkdirSync(bundle, { recursive: true });
       writeFileSync(join(bundle, "config.json"), fuzzConfig(f));
-      return { stdin: fuzzState(f, f.pick([sleeper.pid, sleeper.pid, 0, 999_999]), bundle), argv: f.pick([[], ["createRuntime"], ["poststop"], ["createRuntime", "--fail-policy", "closed"]]) };
+      return {
+        stdin: fuzzState(f, f.pick([sleeper.pid, sleeper.pid, 0, 999_999]), bundle),
+        argv: f.pick([[], ["createRuntime"], ["poststop"], ["createRuntime", "--fail-policy", "closed"]]),
+      };
     });
     const statuses = new Map<number, number>();
     const queue = [...cases];

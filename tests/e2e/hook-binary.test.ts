@@ -44,8 +44,13 @@ describe("armor-hook on a bundle written by the test", () => {
     const ran = await hook(["createRuntime"], state({ id: "apparmor-1", pid: sleeper.pid, bundle, annotations }));
     expect(ran).toMatchObject({ code: 0, stderr: "" });
     const held = (await agent.list()).find((record) => record.id === "apparmor-1");
-    expect(held).toMatchObject({ apparmorProfile: "k8s-nginx-restricted", pod: { name: "web", namespace: "shop", uid: null }, containerName: "nginx", pid: sleeper.pid });
-    expect((await hook(["poststop"], state({ id: "apparmor-1", status: "stopped", bundle })))).toMatchObject({ code: 0 });
+    expect(held).toMatchObject({
+      apparmorProfile: "k8s-nginx-restricted",
+      pod: { name: "web", namespace: "shop", uid: null },
+      containerName: "nginx",
+      pid: sleeper.pid,
+    });
+    expect(await hook(["poststop"], state({ id: "apparmor-1", status: "stopped", bundle }))).toMatchObject({ code: 0 });
     expect((await agent.list()).some((record) => record.id === "apparmor-1")).toBe(false);
   });
 
@@ -65,11 +70,31 @@ describe("armor-hook on a bundle written by the test", () => {
     ["garbage stdin", () => [[], "\u0000\u0001garbage"], 3, /E_STATE: OCI state on stdin is not valid JSON/],
     ["truncated stdin", () => [[], state({ id: "t", pid: sleeper.pid }).slice(0, 20)], 3, /E_STATE: .*not valid JSON/],
     ["a state without id", () => [[], JSON.stringify({ status: "creating", pid: sleeper.pid, bundle: "/x" })], 3, /E_STATE: OCI state on stdin: id: missing/],
-    ["a bundle without config.json", () => [[], state({ id: "nocfg", pid: sleeper.pid, bundle: writeBundle("nocfg", undefined) })], 4, /E_BUNDLE: .*config\.json: not found/],
-    ["a config.json that is not JSON", () => [[], state({ id: "badcfg", pid: sleeper.pid, bundle: writeBundle("badcfg", "{not json") })], 4, /E_BUNDLE: .*config\.json is not valid JSON/],
-    ["a pid that no longer exists", () => [[], state({ id: "gone", pid: 2 ** 22 + 7, bundle: writeBundle("gone", "{}") })], 5, /E_PROCESS_GONE: process \d+ no longer exists/],
+    [
+      "a bundle without config.json",
+      () => [[], state({ id: "nocfg", pid: sleeper.pid, bundle: writeBundle("nocfg", undefined) })],
+      4,
+      /E_BUNDLE: .*config\.json: not found/,
+    ],
+    [
+      "a config.json that is not JSON",
+      () => [[], state({ id: "badcfg", pid: sleeper.pid, bundle: writeBundle("badcfg", "{not json") })],
+      4,
+      /E_BUNDLE: .*config\.json is not valid JSON/,
+    ],
+    [
+      "a pid that no longer exists",
+      () => [[], state({ id: "gone", pid: 2 ** 22 + 7, bundle: writeBundle("gone", "{}") })],
+      5,
+      /E_PROCESS_GONE: process \d+ no longer exists/,
+    ],
     ["an unknown stage argument", () => [["prestop"], state({ id: "stage", pid: sleeper.pid, bundle: "/x" })], 2, /E_STAGE: unknown stage "prestop"/],
-    ["a status that names no stage", () => [[], state({ id: "stage", status: "running", pid: sleeper.pid, bundle: "/x" })], 2, /E_STAGE: cannot tell the stage from status "running"/],
+    [
+      "a status that names no stage",
+      () => [[], state({ id: "stage", status: "running", pid: sleeper.pid, bundle: "/x" })],
+      2,
+      /E_STAGE: cannot tell the stage from status "running"/,
+    ],
     ["an unknown flag", () => [["--sockett", "x"], "{}"], 2, /E_USAGE: unknown flag --sockett/],
   ];
 
@@ -91,7 +116,9 @@ describe("armor-hook when the agent cannot answer", () => {
     const started = performance.now();
     const ran = await hook([], state({ id: "down-1", pid: sleeper.pid, bundle }), join(work, "nobody", "armor.sock"));
     expect(ran.code).toBe(0);
-    expect(ran.stderr).toMatch(/^armor-hook: warning: E_AGENT_UNREACHABLE: cannot reach agent at .*nobody\/armor\.sock: ENOENT \(container down-1\); continuing without the agent \(fail-open\); event not spooled: no .*nobody\/spool\n$/);
+    expect(ran.stderr).toMatch(
+      /^armor-hook: warning: E_AGENT_UNREACHABLE: cannot reach agent at .*nobody\/armor\.sock: ENOENT \(container down-1\); continuing without the agent \(fail-open\); event not spooled: no .*nobody\/spool\n$/,
+    );
     expect(performance.now() - started).toBeLessThan(2000);
   });
 
@@ -120,9 +147,13 @@ describe("armor-hook's own log", () => {
     const socket = join(dir, "armor.sock");
     const ids = Array.from({ length: 60 }, (_, i) => `burst-${i}`);
     // No agent: every call is a fail-open warning, with its long message: ~400 bytes a line.
-    const runs = await Promise.all(ids.map((id) => hook(["poststop", "--log-max-bytes", "4096", "--log-keep", "20"], state({ id, status: "stopped" }), socket)));
+    const runs = await Promise.all(
+      ids.map((id) => hook(["poststop", "--log-max-bytes", "4096", "--log-keep", "20"], state({ id, status: "stopped" }), socket)),
+    );
     expect(runs.map((r) => r.code)).toEqual(ids.map(() => 0));
-    const files = readdirSync(dir).filter((name) => name.startsWith("hook.log")).sort();
+    const files = readdirSync(dir)
+      .filter((name) => name.startsWith("hook.log"))
+      .sort();
     expect(files.length).toBeGreaterThan(3);
     expect(files).not.toContain("hook.log.lock");
     const seen: string[] = [];

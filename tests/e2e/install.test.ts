@@ -97,7 +97,8 @@ describe("install.sh", () => {
       [`${PREFIX}/armor-hook`, `${PREFIX}/armor-agent`, `${PREFIX}/install-manifest`, HOOKS_FILE, UNIT_FILE].sort(),
     );
     for (const path of written) {
-      const expected = path.endsWith("armor-hook") || path.endsWith("armor-agent") ? "file 755 0:0" : tree[path]?.startsWith("dir") ? "dir 755 0:0" : "file 644 0:0";
+      const expected =
+        path.endsWith("armor-hook") || path.endsWith("armor-agent") ? "file 755 0:0" : tree[path]?.startsWith("dir") ? "dir 755 0:0" : "file 644 0:0";
       expect(`${path} ${tree[path]}`).toStartWith(`${path} ${expected}`);
     }
     expect(sameBytes(join(root, PREFIX, "armor-hook"), HOOK)).toBe(true);
@@ -115,7 +116,9 @@ describe("install.sh", () => {
     expect(unit).toContain("UnsetEnvironment=BUN_BE_BUN BUN_OPTIONS\n");
     expect(unit).toContain("WantedBy=multi-user.target\n");
 
-    const manifest = readFileSync(join(root, PREFIX, "install-manifest"), "utf8").trim().split("\n");
+    const manifest = readFileSync(join(root, PREFIX, "install-manifest"), "utf8")
+      .trim()
+      .split("\n");
     // Landing order: binaries before the unit, the unit before the hook config.
     expect(manifest.slice(0, 4)).toEqual([`file ${PREFIX}/armor-hook`, `file ${PREFIX}/armor-agent`, `file ${UNIT_FILE}`, `file ${HOOKS_FILE}`]);
     expect(manifest).toContain("dir /usr/share/containers/oci/hooks.d");
@@ -127,7 +130,12 @@ describe("install.sh", () => {
     const ran = await install("--prefix", "/opt/armor", "--hooks-dir", "/etc/containers/oci/hooks.d", "--socket", "/run/x/agent.sock", "--timeout-ms", "7000");
     expect(ran.code).toBe(0);
     const entry = JSON.parse(readFileSync(join(root, "etc/containers/oci/hooks.d/10-armor-hooks.json"), "utf8"));
-    expect(entry.hook).toEqual({ path: "/opt/armor/armor-hook", args: ["armor-hook", "--socket", "/run/x/agent.sock", "--timeout-ms", "7000"], env: HOOK_ENV, timeout: 10 });
+    expect(entry.hook).toEqual({
+      path: "/opt/armor/armor-hook",
+      args: ["armor-hook", "--socket", "/run/x/agent.sock", "--timeout-ms", "7000"],
+      env: HOOK_ENV,
+      timeout: 10,
+    });
     expect(readFileSync(join(root, UNIT_FILE), "utf8")).toContain("ExecStart=/opt/armor/armor-agent serve --socket /run/x/agent.sock --reconcile\n");
   });
 
@@ -247,7 +255,9 @@ describe("install.sh", () => {
     expect(ran.code).toBe(0);
     expect(ran.stdout).toContain("No container runtime found");
     expect(ran.stdout).toContain(`env -u BUN_BE_BUN -u BUN_OPTIONS ${PREFIX}/armor-agent serve --socket /run/armor/armor.sock --reconcile`);
-    const files = Object.entries(snapshot(root)).filter(([, what]) => what.startsWith("file")).map(([path]) => path);
+    const files = Object.entries(snapshot(root))
+      .filter(([, what]) => what.startsWith("file"))
+      .map(([path]) => path);
     expect(files.sort()).toEqual([`${PREFIX}/armor-agent`, `${PREFIX}/armor-hook`, `${PREFIX}/install-manifest`]);
   });
 
@@ -304,7 +314,11 @@ describe("install.sh --check", () => {
 
   test.each<[string, (doc: Record<string, any>) => unknown, string]>([
     ["a bad version", (doc) => ({ ...doc, version: "1.0.1" }), 'version is "1.0.1", not "1.0.0": CRI-O and podman refuse'],
-    ["a missing binary", (doc) => ({ ...doc, hook: { ...doc.hook, path: "/nowhere/armor-hook" } }), "does not exist: CRI-O, podman and the NRI hook-injector silently skip"],
+    [
+      "a missing binary",
+      (doc) => ({ ...doc, hook: { ...doc.hook, path: "/nowhere/armor-hook" } }),
+      "does not exist: CRI-O, podman and the NRI hook-injector silently skip",
+    ],
     ["an unknown stage", (doc) => ({ ...doc, stages: ["createRuntime", "poststart-ish"] }), 'unknown stage "poststart-ish"'],
     ["no when condition", (doc) => ({ ...doc, when: {} }), "when needs at least one of"],
     ["a string timeout", (doc) => ({ ...doc, hook: { ...doc.hook, timeout: "5" } }), "hook.timeout is not a positive whole number"],

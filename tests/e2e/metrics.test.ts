@@ -27,7 +27,16 @@ test("/readyz is 503 until the bootstrap ends; /metrics counts a real container'
   cleanups.push(() => removeDir(dir));
   const socket = join(dir, "run", "armor.sock");
   const addr = `127.0.0.1:${freePort()}`;
-  const agent = await AgentProcess.start(socket, ["--metrics", addr, "--bootstrap", "hook", "--bootstrap-wait-ms", "60000", "--state-root", "runc:/nonexistent/armor-test"]);
+  const agent = await AgentProcess.start(socket, [
+    "--metrics",
+    addr,
+    "--bootstrap",
+    "hook",
+    "--bootstrap-wait-ms",
+    "60000",
+    "--state-root",
+    "runc:/nonexistent/armor-test",
+  ]);
   cleanups.push(() => agent.stop());
   const get = (path: string) => fetch(`http://${addr}${path}`);
 

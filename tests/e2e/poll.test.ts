@@ -12,7 +12,14 @@ test("serve --mode poll discovers a hook-less runc container within a few interv
   const dir = tempDir("e2e-poll");
   cleanups.push(() => removeDir(dir));
   const runtime = runcRuntime(join(dir, "state"));
-  const agent = await AgentProcess.start(join(dir, "run", "armor.sock"), ["--mode", "poll", "--interval-ms", "50", "--state-root", `runc:${join(dir, "state")}`]);
+  const agent = await AgentProcess.start(join(dir, "run", "armor.sock"), [
+    "--mode",
+    "poll",
+    "--interval-ms",
+    "50",
+    "--state-root",
+    `runc:${join(dir, "state")}`,
+  ]);
   cleanups.push(() => agent.stop());
   const bundle = await makeBundle(join(dir, "bundle"), { args: ["sleep", "600"] });
 

@@ -42,8 +42,18 @@ const ANNOTATIONS = {
 } as const;
 
 const EXPECTED_POD = {
-  runc: { pod: { name: "web-7d9f", namespace: "shop", uid: "0b5c8f2e-1111-4a3b-9c1d-2e3f4a5b6c7d" }, containerName: "nginx", sandboxId: "sandbox-runc", image: "docker.io/library/nginx:1.27" },
-  crun: { pod: { name: "api-5c4b", namespace: "payments", uid: "9a8b7c6d-2222-4e5f-8a9b-0c1d2e3f4a5b" }, containerName: "api", sandboxId: "sandbox-crun", image: "registry.example/api:2.1" },
+  runc: {
+    pod: { name: "web-7d9f", namespace: "shop", uid: "0b5c8f2e-1111-4a3b-9c1d-2e3f4a5b6c7d" },
+    containerName: "nginx",
+    sandboxId: "sandbox-runc",
+    image: "docker.io/library/nginx:1.27",
+  },
+  crun: {
+    pod: { name: "api-5c4b", namespace: "payments", uid: "9a8b7c6d-2222-4e5f-8a9b-0c1d2e3f4a5b" },
+    containerName: "api",
+    sandboxId: "sandbox-crun",
+    image: "registry.example/api:2.1",
+  },
 } as const;
 
 let work: string;
@@ -71,11 +81,7 @@ describe.each(RUNTIMES)("$name", (runtime) => {
       args: ["sh", "-c", check],
       env: [`ARMOR_ID=${id}`],
       annotations: ANNOTATIONS[runtime.name],
-      mounts: [
-        { source: AGENT, destination: "/armor/bin/armor-agent" },
-        { source: dirname(agent.socket), destination: "/armor/run" },
-        ...libs,
-      ],
+      mounts: [{ source: AGENT, destination: "/armor/bin/armor-agent" }, { source: dirname(agent.socket), destination: "/armor/run" }, ...libs],
       hooks: { createRuntime: [hookEntry("createRuntime", agent.socket)], poststop: [hookEntry("poststop", agent.socket)] },
     });
 
@@ -84,7 +90,9 @@ describe.each(RUNTIMES)("$name", (runtime) => {
       const out = await readUntil(container.stdout, "REGISTERED-BEFORE-START");
       if (!out.includes("REGISTERED-BEFORE-START")) {
         container.kill("SIGKILL");
-        throw new Error(`container did not confirm its registration (exit ${await container.exited}): ${out} ${await new Response(container.stderr).text()} agent log: ${agent.log}`);
+        throw new Error(
+          `container did not confirm its registration (exit ${await container.exited}): ${out} ${await new Response(container.stderr).text()} agent log: ${agent.log}`,
+        );
       }
 
       const pid = await containerPid(runtime, id);
@@ -113,7 +121,11 @@ describe.each(RUNTIMES)("$name", (runtime) => {
     // Both calls are in the hook's log beside the socket, with their pod and duration: the hook
     // left each line for the agent, which appends it within a second.
     const hookLog = join(dirname(agent.socket), "hook.log");
-    const ofThis = () => (existsSync(hookLog) ? readFileSync(hookLog, "utf8") : "").split("\n").filter((l) => l.includes(`"${id}"`)).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const ofThis = () =>
+      (existsSync(hookLog) ? readFileSync(hookLog, "utf8") : "")
+        .split("\n")
+        .filter((l) => l.includes(`"${id}"`))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
     await waitFor(`${id}'s two calls in ${hookLog}`, () => ofThis().length === 2);
     const pod = EXPECTED_POD[runtime.name].pod;
     expect(ofThis().map((r) => [r.stage, r.result, r.status, r.level, r.pod])).toEqual([

@@ -30,7 +30,11 @@ describe("socket and spool permissions", () => {
       await proc.exited;
     });
     await waitFor("the socket", () => existsSync(socket));
-    for (const [path, mode] of [[join(dir, "run"), 0o700], [socket, 0o600], [join(dir, "run", "spool"), 0o700]] as const) {
+    for (const [path, mode] of [
+      [join(dir, "run"), 0o700],
+      [socket, 0o600],
+      [join(dir, "run", "spool"), 0o700],
+    ] as const) {
       const stat = statSync(path);
       expect({ path, mode: stat.mode & 0o777, uid: stat.uid }).toEqual({ path, mode, uid: 0 });
     }

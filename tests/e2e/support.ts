@@ -199,7 +199,11 @@ export function runcRuntime(root?: string): Runtime {
 /** crun, with its state under `root` (its default, /run/crun, when not given). */
 export function crunRuntime(root?: string): Runtime {
   const global = root ? ["--root", root] : [];
-  return { name: "crun", runCommand: (bundle, id) => inCrunNamespace([...global, "run", "--bundle", bundle, id]), command: (args) => inCrunNamespace([...global, ...args]) };
+  return {
+    name: "crun",
+    runCommand: (bundle, id) => inCrunNamespace([...global, "run", "--bundle", bundle, id]),
+    command: (args) => inCrunNamespace([...global, ...args]),
+  };
 }
 
 export const RUNTIMES: Runtime[] = [runcRuntime(), crunRuntime()];
@@ -215,7 +219,9 @@ export async function runDetached(runtime: Runtime, bundle: string, id: string):
   const errFile = join(tmpdir(), `armor-detach-${process.pid}-${id}.err`);
   const proc = Bun.spawn(cmd, { stdin: "ignore", stdout: "ignore", stderr: Bun.file(errFile) });
   const code = await proc.exited;
-  const stderr = await Bun.file(errFile).text().catch(() => "");
+  const stderr = await Bun.file(errFile)
+    .text()
+    .catch(() => "");
   rmSync(errFile, { force: true });
   if (code !== 0) throw new Error(`${runtime.name} run --detach ${id} failed (${code}): ${stderr}`);
 }
@@ -237,7 +243,10 @@ export async function listIds(runtime: Runtime): Promise<string[]> {
   const ran = await run(runtime.command(["list", "--format", "json"]));
   if (ran.code !== 0) throw new Error(`${runtime.name} list failed: ${ran.stderr}`);
   const list = (JSON.parse(ran.stdout || "[]") ?? []) as Array<{ id: string; status: string }>;
-  return list.filter((c) => c.status === "running" || c.status === "created").map((c) => c.id).sort();
+  return list
+    .filter((c) => c.status === "running" || c.status === "created")
+    .map((c) => c.id)
+    .sort();
 }
 
 /** The pid of a running container, from the runtime's own state. */

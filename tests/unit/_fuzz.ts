@@ -26,7 +26,32 @@ export class Fuzzer {
   }
 }
 
-const TOKENS = ['"', "{", "}", "[", "]", ",", ":", "\\", "\u0000", "\n", "é", "\ud800", "null", "true", "-1", "0", "1e309", "2147483648", '"__proto__"', '"constructor"', "[]", "{}", '""', `"${"a".repeat(5000)}"`];
+const TOKENS = [
+  '"',
+  "{",
+  "}",
+  "[",
+  "]",
+  ",",
+  ":",
+  "\\",
+  "\u0000",
+  "\n",
+  "é",
+  "\ud800",
+  "null",
+  "true",
+  "-1",
+  "0",
+  "1e309",
+  "2147483648",
+  '"__proto__"',
+  '"constructor"',
+  "[]",
+  "{}",
+  '""',
+  `"${"a".repeat(5000)}"`,
+];
 
 /** A few random edits of a text: replaced, deleted, duplicated or inserted pieces, or a cut. */
 export function mutateText(f: Fuzzer, text: string): string {
@@ -70,7 +95,8 @@ export function randomJson(f: Fuzzer, depth = 0): unknown {
       return Array.from({ length: f.int(4) }, () => randomJson(f, depth + 1));
     default: {
       const out: Record<string, unknown> = {};
-      for (let n = f.int(5); n > 0; n--) out[f.pick(["v", "id", "op", "container", "source", "pid", "namespaces", "count", "pidns", "x"])] = randomJson(f, depth + 1);
+      for (let n = f.int(5); n > 0; n--)
+        out[f.pick(["v", "id", "op", "container", "source", "pid", "namespaces", "count", "pidns", "x"])] = randomJson(f, depth + 1);
       return out;
     }
   }
@@ -166,7 +192,14 @@ export function fuzzFrame(f: Fuzzer, id: number): { bytes: Uint8Array; fatal: bo
 
 /** An OCI state document for the hook, valid or broken in one of many ways. */
 export function fuzzState(f: Fuzzer, pid: number, bundle: string): string {
-  const state = { ociVersion: "1.2.0", id: `fz${f.int(20)}`, status: f.pick(["created", "creating", "stopped"]), pid, bundle, annotations: { "io.kubernetes.pod.namespace": "shop", "io.kubernetes.pod.name": "p" } };
+  const state = {
+    ociVersion: "1.2.0",
+    id: `fz${f.int(20)}`,
+    status: f.pick(["created", "creating", "stopped"]),
+    pid,
+    bundle,
+    annotations: { "io.kubernetes.pod.namespace": "shop", "io.kubernetes.pod.name": "p" },
+  };
   const roll = f.random();
   if (roll < 0.2) return JSON.stringify(state);
   if (roll < 0.55) return JSON.stringify(mutateField(f, state));
@@ -176,7 +209,11 @@ export function fuzzState(f: Fuzzer, pid: number, bundle: string): string {
 
 /** A bundle config.json, valid or broken. */
 export function fuzzConfig(f: Fuzzer): string {
-  const config = { ociVersion: "1.2.0", process: { args: ["sleep", "1"], apparmorProfile: "armor-default" }, annotations: { "io.kubernetes.container.name": "c" } };
+  const config = {
+    ociVersion: "1.2.0",
+    process: { args: ["sleep", "1"], apparmorProfile: "armor-default" },
+    annotations: { "io.kubernetes.container.name": "c" },
+  };
   const roll = f.random();
   if (roll < 0.4) return JSON.stringify(config);
   if (roll < 0.7) return JSON.stringify(mutateField(f, config));
@@ -203,8 +240,10 @@ export function registryProblems(registry: Registry, collided: ReadonlySet<strin
     const { pid, mnt } = container.namespaces;
     if (pid === undefined || mnt === undefined) continue;
     const owner = registry.lookup(pid, mnt);
-    if (owner && (owner.namespaces.pid !== pid || owner.namespaces.mnt !== mnt)) problems.push(`lookup(${pid}, ${mnt}) answers ${owner.id}, which holds another pair`);
-    if (!owner && holders.get(`${pid}:${mnt}`) === 1 && !collided.has(`${pid}:${mnt}`)) problems.push(`lookup(${pid}, ${mnt}) misses ${container.id}, its only holder`);
+    if (owner && (owner.namespaces.pid !== pid || owner.namespaces.mnt !== mnt))
+      problems.push(`lookup(${pid}, ${mnt}) answers ${owner.id}, which holds another pair`);
+    if (!owner && holders.get(`${pid}:${mnt}`) === 1 && !collided.has(`${pid}:${mnt}`))
+      problems.push(`lookup(${pid}, ${mnt}) misses ${container.id}, its only holder`);
   }
   return problems;
 }

@@ -4,7 +4,14 @@
  */
 import { describe, expect, test } from "bun:test";
 import { DEFAULT_STATE_ROOTS } from "../../lib/bootstrap/state-roots.ts";
-import { bootstrapArgv, DEFAULT_AGENT_NAME, DEFAULT_BOOTSTRAP_DEADLINE_MS, DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_BYTES, parseHookArgs } from "../../lib/hook/args.ts";
+import {
+  bootstrapArgv,
+  DEFAULT_AGENT_NAME,
+  DEFAULT_BOOTSTRAP_DEADLINE_MS,
+  DEFAULT_LOG_KEEP,
+  DEFAULT_LOG_MAX_BYTES,
+  parseHookArgs,
+} from "../../lib/hook/args.ts";
 import { isAgentContainer, runHook, type HookDeps } from "../../lib/hook/run.ts";
 import type { RequestBody } from "../../lib/wire/messages.ts";
 import { armorErrorOf } from "./_fixtures.ts";
@@ -29,7 +36,11 @@ describe("isAgentContainer()", () => {
     ["a directory named like the agent", config(["/armor-agent/bin/run"]), undefined],
     ["no args at all", config([]), undefined],
     ["the agent's name as the pod's name", config(["sh"], { "io.kubernetes.pod.name": "armor-agent" }), undefined],
-    ["the state naming another container over config.json", config(["sh"], { "io.kubernetes.container.name": "armor-agent" }), { "io.kubernetes.container.name": "sidecar" }],
+    [
+      "the state naming another container over config.json",
+      config(["sh"], { "io.kubernetes.container.name": "armor-agent" }),
+      { "io.kubernetes.container.name": "sidecar" },
+    ],
   ])("does not take %s for the agent", (_name, bundle, stateAnnotations) => {
     expect(isAgentContainer(bundle, stateAnnotations, DEFAULT_AGENT_NAME)).toBe(false);
   });
@@ -120,7 +131,27 @@ describe("runHook() for the agent's own container", () => {
 describe("the bootstrap's command line", () => {
   test.each([
     ["defaults", []],
-    ["every option", ["--socket", "/x/y.sock", "--timeout-ms", "750", "--bootstrap-deadline-ms", "9000", "--bootstrap-log", "/var/log/b.log", "--log-max-bytes", "8192", "--log-keep", "5", "--state-root", "runc:/a", "--state-root", "crun:/b"]],
+    [
+      "every option",
+      [
+        "--socket",
+        "/x/y.sock",
+        "--timeout-ms",
+        "750",
+        "--bootstrap-deadline-ms",
+        "9000",
+        "--bootstrap-log",
+        "/var/log/b.log",
+        "--log-max-bytes",
+        "8192",
+        "--log-keep",
+        "5",
+        "--state-root",
+        "runc:/a",
+        "--state-root",
+        "crun:/b",
+      ],
+    ],
     ["a socket at the file system root", ["--socket", "/armor.sock"]],
   ])("bootstrapArgv() round-trips through parseHookArgs() with %s", (_name, argv) => {
     const args = parseHookArgs(argv);
@@ -150,7 +181,10 @@ describe("the bootstrap's command line", () => {
   });
 
   test("takes --bootstrap-log and --bootstrap-deadline-ms", () => {
-    expect(parseHookArgs(["--bootstrap-log", "/l.log", "--bootstrap-deadline-ms", "3600000"])).toMatchObject({ bootstrapLog: "/l.log", bootstrapDeadlineMs: 3_600_000 });
+    expect(parseHookArgs(["--bootstrap-log", "/l.log", "--bootstrap-deadline-ms", "3600000"])).toMatchObject({
+      bootstrapLog: "/l.log",
+      bootstrapDeadlineMs: 3_600_000,
+    });
     expect(parseHookArgs([]).bootstrapDeadlineMs).toBe(DEFAULT_BOOTSTRAP_DEADLINE_MS);
   });
 

@@ -117,7 +117,10 @@ describe("the agent's side of a batch", () => {
     const bLive = { ...b, pid: 99 };
     await live.request({ op: "register", source: "hook", container: bLive });
     await live.request({ op: "unregister", container: "c" });
-    expect(await batch.request({ op: "register", source: "bootstrap", container: b })).toMatchObject({ outcome: "ignored", container: { pid: 99, source: "hook" } });
+    expect(await batch.request({ op: "register", source: "bootstrap", container: b })).toMatchObject({
+      outcome: "ignored",
+      container: { pid: 99, source: "hook" },
+    });
     expect(await batch.request({ op: "register", source: "bootstrap", container: c })).toEqual({ outcome: "ignored", container: null });
     expect(tracker.state).toBe("bootstrapping");
     expect(await batch.request({ op: "bootstrap-end", count: 3 })).toEqual({ state: "ready" });

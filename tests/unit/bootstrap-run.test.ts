@@ -81,7 +81,12 @@ describe("runBootstrap()", () => {
     startAgentAfter(0);
     const { log } = recordingLogger();
     expect(await runBootstrap(options(), { ...host, log })).toBe(1);
-    expect(registry.get("pre")).toMatchObject({ pid: 4242, source: "bootstrap", apparmorProfile: "armor-pre", namespaces: { pid: 4026532001, mnt: 4026532002 } });
+    expect(registry.get("pre")).toMatchObject({
+      pid: 4242,
+      source: "bootstrap",
+      apparmorProfile: "armor-pre",
+      namespaces: { pid: 4026532001, mnt: 4026532002 },
+    });
     expect(registry.get("stopped")).toBeUndefined();
     expect(tracker?.status()).toMatchObject({ state: "ready", completedBy: "batch", containers: 1 });
   });
@@ -99,7 +104,9 @@ describe("runBootstrap()", () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(100);
     expect(sleeps).toBeGreaterThan(2);
     expect(tracker?.status()).toMatchObject({ state: "ready", completedBy: "batch", containers: 1 });
-    expect(records.map((r) => r.msg)).toEqual(expect.arrayContaining(["waiting for the agent", "agent answers; enumerating runtime state", "bootstrap batch sent"]));
+    expect(records.map((r) => r.msg)).toEqual(
+      expect.arrayContaining(["waiting for the agent", "agent answers; enumerating runtime state", "bootstrap batch sent"]),
+    );
   });
 
   test("gives up with E_AGENT_TIMEOUT when no agent answers within the deadline", async () => {

@@ -166,7 +166,12 @@ describe("BootstrapTracker waiting for the hook's batch (mode hook)", () => {
     h.tracker.batchBegin(4);
     h.tracker.batchRegistered(4);
     h.tracker.batchEnd(4, 3);
-    expect(h.tracker.status()).toMatchObject({ state: "ready", completedBy: "batch", containers: 1, warning: "bootstrap batch announced 3 containers but sent 1" });
+    expect(h.tracker.status()).toMatchObject({
+      state: "ready",
+      completedBy: "batch",
+      containers: 1,
+      warning: "bootstrap batch announced 3 containers but sent 1",
+    });
     expect(warnings(h)).toContain("bootstrap batch announced 3 containers but sent 1");
   });
 
@@ -310,7 +315,10 @@ describe("dispatch() of the bootstrap ops", () => {
   test("status reports the bootstrap while it runs and once it is done", () => {
     const { registry, info, h } = agent();
     const during = dispatch(req({ op: "status" }), registry, info, 1);
-    expect(during).toMatchObject({ ok: true, result: { state: "bootstrapping", socket: "/run/armor/armor.sock", bootstrap: { state: "bootstrapping", mode: "hook", completedBy: null } } });
+    expect(during).toMatchObject({
+      ok: true,
+      result: { state: "bootstrapping", socket: "/run/armor/armor.sock", bootstrap: { state: "bootstrapping", mode: "hook", completedBy: null } },
+    });
     h.tracker.batchBegin(1);
     h.tracker.batchEnd(1, 0);
     const after = dispatch(req({ op: "status" }), registry, info, 1);

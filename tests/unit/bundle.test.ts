@@ -61,7 +61,7 @@ describe("readBundleConfig()", () => {
   test.each([
     ["empty", "", "/b/config.json is empty"],
     ["not JSON", "{not json", /^\/b\/config\.json is not valid JSON \(.+\)$/],
-    ["a JSON string", "\"x\"", /^\/b\/config\.json: .*Object/],
+    ["a JSON string", '"x"', /^\/b\/config\.json: .*Object/],
     ["apparmorProfile not a string", '{"process":{"apparmorProfile":7}}', /^\/b\/config\.json: process\.apparmorProfile: .*string/],
     ["args not strings", '{"process":{"args":[1]}}', /^\/b\/config\.json: process\.args\.0: .*string/],
     ["annotation not a string", '{"annotations":{"a":true}}', /^\/b\/config\.json: annotations\.a: .*string/],

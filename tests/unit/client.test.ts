@@ -79,7 +79,9 @@ describe("callAgent()", () => {
 
   test("reports an agent at its connection limit as E_AGENT_UNREACHABLE, so fail-open applies", async () => {
     const registry = new Registry();
-    listeners.push(serve({ socketPath: socket, registry, info: { version: "t", startedAt: new Date() }, log: recordingLogger().log, limits: { maxConnections: 1 } }));
+    listeners.push(
+      serve({ socketPath: socket, registry, info: { version: "t", startedAt: new Date() }, log: recordingLogger().log, limits: { maxConnections: 1 } }),
+    );
     const holder = await AgentClient.connect({ socket, timeoutMs: 1000 });
     try {
       await holder.request({ op: "ping" });

@@ -114,10 +114,7 @@ describe("watchCommand()", () => {
     for (let i = 0; i < 50 && printed.length < 2; i++) await Bun.sleep(10);
     abort.abort();
     await watching;
-    expect(printed).toEqual([
-      "+ c pid=4242 pidns=4026532001 mntns=4026532002 source=hook",
-      "- c pid=4242 pidns=4026532001 mntns=4026532002 source=hook",
-    ]);
+    expect(printed).toEqual(["+ c pid=4242 pidns=4026532001 mntns=4026532002 source=hook", "- c pid=4242 pidns=4026532001 mntns=4026532002 source=hook"]);
   });
 
   test("ends when the agent goes away", async () => {

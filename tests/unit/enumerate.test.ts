@@ -168,7 +168,11 @@ describe("enumerateContainers() reading state roots", () => {
     host.files.set("/run/runc/half/state.json", '{"id":"half","init_pro');
     const { ids, records } = await enumerate(host, [RUNC]);
     expect(ids).toEqual(["good"]);
-    expect(records).toContainEqual({ level: "warn", msg: "skipping unreadable container state", fields: { file: "/run/runc/half/state.json", reason: "not valid JSON" } });
+    expect(records).toContainEqual({
+      level: "warn",
+      msg: "skipping unreadable container state",
+      fields: { file: "/run/runc/half/state.json", reason: "not valid JSON" },
+    });
   });
 
   test("skips a crun directory without a status file, without looking inside it", async () => {
@@ -220,7 +224,10 @@ describe("enumerateContainers() telling live containers from dead ones", () => {
         image: null,
       },
     ]);
-    expect(records.find((r) => r.level === "warn")).toMatchObject({ msg: "registering a pre-existing container without its bundle's details", fields: { id: "nobundle" } });
+    expect(records.find((r) => r.level === "warn")).toMatchObject({
+      msg: "registering a pre-existing container without its bundle's details",
+      fields: { id: "nobundle" },
+    });
   });
 
   test("skips a container whose process exits while it is described", async () => {
@@ -237,7 +244,11 @@ describe("enumerateContainers() telling live containers from dead ones", () => {
 
   test("describes every container of a busy node (more than one concurrent slice)", async () => {
     const host = new FakeHost();
-    for (let i = 0; i < 150; i++) host.process(1000 + i, 7).runc("/run/runc", `c${i}`, 1000 + i, 7).bundle(`/bundles/c${i}`);
+    for (let i = 0; i < 150; i++)
+      host
+        .process(1000 + i, 7)
+        .runc("/run/runc", `c${i}`, 1000 + i, 7)
+        .bundle(`/bundles/c${i}`);
     host.runc("/run/runc", "dead", 5, 7);
     const { containers } = await enumerate(host, [RUNC]);
     expect(containers).toHaveLength(150);

@@ -14,7 +14,13 @@ const PID = 4242;
 const never = <T>(): Promise<T> => new Promise<T>(() => {});
 
 describe("failureVerdict()", () => {
-  const base: FailureFacts = { policy: "closed", stage: "createRuntime", namespace: "shop", allowNamespaces: ["kube-system", "armor-system"], agentEverStarted: true };
+  const base: FailureFacts = {
+    policy: "closed",
+    stage: "createRuntime",
+    namespace: "shop",
+    allowNamespaces: ["kube-system", "armor-system"],
+    agentEverStarted: true,
+  };
   test.each<[string, Partial<FailureFacts>, "start" | "refuse"]>([
     ["open policy starts anything", { policy: "open" }, "start"],
     ["closed refuses a namespace off the allow-list", {}, "refuse"],
@@ -83,9 +89,12 @@ function harness(options: {
     readLink: (path) => `${path.slice(path.lastIndexOf("/") + 1)}:[4026532${path.length}]`,
     callAgent: (o, body) => {
       calls.push({ options: o, body });
-      return (options.agent ?? (async () => {
-        throw new ArmorError("E_AGENT_UNREACHABLE", "cannot reach agent at /run/armor/armor.sock: ECONNREFUSED");
-      }))(o, body);
+      return (
+        options.agent ??
+        (async () => {
+          throw new ArmorError("E_AGENT_UNREACHABLE", "cannot reach agent at /run/armor/armor.sock: ECONNREFUSED");
+        })
+      )(o, body);
     },
     spawnDetached: (argv) => void spawned.push(argv),
     version: "0",

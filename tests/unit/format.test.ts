@@ -72,9 +72,7 @@ describe("formatContainer()", () => {
 
 describe("formatEvent()", () => {
   test("prints an add with its pod", () => {
-    expect(formatEvent({ v: 1, event: "add", container: pod })).toBe(
-      "+ longer-id pid=4242 pidns=4026532001 mntns=4026532002 pod=shop/web-0 source=hook",
-    );
+    expect(formatEvent({ v: 1, event: "add", container: pod })).toBe("+ longer-id pid=4242 pidns=4026532001 mntns=4026532002 pod=shop/web-0 source=hook");
   });
 
   test("prints a remove without a pod", () => {

@@ -109,7 +109,8 @@ describe("the hook under fuzzed OCI documents", () => {
           if (!parsed.success) throw new ArmorError("E_AGENT_REJECTED", "agent refused: E_INVALID_REQUEST");
           if (f.chance(0.1)) throw new ArmorError("E_AGENT_UNREACHABLE", "down");
           const request = parsed.output;
-          if (request.op === "register") return { container: { ...request.container, source: "hook", registeredAt: "2025-01-01T00:00:00.000Z" }, outcome: "added" };
+          if (request.op === "register")
+            return { container: { ...request.container, source: "hook", registeredAt: "2025-01-01T00:00:00.000Z" }, outcome: "added" };
           return { removed: true };
         },
         spawnDetached: () => {},

@@ -16,13 +16,26 @@ const LOG = "/run/armor/hook.log";
 const HEX_ID = "4f1c2e9a7b3d5e6f8a9b0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f";
 
 function record(overrides: Partial<HookLogRecord> = {}): HookLogRecord {
-  return { time: "2026-11-27T02:44:30.754Z", level: "info", result: "registered", status: 0, ms: 12.34, pid: 100, stage: "createRuntime", container: "c1", ...overrides };
+  return {
+    time: "2026-11-27T02:44:30.754Z",
+    level: "info",
+    result: "registered",
+    status: 0,
+    ms: 12.34,
+    pid: 100,
+    stage: "createRuntime",
+    container: "c1",
+    ...overrides,
+  };
 }
 
 const lines = (...records: HookLogRecord[]): string => records.map((r) => `${formatLogLine(r)}\n`).join("");
 
 /** Log files held in memory, served in chunks of `chunkBytes`; `alias` gives a second name to one file. */
-function run(files: Record<string, string>, options: { query?: HookLogQuery; json?: boolean; chunkBytes?: number; alias?: Record<string, string>; pending?: string[] } = {}) {
+function run(
+  files: Record<string, string>,
+  options: { query?: HookLogQuery; json?: boolean; chunkBytes?: number; alias?: Record<string, string>; pending?: string[] } = {},
+) {
   const printed: string[] = [];
   const warned: string[] = [];
   const opened: string[] = [];
@@ -56,7 +69,10 @@ test("HookLogRecordSchema takes every line the hook writes", () => {
 
 describe("hookLogCommand() and the lines pending for the agent", () => {
   test("shows lines not yet appended by the agent after the file's, as the newest", async () => {
-    const { done, printed } = run({ [LOG]: lines(record({ container: "appended" })) }, { json: true, pending: [formatLogLine(record({ container: "pending" }))] });
+    const { done, printed } = run(
+      { [LOG]: lines(record({ container: "appended" })) },
+      { json: true, pending: [formatLogLine(record({ container: "pending" }))] },
+    );
     expect(await done).toBe(2);
     expect(containersOf(printed)).toEqual(["appended", "pending"]);
   });
@@ -147,7 +163,11 @@ describe("hookLogCommand()", () => {
   });
 
   test("--result keeps only the records with those results", async () => {
-    const text = lines(record({ container: "a" }), record({ container: "b", result: "unconfirmed", level: "warn" }), record({ container: "c", result: "failed", status: 1 }));
+    const text = lines(
+      record({ container: "a" }),
+      record({ container: "b", result: "unconfirmed", level: "warn" }),
+      record({ container: "c", result: "failed", status: 1 }),
+    );
     const { done, printed } = run({ [LOG]: text }, { json: true, query: { results: new Set(["failed", "unconfirmed"]) } });
     await done;
     expect(containersOf(printed)).toEqual(["b", "c"]);
@@ -225,7 +245,11 @@ describe("hookLogCommand()", () => {
 
 describe("parseHookLogQuery()", () => {
   test("reads CONTAINER, a comma-separated --result and --tail", () => {
-    expect(parseHookLogQuery({ container: "abc", result: "failed, refused", tail: "5" })).toEqual({ container: "abc", results: new Set(["failed", "refused"]), tail: 5 });
+    expect(parseHookLogQuery({ container: "abc", result: "failed, refused", tail: "5" })).toEqual({
+      container: "abc",
+      results: new Set(["failed", "refused"]),
+      tail: 5,
+    });
     expect(parseHookLogQuery({})).toEqual({});
   });
 

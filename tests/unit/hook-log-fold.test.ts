@@ -32,7 +32,8 @@ function fakeHost(files: Record<string, { text: string; ageMs?: number }>, appen
   return { host, appended, removed, files };
 }
 
-const pending = (line: string, extra: Record<string, unknown> = {}) => `${JSON.stringify({ v: 1, log: "hook.log", maxBytes: 8192, keep: 3, line, ...extra })}\n`;
+const pending = (line: string, extra: Record<string, unknown> = {}) =>
+  `${JSON.stringify({ v: 1, log: "hook.log", maxBytes: 8192, keep: 3, line, ...extra })}\n`;
 const name = (at: number, pid = 100) => `${DIR}/${pendingFileName(at, pid, 0xabc)}`;
 
 function folder(files: Record<string, { text: string; ageMs?: number }>, appendFails?: string) {

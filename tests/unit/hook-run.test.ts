@@ -50,13 +50,15 @@ interface Harness {
 }
 
 /** Hook deps over a fake runtime: state on stdin, a bundle, /proc links and an agent. */
-function harness(overrides: {
-  argv?: string[];
-  stdin?: string;
-  config?: string | undefined;
-  links?: Record<string, string>;
-  agent?: HookDeps["callAgent"];
-} = {}): Harness {
+function harness(
+  overrides: {
+    argv?: string[];
+    stdin?: string;
+    config?: string | undefined;
+    links?: Record<string, string>;
+    agent?: HookDeps["callAgent"];
+  } = {},
+): Harness {
   const calls: Harness["calls"] = [];
   let reads = 0;
   const config = "config" in overrides ? overrides.config : JSON.stringify(bundleConfig);
@@ -141,7 +143,10 @@ describe("runHook() at createRuntime", () => {
 
   test("refuses an agent that confirms a different container (status 6)", async () => {
     const h = harness({
-      agent: async (_o, body) => (body.op === "register" ? { container: { ...body.container, id: "other", source: "hook", registeredAt: "2025-01-01T00:00:00.000Z" }, outcome: "added" } : {}),
+      agent: async (_o, body) =>
+        body.op === "register"
+          ? { container: { ...body.container, id: "other", source: "hook", registeredAt: "2025-01-01T00:00:00.000Z" }, outcome: "added" }
+          : {},
     });
     const outcome = await runHook(h.deps);
     expect(outcome.status).toBe(6);
@@ -222,9 +227,21 @@ describe("runHook() failures", () => {
     ["empty", "", "armor-hook: E_STATE: OCI state on stdin is empty"],
     ["garbage", "not json", /^armor-hook: E_STATE: OCI state on stdin is not valid JSON \(.+\)$/],
     ["without id", '{"status":"created"}', "armor-hook: E_STATE: OCI state on stdin: id: missing"],
-    ["without pid at createRuntime", `{"id":"abc","status":"created","bundle":"${BUNDLE}"}`, "armor-hook: E_STATE: OCI state on stdin: pid: missing at createRuntime (container abc)"],
-    ["with pid 0 at createRuntime", `{"id":"abc","status":"created","pid":0,"bundle":"${BUNDLE}"}`, "armor-hook: E_STATE: OCI state on stdin: pid: missing at createRuntime (container abc)"],
-    ["without bundle at createRuntime", '{"id":"abc","status":"created","pid":4242}', "armor-hook: E_STATE: OCI state on stdin: bundle: missing (container abc)"],
+    [
+      "without pid at createRuntime",
+      `{"id":"abc","status":"created","bundle":"${BUNDLE}"}`,
+      "armor-hook: E_STATE: OCI state on stdin: pid: missing at createRuntime (container abc)",
+    ],
+    [
+      "with pid 0 at createRuntime",
+      `{"id":"abc","status":"created","pid":0,"bundle":"${BUNDLE}"}`,
+      "armor-hook: E_STATE: OCI state on stdin: pid: missing at createRuntime (container abc)",
+    ],
+    [
+      "without bundle at createRuntime",
+      '{"id":"abc","status":"created","pid":4242}',
+      "armor-hook: E_STATE: OCI state on stdin: bundle: missing (container abc)",
+    ],
   ])("fails with status 3 and one stderr line on a state %s", async (_name, stdin, message) => {
     const h = harness({ stdin });
     const outcome = await runHook(h.deps);
@@ -459,14 +476,28 @@ describe("runHook()'s log", () => {
     h.deps.dirExists = async () => true;
     const outcome = await runHook(h.deps);
     expect(outcome.status).toBe(7);
-    expect(h.lines[0]?.record).toMatchObject({ level: "error", result: "refused", status: 7, code: "E_AGENT_TIMEOUT", container: "abc", message: outcome.stderr });
+    expect(h.lines[0]?.record).toMatchObject({
+      level: "error",
+      result: "refused",
+      status: 7,
+      code: "E_AGENT_TIMEOUT",
+      container: "abc",
+      message: outcome.stderr,
+    });
     expect(h.lines[0]?.record.spool).toBeUndefined();
   });
 
   test("records a bad state as a failure, before any container id is known", async () => {
     const h = loggingHarness({ stdin: "not json" });
     const outcome = await runHook(h.deps);
-    expect(h.lines[0]?.record).toMatchObject({ level: "error", result: "failed", status: 3, code: "E_STATE", phase: "reading the OCI state", message: outcome.stderr });
+    expect(h.lines[0]?.record).toMatchObject({
+      level: "error",
+      result: "failed",
+      status: 3,
+      code: "E_STATE",
+      phase: "reading the OCI state",
+      message: outcome.stderr,
+    });
     expect(h.lines[0]?.record.container).toBeUndefined();
   });
 

@@ -74,7 +74,14 @@ describe("deploy/kubernetes", () => {
     expect(spec.hostNetwork ?? false).toBe(false);
     const [agent, ...others] = spec.containers;
     expect(others).toEqual([]);
-    expect([...(agent?.command ?? []), ...(agent?.args ?? [])]).toEqual(["/opt/armor-hooks/armor-agent", "serve", "--socket", "/run/armor/armor.sock", "--bootstrap", "hook"]);
+    expect([...(agent?.command ?? []), ...(agent?.args ?? [])]).toEqual([
+      "/opt/armor-hooks/armor-agent",
+      "serve",
+      "--socket",
+      "/run/armor/armor.sock",
+      "--bootstrap",
+      "hook",
+    ]);
     // The hook recognises the agent by its command's basename and forks the bootstrap for it.
     expect(agent?.command?.[0]?.split("/").at(-1)).toBe("armor-agent");
     expect(agent?.readinessProbe?.exec?.command).toEqual(["/opt/armor-hooks/armor-agent", "status", "--ready", "--socket", "/run/armor/armor.sock"]);

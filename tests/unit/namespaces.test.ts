@@ -39,10 +39,14 @@ describe("readNamespaces()", () => {
 
   test("reads under another proc root", () => {
     const asked: string[] = [];
-    readNamespaces(7, (path) => {
-      asked.push(path);
-      return "x:[1]";
-    }, "/host/proc");
+    readNamespaces(
+      7,
+      (path) => {
+        asked.push(path);
+        return "x:[1]";
+      },
+      "/host/proc",
+    );
     expect(asked[0]).toBe("/host/proc/7/ns/pid");
   });
 
@@ -73,12 +77,9 @@ describe("readNamespaces()", () => {
     expect(err.message).toBe("cannot read /proc/42/ns/pid: EACCES");
   });
 
-  test.each(["pid:4026531835", "pid:[]", "pid:[abc]", "[4026531835]", "", "pid:[1] ", "/proc/1/ns/pid"])(
-    "refuses a malformed link target %p",
-    (target) => {
-      const err = armorErrorOf(() => readNamespaces(42, fakeProc(42, { ...allLinks, pid: target }).readLink));
-      expect(err.code).toBe("E_PROCESS_GONE");
-      expect(err.message).toBe(`/proc/42/ns/pid: unexpected link target "${target}"`);
-    },
-  );
+  test.each(["pid:4026531835", "pid:[]", "pid:[abc]", "[4026531835]", "", "pid:[1] ", "/proc/1/ns/pid"])("refuses a malformed link target %p", (target) => {
+    const err = armorErrorOf(() => readNamespaces(42, fakeProc(42, { ...allLinks, pid: target }).readLink));
+    expect(err.code).toBe("E_PROCESS_GONE");
+    expect(err.message).toBe(`/proc/42/ns/pid: unexpected link target "${target}"`);
+  });
 });

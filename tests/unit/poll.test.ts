@@ -4,7 +4,11 @@ import type { ContainerInfo } from "../../lib/container.ts";
 import { Registry } from "../../lib/registry.ts";
 import { containerInfo, recordingLogger } from "./_fixtures.ts";
 
-const ids = (registry: Registry): string[] => registry.list().map((c) => c.id).sort();
+const ids = (registry: Registry): string[] =>
+  registry
+    .list()
+    .map((c) => c.id)
+    .sort();
 
 describe("pollOnce()", () => {
   test("adds what the listing shows, as source poll, and removes what it no longer shows", async () => {

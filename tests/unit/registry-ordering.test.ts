@@ -219,34 +219,46 @@ function simulate(seed: number): Simulation {
     const actions: Array<[weight: number, act: () => void]> = [];
     if (busy && free.length > 0) actions.push([1, () => node.set(pick(free), { pid: nextPid++, phase: "created", live: true })]);
     if (created.length > 0) {
-      actions.push([1, () => {
-        const id = pick(created);
-        registry.register(info(id, instance(id).pid), "hook");
-        instance(id).phase = "running";
-      }]);
+      actions.push([
+        1,
+        () => {
+          const id = pick(created);
+          registry.register(info(id, instance(id).pid), "hook");
+          instance(id).phase = "running";
+        },
+      ]);
     }
     if (busy && running.length > 0) actions.push([0.7, () => void (instance(pick(running)).phase = "stopped")]);
     if (stopped.length > 0) {
-      actions.push([1, () => {
-        const id = pick(stopped);
-        registry.unregister(id);
-        node.delete(id);
-      }]);
+      actions.push([
+        1,
+        () => {
+          const id = pick(stopped);
+          registry.unregister(id);
+          node.delete(id);
+        },
+      ]);
     }
     if (list && list.length > 0) {
-      actions.push([0.5, () => {
-        // The fork reads the next listed entry, and sends it only if its process is alive.
-        const id = list.shift() as string;
-        const c = node.get(id);
-        if (c && c.phase !== "stopped") inFlight.push(info(id, c.pid));
-      }]);
+      actions.push([
+        0.5,
+        () => {
+          // The fork reads the next listed entry, and sends it only if its process is alive.
+          const id = list.shift() as string;
+          const c = node.get(id);
+          if (c && c.phase !== "stopped") inFlight.push(info(id, c.pid));
+        },
+      ]);
     }
     if (inFlight.length > 0) {
-      actions.push([busy ? 0.1 : 1, () => {
-        const [entry] = inFlight.splice(Math.floor(random() * inFlight.length), 1);
-        const { outcome } = registry.register(entry as ContainerInfo, "bootstrap");
-        outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
-      }]);
+      actions.push([
+        busy ? 0.1 : 1,
+        () => {
+          const [entry] = inFlight.splice(Math.floor(random() * inFlight.length), 1);
+          const { outcome } = registry.register(entry as ContainerInfo, "bootstrap");
+          outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
+        },
+      ]);
     }
     if (actions.length === 0) break;
     let r = random() * actions.reduce((sum, [w]) => sum + w, 0);
@@ -258,9 +270,7 @@ function simulate(seed: number): Simulation {
       }
     }
   }
-  const truth = new Map(
-    [...node].filter(([, c]) => c.phase === "running").map(([id, c]) => [id, `${c.pid} ${c.live ? "hook" : "bootstrap"}`]),
-  );
+  const truth = new Map([...node].filter(([, c]) => c.phase === "running").map(([id, c]) => [id, `${c.pid} ${c.live ? "hook" : "bootstrap"}`]));
   return { registry, truth, steps: step, outcomes };
 }
 

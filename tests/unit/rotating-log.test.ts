@@ -8,7 +8,12 @@ let remove: () => void;
 beforeEach(() => ({ dir, remove } = tempDir("armor-log-")));
 afterEach(() => remove());
 
-const lines = (path: string): string[] => (existsSync(path) ? readFileSync(path, "utf8").split("\n").filter((l) => l !== "") : []);
+const lines = (path: string): string[] =>
+  existsSync(path)
+    ? readFileSync(path, "utf8")
+        .split("\n")
+        .filter((l) => l !== "")
+    : [];
 const line = (n: number): string => `{"n":${n},"pad":"${"x".repeat(80)}"}`;
 
 describe("appendLogLine()", () => {

@@ -119,8 +119,16 @@ describe("serve() answering requests", () => {
   test.each([
     ["an unknown op", { v: 1, id: 5, op: "reboot" }, /^invalid request: op: /],
     ["an unknown field", { v: 1, id: 5, op: "ping", extra: true }, /^invalid request: extra: /],
-    ["a register without pid", { v: 1, id: 5, op: "register", source: "hook", container: { ...containerInfo(), pid: undefined } }, "invalid request: container.pid: missing"],
-    ["a container id outside runc's rule", { v: 1, id: 5, op: "get", container: "../etc" }, "invalid request: container: container id has characters outside [A-Za-z0-9_+.-]"],
+    [
+      "a register without pid",
+      { v: 1, id: 5, op: "register", source: "hook", container: { ...containerInfo(), pid: undefined } },
+      "invalid request: container.pid: missing",
+    ],
+    [
+      "a container id outside runc's rule",
+      { v: 1, id: 5, op: "get", container: "../etc" },
+      "invalid request: container: container id has characters outside [A-Za-z0-9_+.-]",
+    ],
   ])("answers %s with E_INVALID_REQUEST and changes nothing", async (_name, request, message) => {
     start();
     const client = await raw();

@@ -59,9 +59,7 @@ describe("prepareSocketPath()", () => {
     chmodSync(dir, mode);
     const err = await rejectionOf(prepareSocketPath(join(dir, "armor.sock"), recordingLogger().log));
     expect(err.code).toBe("E_SOCKET");
-    expect(err.message).toBe(
-      `socket directory ${dir} is writable by group or others (mode ${(mode & 0o777).toString(8)}): anyone could replace the socket`,
-    );
+    expect(err.message).toBe(`socket directory ${dir} is writable by group or others (mode ${(mode & 0o777).toString(8)}): anyone could replace the socket`);
   });
 
   test("refuses a path that exists and is not a socket, and leaves it alone", async () => {

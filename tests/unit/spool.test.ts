@@ -26,7 +26,12 @@ beforeEach(() => {
 
 afterEach(() => tmp.remove());
 
-const add = (at: number, overrides: Parameters<typeof containerInfo>[0] = {}): SpoolRecord => ({ v: 1, at, op: "register", container: containerInfo(overrides) });
+const add = (at: number, overrides: Parameters<typeof containerInfo>[0] = {}): SpoolRecord => ({
+  v: 1,
+  at,
+  op: "register",
+  container: containerInfo(overrides),
+});
 const remove = (at: number, id = "c1"): SpoolRecord => ({ v: 1, at, op: "unregister", container: id });
 
 describe("spool file names", () => {
@@ -38,9 +43,12 @@ describe("spool file names", () => {
     expect(parseSpoolFileName(early)).toEqual({ atMicros: 999, bytes: 12 });
   });
 
-  test.each([".tmp-0000000000000999-7-00000abc-12.json", "notes.txt", "0000000000000999-7-xyz-12.json", "999-7-00000abc-12.json"])("are not confused with %s", (name) => {
-    expect(parseSpoolFileName(name)).toBeUndefined();
-  });
+  test.each([".tmp-0000000000000999-7-00000abc-12.json", "notes.txt", "0000000000000999-7-xyz-12.json", "999-7-00000abc-12.json"])(
+    "are not confused with %s",
+    (name) => {
+      expect(parseSpoolFileName(name)).toBeUndefined();
+    },
+  );
 
   test.each([
     ["/run/armor/armor.sock", "/run/armor/spool"],
@@ -150,7 +158,10 @@ describe("Spool (agent side)", () => {
     await spoolAll(add(1_000_000), remove(2_000_000), add(3_000_000, { id: "c2", pid: 4343 }));
     const registry = new Registry();
     // c1 ran when its add was replayed and had stopped (its poststop was spooled) by the remove.
-    const live = new Map([[4242, NS], [4343, NS]]);
+    const live = new Map([
+      [4242, NS],
+      [4343, NS],
+    ]);
     const host = fakeHost(live);
     const check = host.processNamespaces;
     host.processNamespaces = (pid) => {
@@ -206,8 +217,19 @@ describe("Spool (agent side)", () => {
     const fresh = `.tmp-${spoolFileName(1, 1, 1, 1)}`;
     const stale = `.tmp-${spoolFileName(2, 2, 2, 1)}`;
     for (const name of [fresh, stale, "README"]) writeFileSync(join(dir, name), "{");
-    const host = fakeHost(new Map(), new Map([[fresh, 1000], [stale, 120_000]]));
-    expect(await new Spool({ dir, registry: new Registry(), log: recordingLogger().log, host }).replay()).toEqual({ registered: 0, removed: 0, skipped: 0, bad: 0 });
+    const host = fakeHost(
+      new Map(),
+      new Map([
+        [fresh, 1000],
+        [stale, 120_000],
+      ]),
+    );
+    expect(await new Spool({ dir, registry: new Registry(), log: recordingLogger().log, host }).replay()).toEqual({
+      registered: 0,
+      removed: 0,
+      skipped: 0,
+      bad: 0,
+    });
     expect(readdirSync(dir).sort()).toEqual([fresh, "README"].sort());
   });
 

@@ -5,7 +5,32 @@ import { parseStartTime } from "../../lib/proc/start-time.ts";
 /** A /proc/<pid>/stat line with `comm` and `start` as field 22 (fields 4..21 and 23.. are filler). */
 function statLine(comm: string, start: string | number, pid = 3012): string {
   const before = ["S", "1", "3012", "3012", "0", "-1", "4194560", "1234", "0", "0", "0", "12", "7", "0", "0", "20", "0", "1", "0"];
-  const after = ["12345678", "456", "18446744073709551615", "1", "1", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "17", "3", "0", "0", "0", "0", "0"];
+  const after = [
+    "12345678",
+    "456",
+    "18446744073709551615",
+    "1",
+    "1",
+    "0",
+    "0",
+    "0",
+    "0",
+    "0",
+    "0",
+    "0",
+    "0",
+    "0",
+    "0",
+    "0",
+    "0",
+    "17",
+    "3",
+    "0",
+    "0",
+    "0",
+    "0",
+    "0",
+  ];
   return `${pid} (${comm}) ${[...before, String(start), ...after].join(" ")}\n`;
 }
 

@@ -35,7 +35,7 @@ function crunStatus(overrides: Record<string, unknown> = {}): string {
     created: "2025-01-01T00:00:00.000000000Z",
     owner: 0,
     detached: true,
-    external_descriptors: "[\"/dev/null\"]",
+    external_descriptors: '["/dev/null"]',
     ...overrides,
   });
 }

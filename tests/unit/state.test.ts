@@ -4,9 +4,7 @@ import { armorErrorOf } from "./_fixtures.ts";
 
 describe("parseState()", () => {
   test("parses runc's createRuntime state", () => {
-    const state = parseState(
-      JSON.stringify({ ociVersion: "1.2.0", id: "abc", status: "created", pid: 4242, bundle: "/b", annotations: { k: "v" } }),
-    );
+    const state = parseState(JSON.stringify({ ociVersion: "1.2.0", id: "abc", status: "created", pid: 4242, bundle: "/b", annotations: { k: "v" } }));
     expect(state).toEqual({ ociVersion: "1.2.0", id: "abc", status: "created", pid: 4242, bundle: "/b", annotations: { k: "v" } });
   });
 
@@ -78,12 +76,9 @@ describe("resolveStage()", () => {
     expect(err.message).toContain('status "(none)"');
   });
 
-  test.each(["poststart", "createContainer", "CREATERUNTIME", "", "toString", "__proto__"])(
-    "refuses an unknown stage argument %p with E_STAGE",
-    (argument) => {
-      const err = armorErrorOf(() => resolveStage(state("created"), argument));
-      expect(err.code).toBe("E_STAGE");
-      expect(err.message).toBe(`unknown stage "${argument}" (expected createRuntime or poststop)`);
-    },
-  );
+  test.each(["poststart", "createContainer", "CREATERUNTIME", "", "toString", "__proto__"])("refuses an unknown stage argument %p with E_STAGE", (argument) => {
+    const err = armorErrorOf(() => resolveStage(state("created"), argument));
+    expect(err.code).toBe("E_STAGE");
+    expect(err.message).toBe(`unknown stage "${argument}" (expected createRuntime or poststop)`);
+  });
 });
