@@ -4,6 +4,7 @@
  * agent's CLI commands (list, get, watch…).
  */
 import type { Socket } from "bun";
+import { withDeadline } from "./deadline.ts";
 import { ArmorError, errnoOf } from "./errors.ts";
 import { encodeFrame, FrameDecoder } from "./wire/frame.ts";
 import { EventSchema, PROTOCOL_VERSION, ResponseSchema, type Event, type RequestBody } from "./wire/messages.ts";
@@ -178,12 +179,4 @@ function unreachable(socket: string, err: unknown): ArmorError {
   if (err instanceof ArmorError) return err;
   const reason = errnoOf(err) ?? (err instanceof Error ? err.message : String(err));
   return new ArmorError("E_AGENT_UNREACHABLE", `cannot reach agent at ${socket}: ${reason}`, { cause: err });
-}
-
-function withDeadline<T>(promise: Promise<T>, ms: number, onTimeout: () => ArmorError): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(onTimeout()), ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }

@@ -6,6 +6,7 @@
  * batch that never comes, or dies half-way, falls back to its own enumeration,
  * or to `ready` with a logged warning when it cannot read runtime state.
  */
+import { withDeadline } from "../deadline.ts";
 import type { Logger } from "../log.ts";
 
 export type AgentState = "bootstrapping" | "ready";
@@ -173,11 +174,8 @@ export class BootstrapTracker {
     if (reason) this.#log("warn", `${reason}; enumerating runtime state itself`);
     let found: number | null;
     try {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`enumeration did not finish within ${this.#reconcileTimeoutMs} ms`)), this.#reconcileTimeoutMs);
-      });
-      found = await Promise.race([this.#reconcile(), timeout]).finally(() => clearTimeout(timer));
+      const ms = this.#reconcileTimeoutMs;
+      found = await withDeadline(this.#reconcile(), ms, () => new Error(`enumeration did not finish within ${ms} ms`));
     } catch (err) {
       this.#log("error", "enumerating runtime state failed", { error: err instanceof Error ? err.message : String(err) });
       found = null;
