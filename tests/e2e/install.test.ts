@@ -50,6 +50,20 @@ function fakeNode(runtimes: string[] = ["crio", "podman", "containerd"], systemd
   if (systemd) mkdirSync(join(root, "run/systemd/system"), { recursive: true });
 }
 
+/** A `--from` directory: armor-hook with `hook` as its content, armor-agent with `agent` (default: a copy of the built agent); both executable. */
+function stageFrom(hook: string, agent?: string): string {
+  const from = join(work, "from");
+  mkdirSync(from);
+  writeFileSync(join(from, "armor-hook"), hook);
+  chmodSync(join(from, "armor-hook"), 0o755);
+  if (agent === undefined) copyFileSync(AGENT, join(from, "armor-agent"));
+  else {
+    writeFileSync(join(from, "armor-agent"), agent);
+    chmodSync(join(from, "armor-agent"), 0o755);
+  }
+  return from;
+}
+
 beforeEach(() => {
   root = tempDir("install-root");
   work = tempDir("install-work");
@@ -155,11 +169,7 @@ describe("install.sh", () => {
     fakeNode();
     expect((await install()).code).toBe(0);
     const before = snapshot(root);
-    const from = join(work, "from");
-    mkdirSync(from);
-    writeFileSync(join(from, "armor-hook"), "#!/bin/sh\necho armor-hook 9.9.9\n");
-    chmodSync(join(from, "armor-hook"), 0o755);
-    copyFileSync(AGENT, join(from, "armor-agent"));
+    const from = stageFrom("#!/bin/sh\necho armor-hook 9.9.9\n");
     const ran = await install("--from", from);
     expect(ran.code).toBe(0);
     expect(ran.stdout).toContain(`wrote ${root}${PREFIX}/armor-hook`);
@@ -222,12 +232,7 @@ describe("install.sh", () => {
     expect((await install()).code).toBe(0);
     const before = snapshot(root);
     // An agent that runs but cannot check the hooks.d entry: the failure comes after the binaries were renamed in.
-    const from = join(work, "from");
-    mkdirSync(from);
-    writeFileSync(join(from, "armor-hook"), "#!/bin/sh\necho armor-hook 9.9.9\n");
-    writeFileSync(join(from, "armor-agent"), '#!/bin/sh\n[ "$1" = --version ] && { echo 9.9.9; exit 0; }\necho "checker broke"\nexit 1\n');
-    chmodSync(join(from, "armor-hook"), 0o755);
-    chmodSync(join(from, "armor-agent"), 0o755);
+    const from = stageFrom("#!/bin/sh\necho armor-hook 9.9.9\n", '#!/bin/sh\n[ "$1" = --version ] && { echo 9.9.9; exit 0; }\necho "checker broke"\nexit 1\n');
     const ran = await install("--from", from, "--socket", "/run/other.sock");
     expect(ran.code).toBe(1);
     expect(ran.stderr).toContain("install.sh: failed: the hooks.d entry would not load: checker broke");
@@ -238,11 +243,7 @@ describe("install.sh", () => {
   test("a failed first install leaves no file and no directory behind", async () => {
     fakeNode();
     const before = snapshot(root);
-    const from = join(work, "from");
-    mkdirSync(from);
-    writeFileSync(join(from, "armor-hook"), "not a program");
-    chmodSync(join(from, "armor-hook"), 0o755);
-    copyFileSync(AGENT, join(from, "armor-agent"));
+    const from = stageFrom("not a program");
     const ran = await install("--from", from);
     expect(ran.code).toBe(1);
     expect(ran.stderr).toMatch(/failed: .*armor-hook.* does not run on this node/);
