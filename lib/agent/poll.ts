@@ -9,8 +9,19 @@ import type { ContainerInfo } from "../container.ts";
 import type { Logger } from "../log.ts";
 import type { Registry } from "../registry.ts";
 
-/** Lists the containers running now (the bootstrap's enumeration of state roots). */
-export type ListContainers = () => Promise<ContainerInfo[]>;
+/** A running container as a listing shows it: its id, and the process that tells it from a later container under the same id. */
+export interface Listed {
+  id: string;
+  pid: number;
+  startTime: number | undefined;
+}
+
+/** Where the poller looks: a listing of what runs now (cheap), and the description of one container (reads its bundle and /proc). */
+export interface PollSource<T extends Listed> {
+  list: () => Promise<T[]>;
+  /** Undefined when the container stopped in the meantime. */
+  describe: (entry: T) => Promise<ContainerInfo | undefined>;
+}
 
 /** What one poll changed. */
 export interface PollResult {
@@ -18,30 +29,59 @@ export interface PollResult {
   removed: number;
 }
 
-/** Brings the registry in line with one listing: new ids added, vanished ids removed. */
-export async function pollOnce(registry: Registry, list: ListContainers): Promise<PollResult> {
-  const running = await list();
-  const seen = new Set<string>();
-  let added = 0;
-  for (const container of running) {
-    seen.add(container.id);
-    const { outcome } = registry.register(container, "poll");
-    if (outcome === "added" || outcome === "updated") added += 1;
-  }
-  let removed = 0;
-  for (const held of registry.list()) {
-    if (!seen.has(held.id) && registry.unregister(held.id)) removed += 1;
-  }
-  return { added, removed };
+/** How many containers one poll describes at once. */
+const CONCURRENCY = 64;
+
+const processOf = (entry: Listed): string => `${entry.pid}:${entry.startTime ?? "?"}`;
+
+/**
+ * A poller over `registry`: each call lists what runs, describes only the ids it
+ * does not hold yet (or whose process changed: the container was replaced), and
+ * removes the held ids the listing no longer shows.
+ */
+export function createPoller<T extends Listed>(registry: Registry, source: PollSource<T>): () => Promise<PollResult> {
+  /** The process each id was described from. */
+  const described = new Map<string, string>();
+  const holds = (entry: T): boolean => {
+    // Registered by us from this very process: not a hook's record, not removed since, not replaced.
+    return registry.get(entry.id)?.source === "poll" && described.get(entry.id) === processOf(entry);
+  };
+  const describe = async (entry: T) => ({ entry, container: await source.describe(entry) });
+  return async () => {
+    const running = await source.list();
+    const seen = new Set<string>();
+    const fresh: T[] = [];
+    for (const entry of running) {
+      if (holds(entry)) seen.add(entry.id);
+      else fresh.push(entry);
+    }
+    let added = 0;
+    for (let i = 0; i < fresh.length; i += CONCURRENCY) {
+      for (const { entry, container } of await Promise.all(fresh.slice(i, i + CONCURRENCY).map(describe))) {
+        if (!container) continue;
+        seen.add(container.id);
+        described.set(container.id, processOf(entry));
+        const { outcome } = registry.register(container, "poll");
+        if (outcome === "added" || outcome === "updated") added += 1;
+      }
+    }
+    let removed = 0;
+    for (const held of registry.list()) {
+      if (!seen.has(held.id) && registry.unregister(held.id)) removed += 1;
+    }
+    for (const id of described.keys()) if (!seen.has(id)) described.delete(id);
+    return { added, removed };
+  };
 }
 
 /** Polls every `intervalMs` until stopped; a poll never overlaps the previous one. */
-export function startPolling(registry: Registry, list: ListContainers, intervalMs: number, log: Logger): { stop: () => void } {
+export function startPolling<T extends Listed>(registry: Registry, source: PollSource<T>, intervalMs: number, log: Logger): { stop: () => void } {
+  const poll = createPoller(registry, source);
   let stopped = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const tick = async (): Promise<void> => {
     try {
-      const result = await pollOnce(registry, list);
+      const result = await poll();
       if (result.added + result.removed > 0) log("debug", "poll", { ...result });
     } catch (err) {
       log("warn", "poll failed", { error: err instanceof Error ? err.message : String(err) });

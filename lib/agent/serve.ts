@@ -1,6 +1,6 @@
 /** `armor-agent serve`: prepare the socket, serve the registry, bootstrap, clean up on SIGTERM/SIGINT. */
 import { readdirSync, readlinkSync, unlinkSync } from "node:fs";
-import { enumerateContainers } from "../bootstrap/enumerate.ts";
+import { describeEntry, enumerateContainers, listLiveEntries } from "../bootstrap/enumerate.ts";
 import { DEFAULT_STATE_ROOTS, type StateRoot } from "../bootstrap/state-roots.ts";
 import type { Logger } from "../log.ts";
 import { Registry } from "../registry.ts";
@@ -123,7 +123,12 @@ export async function startAgent(options: ServeOptions): Promise<RunningAgent> {
   spool.startSweeping();
   hookLog.start();
   const poller = options.poll
-    ? startPolling(registry, async () => (await enumerateContainers(roots, hostFs, log)).containers, options.poll.intervalMs, log)
+    ? startPolling(
+        registry,
+        { list: () => listLiveEntries(roots, hostFs, log), describe: (entry) => describeEntry(entry, hostFs, log) },
+        options.poll.intervalMs,
+        log,
+      )
     : undefined;
   let stopped = false;
   const stop = (): void => {

@@ -1,7 +1,8 @@
 /**
  * Enumerates the containers running on the host from the runtimes' state roots,
  * reading each one's pid, bundle, config.json and /proc/<pid>/ns exactly as the
- * live hook does.
+ * live hook does. In two steps, so a poller can describe only what is new: list
+ * the live containers (state files and /proc/<pid>/stat), then describe one.
  */
 import type { ContainerInfo } from "../container.ts";
 import { describeContainer } from "../describe.ts";
@@ -28,8 +29,28 @@ export interface Enumeration {
 
 const CONCURRENCY = 64;
 
-/** Lists every live container under `roots`; unreadable or dead entries are logged and skipped. */
+/** Lists and describes every live container under `roots`; unreadable or dead entries are logged and skipped. */
 export async function enumerateContainers(roots: readonly StateRoot[], deps: EnumerateDeps, log: Logger): Promise<Enumeration> {
+  const { entries, rootsRead } = await readStateRoots(roots, deps, log);
+  const containers = await inSlices(entries, async (entry) => {
+    const live = await liveEntry(entry, deps, log);
+    return live && describeEntry(live, deps, log);
+  });
+  return { containers, rootsRead };
+}
+
+/**
+ * The live containers under `roots`, without describing them: each entry's start
+ * time is the one /proc shows, so (id, pid, startTime) tells a container from a
+ * later one under the same id.
+ */
+export async function listLiveEntries(roots: readonly StateRoot[], deps: EnumerateDeps, log: Logger): Promise<StateEntry[]> {
+  const { entries } = await readStateRoots(roots, deps, log);
+  return inSlices(entries, (entry) => liveEntry(entry, deps, log));
+}
+
+/** Every container entry the roots' state files show, alive or not, and how many roots could be listed. */
+async function readStateRoots(roots: readonly StateRoot[], deps: EnumerateDeps, log: Logger): Promise<{ entries: StateEntry[]; rootsRead: number }> {
   const entries: StateEntry[] = [];
   let rootsRead = 0;
   for (const root of roots) {
@@ -38,12 +59,16 @@ export async function enumerateContainers(roots: readonly StateRoot[], deps: Enu
     rootsRead += 1;
     for (const name of names) entries.push(...(await readEntry(root, name, deps, log)));
   }
-  const containers: ContainerInfo[] = [];
-  for (let i = 0; i < entries.length; i += CONCURRENCY) {
-    const described = await Promise.all(entries.slice(i, i + CONCURRENCY).map((entry) => describeLive(entry, deps, log)));
-    for (const info of described) if (info) containers.push(info);
+  return { entries, rootsRead };
+}
+
+/** Maps `items` through `fn`, CONCURRENCY at a time, in order, dropping undefined results. */
+async function inSlices<T, R>(items: readonly T[], fn: (item: T) => Promise<R | undefined>): Promise<R[]> {
+  const results: R[] = [];
+  for (let i = 0; i < items.length; i += CONCURRENCY) {
+    for (const result of await Promise.all(items.slice(i, i + CONCURRENCY).map(fn))) if (result !== undefined) results.push(result);
   }
-  return { containers, rootsRead };
+  return results;
 }
 
 function listDir(path: string, deps: EnumerateDeps, log: Logger): string[] | undefined {
@@ -83,8 +108,8 @@ async function readEntry(root: StateRoot, name: string, deps: EnumerateDeps, log
   return [entry];
 }
 
-/** Describes a container whose process still runs (same start time), or returns undefined. */
-async function describeLive(entry: StateEntry, deps: EnumerateDeps, log: Logger): Promise<ContainerInfo | undefined> {
+/** The entry with its process's start time as /proc shows it, or undefined when the process is gone or its pid reused. */
+async function liveEntry(entry: StateEntry, deps: EnumerateDeps, log: Logger): Promise<StateEntry | undefined> {
   let stat: string;
   try {
     stat = await deps.readText(`/proc/${entry.pid}/stat`);
@@ -97,6 +122,11 @@ async function describeLive(entry: StateEntry, deps: EnumerateDeps, log: Logger)
     log("debug", "skipping a stopped container whose pid was reused", { id: entry.id, pid: entry.pid });
     return undefined;
   }
+  return { ...entry, startTime: startTime ?? entry.startTime };
+}
+
+/** Describes a live entry (namespaces, bundle), or returns undefined when its process stopped meanwhile. */
+export async function describeEntry(entry: StateEntry, deps: EnumerateDeps, log: Logger): Promise<ContainerInfo | undefined> {
   const ref = { id: entry.id, pid: entry.pid, bundle: entry.bundle };
   try {
     return await describeContainer(ref, deps);

@@ -3,79 +3,10 @@
  * /proc, all in memory.
  */
 import { describe, expect, test } from "bun:test";
-import { enumerateContainers, type EnumerateDeps } from "../../lib/bootstrap/enumerate.ts";
+import { describeEntry, enumerateContainers, listLiveEntries } from "../../lib/bootstrap/enumerate.ts";
 import type { StateRoot } from "../../lib/bootstrap/state-roots.ts";
+import { FakeHost } from "./_fake-host.ts";
 import { recordingLogger } from "./_fixtures.ts";
-
-const errno = (code: string, path: string): Error => Object.assign(new Error(`${code}: ${path}`), { code });
-
-/** Fields 3..21 of a stat line, before the start time (field 22). */
-const STAT_FILLER = "S 1 1 1 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0";
-
-/** An in-memory host: files (directories follow from their paths), denied directories, processes. */
-class FakeHost {
-  readonly files = new Map<string, string>();
-  readonly denied = new Set<string>();
-  readonly links = new Map<string, string>();
-  readonly reads: string[] = [];
-
-  /** A running process with its start time and pid/mnt/net namespaces derived from the pid. */
-  process(pid: number, startTime: number, comm = "sh"): this {
-    this.files.set(`/proc/${pid}/stat`, `${pid} (${comm}) ${STAT_FILLER} ${startTime} 0 0\n`);
-    this.links.set(`/proc/${pid}/ns/pid`, `pid:[${pid * 10 + 1}]`);
-    this.links.set(`/proc/${pid}/ns/mnt`, `mnt:[${pid * 10 + 2}]`);
-    this.links.set(`/proc/${pid}/ns/net`, `net:[${pid * 10 + 3}]`);
-    return this;
-  }
-
-  /** The process left /proc/<pid>/ns but its stat was read a moment before. */
-  vanishingProcess(pid: number, startTime: number): this {
-    this.files.set(`/proc/${pid}/stat`, `${pid} (sh) ${STAT_FILLER} ${startTime} 0 0\n`);
-    return this;
-  }
-
-  bundle(path: string, config: object = { process: { args: ["sh"], apparmorProfile: "armor-default" } }): this {
-    this.files.set(`${path}/config.json`, JSON.stringify(config));
-    return this;
-  }
-
-  runc(dir: string, id: string, pid: number, startTime: number | undefined, bundle = `/bundles/${id}`): this {
-    const state = { id, init_process_pid: pid, init_process_start: startTime, config: { labels: [`bundle=${bundle}`] } };
-    this.files.set(`${dir}/${id}/state.json`, JSON.stringify(state));
-    return this;
-  }
-
-  crun(root: string, id: string, pid: number, startTime: number | undefined, bundle = `/bundles/${id}`): this {
-    this.files.set(`${root}/${id}/status`, JSON.stringify({ pid, "process-start-time": startTime, bundle }));
-    return this;
-  }
-
-  get deps(): EnumerateDeps {
-    return {
-      readDir: (path) => {
-        if (this.denied.has(path)) throw errno("EACCES", path);
-        if (this.files.has(path)) throw errno("ENOTDIR", path);
-        const prefix = `${path}/`;
-        const names = new Set<string>();
-        for (const file of this.files.keys()) if (file.startsWith(prefix)) names.add(file.slice(prefix.length).split("/")[0] as string);
-        if (names.size === 0) throw errno("ENOENT", path);
-        return [...names].sort();
-      },
-      readText: async (path) => {
-        this.reads.push(path);
-        const text = this.files.get(path);
-        if (text !== undefined) return text;
-        if (this.files.has(path.slice(0, path.lastIndexOf("/")))) throw errno("ENOTDIR", path);
-        throw errno("ENOENT", path);
-      },
-      readLink: (path) => {
-        const target = this.links.get(path);
-        if (target === undefined) throw errno("ENOENT", path);
-        return target;
-      },
-    };
-  }
-}
 
 const RUNC: StateRoot = { format: "runc", path: "/run/runc" };
 const CONTAINERD: StateRoot = { format: "runc", path: "/run/containerd/runc" };
@@ -253,5 +184,55 @@ describe("enumerateContainers() telling live containers from dead ones", () => {
     const { containers } = await enumerate(host, [RUNC]);
     expect(containers).toHaveLength(150);
     expect(new Set(containers.map((c) => c.namespaces.pid)).size).toBe(150);
+  });
+});
+
+describe("listLiveEntries() and describeEntry(), the poller's two steps", () => {
+  test("listing reads state files and /proc/<pid>/stat only: no bundle, no namespace link", async () => {
+    const host = new FakeHost()
+      .process(10, 1)
+      .process(20, 5)
+      .runc("/run/runc", "a", 10, 1)
+      .crun("/run/crun", "c", 20, 5)
+      .bundle("/bundles/a")
+      .bundle("/bundles/c");
+    const entries = await listLiveEntries([RUNC, CRUN], host.deps, recordingLogger().log);
+    expect(entries).toEqual([
+      { id: "a", pid: 10, startTime: 1, bundle: "/bundles/a" },
+      { id: "c", pid: 20, startTime: 5, bundle: "/bundles/c" },
+    ]);
+    expect(host.reads.filter((path) => !path.endsWith("/state.json") && !path.endsWith("/status") && !path.endsWith("/stat"))).toEqual([]);
+    expect(host.linkReads).toEqual([]);
+  });
+
+  test("listing leaves out what enumeration skips: a gone process, a reused pid", async () => {
+    const host = new FakeHost()
+      .process(10, 1)
+      .process(11, 2000)
+      .runc("/run/runc", "live", 10, 1)
+      .runc("/run/runc", "dead", 99, 1)
+      .runc("/run/runc", "reused", 11, 1000);
+    expect((await listLiveEntries([RUNC], host.deps, recordingLogger().log)).map((e) => e.id)).toEqual(["live"]);
+  });
+
+  test("listing gives the start time /proc shows, even when the state records none", async () => {
+    const host = new FakeHost().process(10, 2000).crun("/run/crun", "x", 10, undefined);
+    expect(await listLiveEntries([CRUN], host.deps, recordingLogger().log)).toEqual([{ id: "x", pid: 10, startTime: 2000, bundle: "/bundles/x" }]);
+  });
+
+  test("describing a listed entry gives the record enumeration gives", async () => {
+    const host = new FakeHost().process(10, 1).runc("/run/runc", "a", 10, 1).bundle("/bundles/a");
+    const { log } = recordingLogger();
+    const [entry] = await listLiveEntries([RUNC], host.deps, log);
+    expect(entry).toBeDefined();
+    expect(await describeEntry(entry!, host.deps, log)).toEqual((await enumerate(host, [RUNC])).containers[0]);
+  });
+
+  test("describing an entry whose process exited since the listing gives undefined", async () => {
+    const host = new FakeHost().process(10, 1).runc("/run/runc", "a", 10, 1).bundle("/bundles/a");
+    const { log } = recordingLogger();
+    const [entry] = await listLiveEntries([RUNC], host.deps, log);
+    host.links.clear();
+    expect(await describeEntry(entry!, host.deps, log)).toBeUndefined();
   });
 });
