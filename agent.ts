@@ -11,6 +11,7 @@ import { HOOK_RESULTS, hookLogCommand, MAX_TAIL, parseHookLogQuery, type OpenedL
 import { checkHooksFiles } from "./lib/agent/hooks-check.ts";
 import type { BootstrapMode } from "./lib/agent/bootstrap.ts";
 import { DEFAULT_BOOTSTRAP_WAIT_MS, startAgent } from "./lib/agent/serve.ts";
+import { DEFAULT_SETTLE_MS } from "./lib/agent/settle.ts";
 import { DEFAULT_STATE_ROOTS, parseStateRoot } from "./lib/bootstrap/state-roots.ts";
 import { DEFAULT_SOCKET } from "./lib/agent/socket-path.ts";
 import { ArmorError, errnoOf, toArmorError } from "./lib/errors.ts";
@@ -86,6 +87,13 @@ const serve = defineCommand({
       valueHint: "PATH",
       description: "where hooks leave events the agent could not take; replayed at start and every second (default: spool beside the socket)",
     },
+    "settle-ms": {
+      type: "string",
+      default: String(DEFAULT_SETTLE_MS),
+      valueHint: "N",
+      description:
+        "with --reconcile: enumerate runtime state once more N ms after start, adding running containers it missed (one whose state the runtime had not written yet); 0: never",
+    },
   },
   run: ({ args }) =>
     guarded(async () => {
@@ -101,6 +109,7 @@ const serve = defineCommand({
           .filter((spec) => spec !== "")
           .map(parseStateRoot),
         ...(args["spool-dir"] ? { spoolDir: args["spool-dir"] } : {}),
+        settleMs: args["settle-ms"] === "0" ? 0 : wholeMs("--settle-ms", args["settle-ms"], 3_600_000),
         ...(args.metrics ? { metrics: args.metrics } : {}),
         ...(args.mode === "poll" ? { poll: { intervalMs: wholeMs("--interval-ms", args["interval-ms"], 3_600_000) } } : {}),
       });

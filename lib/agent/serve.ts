@@ -12,6 +12,7 @@ import { Spool } from "./spool.ts";
 import { pendingDir } from "../hook-log-pending.ts";
 import { dirOf } from "../paths.ts";
 import { PendingLogFolder } from "./hook-log-fold.ts";
+import { DEFAULT_SETTLE_MS, scheduleSettlePass } from "./settle.ts";
 import { startHttp } from "./http.ts";
 import { Metrics } from "./metrics.ts";
 import { startPolling } from "./poll.ts";
@@ -34,6 +35,8 @@ export interface ServeOptions {
   metrics?: string;
   /** The polling baseline instead of events: list the state roots every `intervalMs`. */
   poll?: { intervalMs: number };
+  /** With `reconcile`: look at runtime state once more this long after start, adding what is missing (lib/agent/settle.ts); 0: never. */
+  settleMs?: number;
 }
 
 /** A running agent. */
@@ -122,6 +125,15 @@ export async function startAgent(options: ServeOptions): Promise<RunningAgent> {
   bootstrap.start();
   spool.startSweeping();
   hookLog.start();
+  const settleMs = options.settleMs ?? DEFAULT_SETTLE_MS;
+  const settle =
+    options.bootstrap === "reconcile" && !options.poll && settleMs > 0
+      ? scheduleSettlePass(
+          registry,
+          { list: () => listLiveEntries(roots, hostFs, log), describe: (entry) => describeEntry(entry, hostFs, log) },
+          { delayMs: settleMs, ready: () => bootstrap.whenReady(), log },
+        )
+      : undefined;
   const poller = options.poll
     ? startPolling(
         registry,
@@ -135,6 +147,7 @@ export async function startAgent(options: ServeOptions): Promise<RunningAgent> {
     if (stopped) return;
     stopped = true;
     bootstrap.stop();
+    settle?.stop();
     poller?.stop();
     spool.stop();
     hookLog.stop();

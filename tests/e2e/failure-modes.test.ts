@@ -155,6 +155,29 @@ describe("kill -9 of the agent", () => {
     await waitFor("the registry to equal runc list", async () => JSON.stringify(await ids(agent)) === JSON.stringify(running), 15_000).catch(() => {});
     expect(await ids(agent)).toEqual(running);
   }, 180_000);
+
+  test("a container the dead agent held, whose state runc writes only after the new agent's reconcile: the settle pass adds it", async () => {
+    const node = makeNode("settle");
+    const first = await node.agent();
+    // armor-hook, then another createRuntime hook that takes 1.5 s: runc writes state.json only after both.
+    const slow = { path: "/bin/sh", args: ["sh", "-c", "cat >/dev/null; sleep 1.5"], env: ["PATH=/usr/bin:/bin"], timeout: 10 };
+    const bundle = await makeBundle(join(node.dir, "bundle-slow"), {
+      args: ["sleep", "600"],
+      hooks: { createRuntime: [hookEntry("createRuntime", node.socket), slow], poststop: [hookEntry("poststop", node.socket)] },
+    });
+    const starting = node.start(bundle, "settle-1");
+    await waitFor("the first agent to hold settle-1", async () => (await ids(first)).includes("settle-1"), 10_000);
+    first.proc.kill("SIGKILL");
+    await first.proc.exited;
+    // Not in the spool (the first agent answered), not in runc's state yet: the reconcile cannot see it.
+    const second = await node.agent(["--settle-ms", "3000"]);
+    expect(await ids(second)).toEqual([]);
+    await starting;
+    expect(await listIds(node.rt)).toEqual(["settle-1"]);
+    await waitFor("the settle pass to add settle-1", async () => (await ids(second)).includes("settle-1"), 10_000);
+    expect((await second.list())[0]).toMatchObject({ id: "settle-1", source: "bootstrap" });
+    expect(second.log).toContain("the settle pass found running containers the agent did not hold");
+  }, 60_000);
 });
 
 describe("the hook's own processes", () => {
