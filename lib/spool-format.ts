@@ -16,7 +16,7 @@ export const MAX_SPOOL_FILES = 4096;
 export const MAX_SPOOL_BYTES = 16 * 1024 * 1024;
 /** One event's file is never larger than one frame. */
 export const MAX_SPOOL_ENTRY_BYTES = 64 * 1024;
-/** Prefix of a file still being written; the agent skips it (and removes it once stale). */
+/** Prefix of a file still being written; the agent leaves it until its writer has certainly ended, then replays it if complete. */
 export const SPOOL_TMP_PREFIX = ".tmp-";
 
 const NAME = /^(\d{16})-(\d{1,10})-([0-9a-f]{8})-(\d{1,8})\.json$/;
@@ -31,10 +31,10 @@ export function spoolFileName(atMicros: number, pid: number, random: number, byt
 }
 
 /** The parts of a spool file name, or undefined for a name that is not one (temp files, strays). */
-export function parseSpoolFileName(name: string): { atMicros: number; bytes: number } | undefined {
+export function parseSpoolFileName(name: string): { atMicros: number; pid: number; bytes: number } | undefined {
   const match = NAME.exec(name);
   if (!match) return undefined;
-  return { atMicros: Number(match[1]), bytes: Number(match[4]) };
+  return { atMicros: Number(match[1]), pid: Number(match[2]), bytes: Number(match[4]) };
 }
 
 /** The default spool directory: `spool` beside the socket. */

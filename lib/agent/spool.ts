@@ -4,9 +4,10 @@
  * then every second for events spooled while it was starting. Each event is
  * checked against the host: a spooled add whose process is gone (or is another
  * process now) is not registered; a spooled remove does not remove a newer live
- * container that reused the id.
+ * container that reused the id. A temp file a killed hook left between its write
+ * and its rename is replayed too, in its place, when it holds the whole event.
  */
-import { readdirSync, readlinkSync, unlinkSync } from "node:fs";
+import { existsSync, readdirSync, readlinkSync, unlinkSync } from "node:fs";
 import { errnoOf } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Registry } from "../registry.ts";
@@ -19,8 +20,10 @@ import * as v from "valibot";
 
 /** How often the agent looks for events spooled after its start. */
 export const SPOOL_SWEEP_MS = 1000;
-/** A temp file older than this belongs to a hook that died while writing it. */
+/** A temp file untouched for this long has no writer left, whatever its pid shows (the hook's --timeout-ms is at most 60 s). */
 export const STALE_TMP_MS = 60_000;
+/** A temp file whose hook's pid is gone is final only once untouched for this long (see #writerEnded). */
+export const TMP_SETTLE_MS = 2_000;
 
 /** What a spooled event must be; anything else in the spool is removed with a warning. */
 export const SpoolRecordSchema = v.variant("op", [
@@ -37,6 +40,8 @@ export interface SpoolHost {
   ageMs: (path: string) => number | undefined;
   /** The pid and mnt namespace inodes of a live process; undefined when it is gone or not visible here. */
   processNamespaces: (pid: number) => { pid: number; mnt: number } | undefined;
+  /** Whether a process `pid` exists (false, too, when it is not visible here). */
+  processExists: (pid: number) => boolean;
 }
 
 /** What one replay did. */
@@ -46,6 +51,18 @@ export interface ReplayReport {
   skipped: number;
   bad: number;
 }
+
+/** One event to replay: a complete file, or a temp file recovered in its place. */
+interface Entry {
+  /** The event's name (a temp file's without its prefix): replay order. */
+  name: string;
+  path: string;
+  /** The size its name gives. */
+  bytes: number;
+  recovered: boolean;
+}
+
+const encoder = new TextEncoder();
 
 /** The spool directory of a running agent. */
 export class Spool {
@@ -67,16 +84,20 @@ export class Spool {
     preparePrivateDir(this.dir, "spool");
   }
 
-  /** Events waiting in the spool now (the `armor_spool_depth` gauge). */
+  /**
+   * Events waiting in the spool now (the `armor_spool_depth` gauge): complete files and
+   * temp files, each an event being written or one a killed hook left, which a pass
+   * replays or removes. One directory listing, nothing read.
+   */
   depth(): number {
     try {
-      return this.#host.readDir(this.dir).filter((name) => parseSpoolFileName(name) !== undefined).length;
+      return this.#host.readDir(this.dir).filter((name) => parseSpoolFileName(eventName(name)) !== undefined).length;
     } catch {
       return 0;
     }
   }
 
-  /** Replays every complete event in name (= time) order, then deletes it. Calls never overlap. */
+  /** Replays every complete event (and every temp file a killed hook left) in name (= time) order, then deletes it. Calls never overlap. */
   replay(): Promise<ReplayReport> {
     return this.#passes.run();
   }
@@ -100,15 +121,15 @@ export class Spool {
       this.#log("warn", "cannot read the spool", { dir: this.dir, error: errnoOf(err) ?? String(err) });
       return report;
     }
-    for (const name of names.sort()) {
-      const path = `${this.dir}/${name}`;
-      if (name.startsWith(SPOOL_TMP_PREFIX)) {
-        const age = this.#host.ageMs(path);
-        if (age !== undefined && age > STALE_TMP_MS) this.#discard(path, "a hook died while writing it");
-        continue;
-      }
-      if (!parseSpoolFileName(name)) continue;
-      const record = await this.#read(path);
+    const entries: Entry[] = [];
+    for (const name of names) {
+      const entry = name.startsWith(SPOOL_TMP_PREFIX) ? this.#leftByKilledHook(name) : this.#complete(name);
+      if (entry) entries.push(entry);
+    }
+    // Recovered events take their own place: an add and a later remove of one id may both wait here.
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const entry of entries) {
+      const record = await this.#read(entry);
       if (!record) {
         report.bad += 1;
         continue;
@@ -118,14 +139,48 @@ export class Spool {
       this.#log(outcome.result === "skipped" ? "warn" : "info", `spooled ${record.op} ${outcome.result}`, {
         id: idOf(record),
         reason: outcome.reason,
-        file: name,
+        file: entry.name,
+        ...(entry.recovered ? { recoveredFrom: `${SPOOL_TMP_PREFIX}${entry.name}` } : {}),
       });
-      this.#discard(path);
+      this.#discard(entry.path);
     }
     return report;
   }
 
-  async #read(path: string): Promise<SpoolRecord | undefined> {
+  #complete(name: string): Entry | undefined {
+    const parsed = parseSpoolFileName(name);
+    return parsed && { name, path: `${this.dir}/${name}`, bytes: parsed.bytes, recovered: false };
+  }
+
+  /** A temp file as the event it was meant to become, once its writer has certainly ended; until then undefined (left alone). */
+  #leftByKilledHook(tmpName: string): Entry | undefined {
+    const path = `${this.dir}/${tmpName}`;
+    const name = eventName(tmpName);
+    const parsed = parseSpoolFileName(name);
+    const age = this.#host.ageMs(path);
+    if (age === undefined) return undefined; // renamed or removed meanwhile
+    if (!parsed) {
+      if (age > STALE_TMP_MS) this.#discard(path, "a stray temp file");
+      return undefined;
+    }
+    if (!this.#writerEnded(parsed.pid, age)) return undefined;
+    return { name, path, bytes: parsed.bytes, recovered: true };
+  }
+
+  /**
+   * Whether the hook that wrote a temp file `ageMs` ago has certainly ended, so the
+   * file will never be renamed. A hook exits by its --timeout-ms, so past STALE_TMP_MS
+   * it has, whatever its pid shows now (pids are reused). A pid that is gone says so
+   * sooner — but an agent without the host's PID namespace sees no hook's pid, and
+   * every writer looks gone to it. A hook renames its file milliseconds after writing
+   * it, so TMP_SETTLE_MS untouched keeps such an agent off a file about to be renamed.
+   */
+  #writerEnded(pid: number, ageMs: number): boolean {
+    return ageMs > STALE_TMP_MS || (ageMs >= TMP_SETTLE_MS && !this.#host.processExists(pid));
+  }
+
+  async #read(entry: Entry): Promise<SpoolRecord | undefined> {
+    const { path } = entry;
     let text: string;
     try {
       text = await this.#host.readText(path);
@@ -133,17 +188,20 @@ export class Spool {
       this.#log("warn", "cannot read a spooled event", { file: path, error: errnoOf(err) ?? String(err) });
       return undefined;
     }
+    const bad = entry.recovered ? "a hook was killed before its event was whole" : "not a spooled event";
     let json: unknown;
     try {
       if (text.length > MAX_SPOOL_ENTRY_BYTES) throw new Error(`larger than ${MAX_SPOOL_ENTRY_BYTES} bytes`);
+      const bytes = encoder.encode(text).length;
+      if (bytes !== entry.bytes) throw new Error(`${bytes} bytes where its name says ${entry.bytes}`);
       json = JSON.parse(text);
     } catch (err) {
-      this.#discard(path, `not a spooled event: ${err instanceof Error ? err.message : String(err)}`);
+      this.#discard(path, `${bad}: ${err instanceof Error ? err.message : String(err)}`);
       return undefined;
     }
     const parsed = v.safeParse(SpoolRecordSchema, json);
     if (!parsed.success) {
-      this.#discard(path, `not a spooled event: ${describeIssue(parsed.issues[0])}`);
+      this.#discard(path, `${bad}: ${describeIssue(parsed.issues[0])}`);
       return undefined;
     }
     return parsed.output;
@@ -180,6 +238,11 @@ export class Spool {
   }
 }
 
+/** The event a file is, or is becoming: its name without the temp prefix. */
+function eventName(fileName: string): string {
+  return fileName.startsWith(SPOOL_TMP_PREFIX) ? fileName.slice(SPOOL_TMP_PREFIX.length) : fileName;
+}
+
 function idOf(record: SpoolRecord): string {
   return record.op === "register" ? record.container.id : record.container;
 }
@@ -207,4 +270,5 @@ export const realHost: SpoolHost = {
       return undefined;
     }
   },
+  processExists: (pid) => existsSync(`/proc/${pid}`),
 };

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Spool, type SpoolHost } from "../../lib/agent/spool.ts";
+import { realHost, Spool, STALE_TMP_MS, type SpoolHost, TMP_SETTLE_MS } from "../../lib/agent/spool.ts";
 import { writeSpool } from "../../lib/hook/spool.ts";
 import { Registry } from "../../lib/registry.ts";
 import {
@@ -10,6 +10,7 @@ import {
   MAX_SPOOL_ENTRY_BYTES,
   MAX_SPOOL_FILES,
   parseSpoolFileName,
+  SPOOL_TMP_PREFIX,
   spoolFileName,
   type SpoolRecord,
 } from "../../lib/spool-format.ts";
@@ -40,7 +41,7 @@ describe("spool file names", () => {
     const late = spoolFileName(1_000_000_000_000_000, 1, 0, 3);
     expect(early).toBe("0000000000000999-7-00000abc-12.json");
     expect([late, early].sort()).toEqual([early, late]);
-    expect(parseSpoolFileName(early)).toEqual({ atMicros: 999, bytes: 12 });
+    expect(parseSpoolFileName(early)).toEqual({ atMicros: 999, pid: 7, bytes: 12 });
   });
 
   test.each([".tmp-0000000000000999-7-00000abc-12.json", "notes.txt", "0000000000000999-7-xyz-12.json", "999-7-00000abc-12.json"])(
@@ -97,14 +98,15 @@ describe("writeSpool() (hook side)", () => {
   });
 });
 
-/** A host whose live processes are a table: pid → (pidns, mntns). */
-function fakeHost(live: Map<number, { pid: number; mnt: number }>, ages: Map<string, number> = new Map()): SpoolHost {
+/** A host whose live processes are a table: pid → (pidns, mntns), plus running hooks' pids. */
+function fakeHost(live: Map<number, { pid: number; mnt: number }>, ages: Map<string, number> = new Map(), hooks: Set<number> = new Set()): SpoolHost {
   return {
     readDir: (path) => readdirSync(path),
     readText: async (path) => readFileSync(path, "utf8"),
     remove: (path) => Bun.spawnSync(["rm", "-f", path]),
     ageMs: (path) => ages.get(path.slice(path.lastIndexOf("/") + 1)) ?? 0,
     processNamespaces: (pid) => live.get(pid),
+    processExists: (pid) => live.has(pid) || hooks.has(pid),
   };
 }
 
@@ -213,24 +215,38 @@ describe("Spool (agent side)", () => {
     expect(logs.records.some((r) => r.level === "warn" && r.msg.includes("not a spooled event"))).toBe(true);
   });
 
-  test("leaves a temp file being written, removes one a dead hook left, and ignores strays", async () => {
+  test("leaves a temp file being written, removes a torn one a dead hook left, and ignores strays", async () => {
     const fresh = `.tmp-${spoolFileName(1, 1, 1, 1)}`;
     const stale = `.tmp-${spoolFileName(2, 2, 2, 1)}`;
-    for (const name of [fresh, stale, "README"]) writeFileSync(join(dir, name), "{");
+    const stray = ".tmp-notes";
+    for (const name of [fresh, stale, stray, "README"]) writeFileSync(join(dir, name), "{");
     const host = fakeHost(
       new Map(),
       new Map([
         [fresh, 1000],
         [stale, 120_000],
+        [stray, 120_000],
       ]),
     );
     expect(await new Spool({ dir, registry: new Registry(), log: recordingLogger().log, host }).replay()).toEqual({
       registered: 0,
       removed: 0,
       skipped: 0,
-      bad: 0,
+      bad: 1,
     });
     expect(readdirSync(dir).sort()).toEqual([fresh, "README"].sort());
+  });
+
+  test("removes a file whose size is not the size its name gives, with a warning", async () => {
+    const text = `${JSON.stringify(remove(1))}\n`;
+    writeFileSync(join(dir, spoolFileName(1, 1, 1, text.length + 1)), text);
+    const registry = new Registry();
+    registry.register(containerInfo(), "hook");
+    const logs = recordingLogger();
+    expect(await new Spool({ dir, registry, log: logs.log, host: fakeHost(new Map()) }).replay()).toEqual({ registered: 0, removed: 0, skipped: 0, bad: 1 });
+    expect(registry.get("c1")).toBeDefined();
+    expect(readdirSync(dir)).toEqual([]);
+    expect(logs.records.some((r) => r.level === "warn" && r.msg.includes(`${text.length} bytes where its name says ${text.length + 1}`))).toBe(true);
   });
 
   test("replays that are asked for at once run one after the other, each event once", async () => {
@@ -261,6 +277,11 @@ describe("Spool (agent side)", () => {
     }
   });
 
+  test("realHost.processExists() sees this process and not a pid above the kernel's limit", () => {
+    expect(realHost.processExists(process.pid)).toBe(true);
+    expect(realHost.processExists(2 ** 22 + 1)).toBe(false);
+  });
+
   test("prepare() creates the directory 0700, and makes an existing one 0700", () => {
     const fresh = join(tmp.dir, "fresh");
     new Spool({ dir: fresh, registry: new Registry(), log: recordingLogger().log }).prepare();
@@ -268,5 +289,115 @@ describe("Spool (agent side)", () => {
     mkdirSync(join(tmp.dir, "loose"), { mode: 0o755 });
     new Spool({ dir: join(tmp.dir, "loose"), registry: new Registry(), log: recordingLogger().log }).prepare();
     expect(statSync(join(tmp.dir, "loose")).mode & 0o777).toBe(0o700);
+  });
+});
+
+const HOOK = 31337;
+const T0 = Date.parse("2025-01-01T00:00:00.000Z") * 1000;
+
+/**
+ * Leaves `record` as the temp file of hook `hookPid` killed before its rename:
+ * whole, or only its first `keep` bytes. Returns the file's name.
+ */
+function leaveTemp(record: SpoolRecord, hookPid = HOOK, keep?: number): string {
+  const bytes = Buffer.from(`${JSON.stringify(record)}\n`);
+  const name = `${SPOOL_TMP_PREFIX}${spoolFileName(record.at, hookPid, 0xfeed, bytes.length)}`;
+  writeFileSync(join(dir, name), bytes.subarray(0, keep ?? bytes.length), { mode: 0o600 });
+  return name;
+}
+
+describe("Spool (agent side): temp files a killed hook left", () => {
+  test("replays a whole temp file whose hook is gone, as the event it names, and removes it", async () => {
+    const name = leaveTemp(add(T0));
+    const registry = new Registry();
+    const logs = recordingLogger();
+    const spool = new Spool({ dir, registry, log: logs.log, host: fakeHost(new Map([[4242, NS]]), new Map([[name, TMP_SETTLE_MS]])) });
+    expect(spool.depth()).toBe(1);
+    expect(await spool.replay()).toEqual({ registered: 1, removed: 0, skipped: 0, bad: 0 });
+    expect(registry.get("c1")?.source).toBe("hook");
+    expect(readdirSync(dir)).toEqual([]);
+    expect(spool.depth()).toBe(0);
+    expect(logs.records.find((r) => r.msg === "spooled register registered")?.fields).toMatchObject({
+      file: name.slice(SPOOL_TMP_PREFIX.length),
+      recoveredFrom: name,
+    });
+  });
+
+  test("keeps checking a recovered add against /proc: a container that died meanwhile is not registered", async () => {
+    const name = leaveTemp(add(T0));
+    const registry = new Registry();
+    const spool = new Spool({ dir, registry, log: recordingLogger().log, host: fakeHost(new Map(), new Map([[name, TMP_SETTLE_MS]])) });
+    expect(await spool.replay()).toEqual({ registered: 0, removed: 0, skipped: 1, bad: 0 });
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  test.each([
+    ["its hook is alive", new Set([HOOK]), STALE_TMP_MS - 1],
+    ["its hook's pid is gone but it is younger than TMP_SETTLE_MS (maybe only invisible, about to rename)", new Set<number>(), TMP_SETTLE_MS - 1],
+  ])("leaves a temp file alone while %s", async (_name, hooks, age) => {
+    const name = leaveTemp(add(T0));
+    const registry = new Registry();
+    const spool = new Spool({ dir, registry, log: recordingLogger().log, host: fakeHost(new Map([[4242, NS]]), new Map([[name, age]]), hooks) });
+    expect(await spool.replay()).toEqual({ registered: 0, removed: 0, skipped: 0, bad: 0 });
+    expect(registry.size).toBe(0);
+    expect(readdirSync(dir)).toEqual([name]);
+    expect(spool.depth()).toBe(1);
+  });
+
+  test("treats a temp file older than STALE_TMP_MS as final even though its hook's pid exists (reused)", async () => {
+    const name = leaveTemp(add(T0));
+    const registry = new Registry();
+    const host = fakeHost(new Map([[4242, NS]]), new Map([[name, STALE_TMP_MS + 1]]), new Set([HOOK]));
+    expect(await new Spool({ dir, registry, log: recordingLogger().log, host }).replay()).toEqual({ registered: 1, removed: 0, skipped: 0, bad: 0 });
+    expect(registry.get("c1")).toBeDefined();
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  test.each([
+    ["cut short", 40, "bytes where its name says"],
+    ["empty (killed between open and write)", 0, "0 bytes where its name says"],
+  ])("removes a temp file of a dead hook that is %s, with a warning, and registers nothing", async (_name, keep, warning) => {
+    const name = leaveTemp(add(T0), HOOK, keep);
+    const registry = new Registry();
+    const logs = recordingLogger();
+    const host = fakeHost(new Map([[4242, NS]]), new Map([[name, TMP_SETTLE_MS]]));
+    expect(await new Spool({ dir, registry, log: logs.log, host }).replay()).toEqual({ registered: 0, removed: 0, skipped: 0, bad: 1 });
+    expect(registry.size).toBe(0);
+    expect(readdirSync(dir)).toEqual([]);
+    expect(logs.records.some((r) => r.level === "warn" && r.msg.includes("a hook was killed before its event was whole") && r.msg.includes(warning))).toBe(
+      true,
+    );
+  });
+
+  test("removes a temp file of a dead hook holding the named number of bytes that are not JSON, with a warning", async () => {
+    const size = Buffer.byteLength(`${JSON.stringify(add(T0))}\n`);
+    const name = `${SPOOL_TMP_PREFIX}${spoolFileName(T0, HOOK, 1, size)}`;
+    writeFileSync(join(dir, name), "\0".repeat(size));
+    const registry = new Registry();
+    const logs = recordingLogger();
+    const host = fakeHost(new Map([[4242, NS]]), new Map([[name, TMP_SETTLE_MS]]));
+    expect(await new Spool({ dir, registry, log: logs.log, host }).replay()).toEqual({ registered: 0, removed: 0, skipped: 0, bad: 1 });
+    expect(registry.size).toBe(0);
+    expect(readdirSync(dir)).toEqual([]);
+    expect(logs.records.some((r) => r.level === "warn" && r.msg.includes("a hook was killed before its event was whole"))).toBe(true);
+  });
+
+  test.each([
+    ["a recovered add, then a complete remove: the remove wins", "add", false],
+    ["a complete remove, then a recovered add: the add wins", "remove", true],
+  ])("replays in name order with complete files — %s", async (_name, first, held) => {
+    const [addAt, removeAt] = first === "add" ? [T0 + 1_000_000, T0 + 2_000_000] : [T0 + 2_000_000, T0 + 1_000_000];
+    const name = leaveTemp(add(addAt));
+    await spoolAll(remove(removeAt));
+    // The registry's clock stands between the two events: a remove after the add is not "older than the container".
+    const registry = new Registry(() => new Date((T0 + 1_500_000) / 1000));
+    const events: string[] = [];
+    registry.subscribe((e) => events.push(e.event));
+    const host = fakeHost(new Map([[4242, NS]]), new Map([[name, TMP_SETTLE_MS]]));
+    const report = await new Spool({ dir, registry, log: recordingLogger().log, host }).replay();
+    expect(report).toEqual({ registered: 1, removed: 1, skipped: 0, bad: 0 });
+    expect(registry.get("c1") !== undefined).toBe(held);
+    expect(events).toEqual(first === "add" ? ["add", "remove"] : ["add"]);
+    expect(readdirSync(dir)).toEqual([]);
   });
 });
