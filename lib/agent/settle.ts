@@ -12,8 +12,7 @@ import type { ContainerInfo } from "../container.ts";
 import type { Logger } from "../log.ts";
 import type { Registry } from "../registry.ts";
 
-/** Default delay: above the runtime hook timeout install.sh writes (⌈--timeout-ms/1000⌉ + 3 s = 5 s) with a margin. */
-export const DEFAULT_SETTLE_MS = 10_000;
+export { DEFAULT_SETTLE_MS } from "../bootstrap/state-roots.ts";
 
 /** Where the pass looks: the live containers (cheap), and the description of one. */
 export interface SettleSource<T extends { id: string }> {

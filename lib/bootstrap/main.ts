@@ -25,7 +25,13 @@ export async function bootstrapMain(argv: readonly string[]): Promise<number> {
     // Bounded like the hook's own log: an agent that restarts in a loop bootstraps in a loop.
     logFile = { path: args.bootstrapLog, maxBytes: args.logMaxBytes, keep: args.logKeep };
     const count = await runBootstrap(
-      { socket: args.socket, roots: args.stateRoots, deadlineMs: args.bootstrapDeadlineMs, timeoutMs: Math.max(args.timeoutMs, 10_000) },
+      {
+        socket: args.socket,
+        roots: args.stateRoots,
+        deadlineMs: args.bootstrapDeadlineMs,
+        settleMs: args.bootstrapSettleMs,
+        timeoutMs: Math.max(args.timeoutMs, 10_000),
+      },
       { readDir: (path) => readdirSync(path), readText: (path) => Bun.file(path).text(), readLink: (path) => readlinkSync(path), log },
     );
     log("info", "bootstrap done", { containers: count });

@@ -20,22 +20,44 @@ export interface BootstrapOptions {
   /** Per-request deadline once connected. */
   timeoutMs: number;
   pollMs?: number;
+  /** After the batch, enumerate once more this much later and send what the batch missed; 0 or absent: never. */
+  settleMs?: number;
 }
 
-/** Waits for the agent, then sends it every pre-existing container; throws E_AGENT_TIMEOUT past the deadline. */
+/**
+ * Waits for the agent, then sends it every pre-existing container, then (with `settleMs`)
+ * the ones a second look finds that the first missed; throws E_AGENT_TIMEOUT past the deadline.
+ */
 export async function runBootstrap(options: BootstrapOptions, deps: EnumerateDeps & { log: Logger; sleep?: (ms: number) => Promise<void> }): Promise<number> {
   const { log } = deps;
   const sleep = deps.sleep ?? ((ms: number) => Bun.sleep(ms));
   const started = Date.now();
   log("info", "waiting for the agent", { socket: options.socket, deadlineMs: options.deadlineMs });
-  let client: AgentClient | undefined;
+  const client = await connectWhenUp(options, log, sleep, started);
+  let sent: Set<string>;
+  try {
+    log("info", "agent answers; enumerating runtime state", { waitedMs: Date.now() - started });
+    const { containers, rootsRead } = await enumerateContainers(options.roots, deps, log);
+    if (rootsRead === 0) log("warn", "no runtime state root could be read", { roots: options.roots.map((root) => root.path) });
+    const result = await sendBatch(client, containers);
+    log("info", "bootstrap batch sent", { ...result, tookMs: Date.now() - started });
+    sent = new Set(containers.map((container) => container.id));
+  } finally {
+    client.close();
+  }
+  if (options.settleMs) await settle(options, deps, sleep, sent);
+  return sent.size;
+}
+
+/** Connects once the agent answers a ping; E_AGENT_TIMEOUT past the deadline. */
+async function connectWhenUp(options: BootstrapOptions, log: Logger, sleep: (ms: number) => Promise<void>, started: number): Promise<AgentClient> {
   let lastError = "";
-  while (!client) {
+  for (;;) {
     try {
       const candidate = await AgentClient.connect({ socket: options.socket, timeoutMs: options.timeoutMs, maxFrameBytes: 1024 * 1024 });
       try {
         await candidate.request({ op: "ping" });
-        client = candidate;
+        return candidate;
       } catch (err) {
         candidate.close();
         throw err;
@@ -49,14 +71,33 @@ export async function runBootstrap(options: BootstrapOptions, deps: EnumerateDep
       await sleep(options.pollMs ?? 20);
     }
   }
+}
+
+/**
+ * The settle pass (DEFAULT_SETTLE_MS): a container whose runtime had not yet written its
+ * state when the batch was read is sent now, as a second, smaller batch. The first batch
+ * has done the bootstrap's job, so a failure here is logged, not thrown.
+ */
+async function settle(
+  options: BootstrapOptions,
+  deps: EnumerateDeps & { log: Logger },
+  sleep: (ms: number) => Promise<void>,
+  sent: ReadonlySet<string>,
+): Promise<void> {
+  const { log } = deps;
+  await sleep(options.settleMs ?? 0);
   try {
-    log("info", "agent answers; enumerating runtime state", { waitedMs: Date.now() - started });
-    const { containers, rootsRead } = await enumerateContainers(options.roots, deps, log);
-    if (rootsRead === 0) log("warn", "no runtime state root could be read", { roots: options.roots.map((root) => root.path) });
-    const result = await sendBatch(client, containers);
-    log("info", "bootstrap batch sent", { ...result, tookMs: Date.now() - started });
-    return result.sent;
-  } finally {
-    client.close();
+    const { containers } = await enumerateContainers(options.roots, deps, log);
+    const missed = containers.filter((container) => !sent.has(container.id));
+    if (missed.length === 0) return log("info", "settle pass: the batch missed nothing");
+    const client = await AgentClient.connect({ socket: options.socket, timeoutMs: options.timeoutMs, maxFrameBytes: 1024 * 1024 });
+    try {
+      const result = await sendBatch(client, missed);
+      log("warn", "settle pass: sent containers the batch missed", { ...result, ids: missed.map((container) => container.id) });
+    } finally {
+      client.close();
+    }
+  } catch (err) {
+    log("warn", "settle pass failed", { error: err instanceof Error ? err.message : String(err) });
   }
 }

@@ -6,6 +6,14 @@
 import * as v from "valibot";
 import { ArmorError } from "../errors.ts";
 
+/**
+ * How long after the agent comes up its runtime state is enumerated once more, adding
+ * containers the first enumeration missed: runc writes a container's state only once
+ * every createRuntime hook has returned, so a container the previous agent held can be
+ * invisible to the first look. Above the hook timeout install.sh writes (5 s), with a margin.
+ */
+export const DEFAULT_SETTLE_MS = 10_000;
+
 /** runc's format (`<root>/<id>/state.json`; also containerd's `<root>/<namespace>/<id>/state.json`) or crun's (`<root>/<id>/status`). */
 export type StateFormat = "runc" | "crun";
 

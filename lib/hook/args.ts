@@ -2,7 +2,7 @@
  * armor-hook's command line, parsed by hand: a CLI framework on the hook's hot
  * path would cost every container start more than this whole file.
  */
-import { DEFAULT_STATE_ROOTS, parseStateRoot, type StateRoot } from "../bootstrap/state-roots.ts";
+import { DEFAULT_SETTLE_MS, DEFAULT_STATE_ROOTS, parseStateRoot, type StateRoot } from "../bootstrap/state-roots.ts";
 import { ArmorError } from "../errors.ts";
 import { besideSocket } from "../paths.ts";
 import { defaultSpoolDir } from "../spool-format.ts";
@@ -32,6 +32,8 @@ export interface HookArgs {
   agentName: string;
   stateRoots: StateRoot[];
   bootstrapDeadlineMs: number;
+  /** How long after its batch the bootstrap enumerates once more and sends what it missed; 0: never. */
+  bootstrapSettleMs: number;
   /** Where the bootstrap fork logs; by default `bootstrap.log` beside the socket. */
   bootstrapLog: string;
   failPolicy: FailPolicy;
@@ -67,6 +69,8 @@ were already running, read from the runtimes' state roots.
                                ${DEFAULT_STATE_ROOTS.map((r) => `${r.format}:${r.path}`).join(" ")})
   --bootstrap-deadline-ms N    how long the bootstrap waits for the agent (default ${DEFAULT_BOOTSTRAP_DEADLINE_MS})
   --bootstrap-log PATH         the bootstrap's log file (default: bootstrap.log beside the socket)
+  --bootstrap-settle-ms N      after its batch, the bootstrap enumerates once more N ms later and sends
+                               the containers it missed (default ${DEFAULT_SETTLE_MS}; 0: never)
   --fail-policy open|closed    when the agent cannot confirm a registration: start the container
                                anyway (open, default) or refuse it (closed: exit 7, the runtime
                                destroys it), except for allowed namespaces, the agent's own
@@ -103,6 +107,7 @@ export function parseHookArgs(argv: readonly string[]): HookArgs {
   let agentName = DEFAULT_AGENT_NAME;
   const stateRoots: StateRoot[] = [];
   let bootstrapDeadlineMs = DEFAULT_BOOTSTRAP_DEADLINE_MS;
+  let bootstrapSettleMs = DEFAULT_SETTLE_MS;
   let bootstrapLog: string | undefined;
   let failPolicy: FailPolicy = "open";
   let failAllowNamespaces: string[] | undefined;
@@ -139,6 +144,11 @@ export function parseHookArgs(argv: readonly string[]): HookArgs {
       case "--bootstrap-deadline-ms":
         bootstrapDeadlineMs = wholeNumber(flag, value(), 1, 3_600_000);
         break;
+      case "--bootstrap-settle-ms": {
+        const raw = value();
+        bootstrapSettleMs = raw === "0" ? 0 : wholeNumber(flag, raw, 1, 3_600_000);
+        break;
+      }
       case "--bootstrap-log":
         bootstrapLog = value();
         break;
@@ -190,6 +200,7 @@ export function parseHookArgs(argv: readonly string[]): HookArgs {
     agentName,
     stateRoots: stateRoots.length > 0 ? stateRoots : [...DEFAULT_STATE_ROOTS],
     bootstrapDeadlineMs,
+    bootstrapSettleMs,
     bootstrapLog: bootstrapLog ?? besideSocket(socket, "bootstrap.log"),
     failPolicy,
     failAllowNamespaces: failAllowNamespaces ?? ["kube-system", agentNamespace],
@@ -241,6 +252,8 @@ export function bootstrapArgv(args: HookArgs): string[] {
     String(args.timeoutMs),
     "--bootstrap-deadline-ms",
     String(args.bootstrapDeadlineMs),
+    "--bootstrap-settle-ms",
+    String(args.bootstrapSettleMs),
     "--bootstrap-log",
     args.bootstrapLog,
     "--log-max-bytes",

@@ -52,6 +52,34 @@ export async function reapOrphans(): Promise<number> {
 }
 
 /**
+ * Kills what the tests started and nothing waits for: processes whose command line
+ * names the test's temp dir, e.g. a detached `armor-hook bootstrap` still in its
+ * settle wait. Once this process exits they would be init's, which reaps nothing here.
+ */
+export async function killStragglers(work: string): Promise<number> {
+  if (work === "") return 0;
+  let killed = 0;
+  for (const name of readdirSync("/proc")) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    let cmdline: string;
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+    } catch {
+      continue;
+    }
+    if (!cmdline.includes(work)) continue;
+    try {
+      process.kill(pid, "SIGKILL");
+      killed += 1;
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return killed;
+}
+
+/**
  * Lifecycle of a test file that starts containers and agents: a temp dir, cleanups
  * run after each test (newest first), and this process as subreaper of what they
  * leave, all undone after the file. Returns the dir getter and `defer`.
@@ -65,9 +93,11 @@ export function containerTestLifecycle(prefix: string, hooks: LifecycleHooks): {
   });
   hooks.afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+    await killStragglers(work);
     await reapOrphans();
   }, 120_000);
   hooks.afterAll(async () => {
+    await killStragglers(work);
     await reapOrphans();
     setSubreaper(false);
     rmSync(work, { recursive: true, force: true });

@@ -3,7 +3,7 @@
  * starts the detached `armor-hook bootstrap` with the options it was given.
  */
 import { describe, expect, test } from "bun:test";
-import { DEFAULT_STATE_ROOTS } from "../../lib/bootstrap/state-roots.ts";
+import { DEFAULT_SETTLE_MS, DEFAULT_STATE_ROOTS } from "../../lib/bootstrap/state-roots.ts";
 import {
   bootstrapArgv,
   DEFAULT_AGENT_NAME,
@@ -93,6 +93,8 @@ describe("runHook() for the agent's own container", () => {
       "500",
       "--bootstrap-deadline-ms",
       String(DEFAULT_BOOTSTRAP_DEADLINE_MS),
+      "--bootstrap-settle-ms",
+      String(DEFAULT_SETTLE_MS),
       "--bootstrap-log",
       "/run/sec/bootstrap.log",
       "--log-max-bytes",

@@ -119,6 +119,61 @@ describe("runBootstrap()", () => {
     expect(Date.now() - started).toBeLessThan(1000);
   });
 
+  test("the settle pass sends, as a second batch, a container whose state appeared after the first", async () => {
+    startAgentAfter(0);
+    const { log, records } = recordingLogger();
+    let second = false;
+    // runc writes "late"'s state only after the first look (its createRuntime hooks were still running).
+    const later: EnumerateDeps = {
+      readDir: (path) => (path === "/run/runc" && second ? ["pre", "late"] : host.readDir(path)),
+      readText: async (path) => {
+        const files: Record<string, string> = {
+          "/run/runc/late/state.json": JSON.stringify({ id: "late", init_process_pid: 4242, init_process_start: 9, config: { labels: ["bundle=/b/pre"] } }),
+        };
+        return files[path] ?? host.readText(path);
+      },
+      readLink: host.readLink,
+    };
+    const sleep = async (ms: number): Promise<void> => {
+      if (ms === 500) second = true;
+      await Bun.sleep(1);
+    };
+    expect(await runBootstrap(options({ settleMs: 500 }), { ...later, log, sleep })).toBe(1);
+    expect(registry.get("late")).toMatchObject({ source: "bootstrap", pid: 4242 });
+    expect(records).toContainEqual(expect.objectContaining({ level: "warn", msg: "settle pass: sent containers the batch missed" }));
+  });
+
+  test("the settle pass sends nothing when the first batch missed nothing", async () => {
+    startAgentAfter(0);
+    const { log, records } = recordingLogger();
+    expect(await runBootstrap(options({ settleMs: 500 }), { ...host, log, sleep: () => Bun.sleep(1) })).toBe(1);
+    expect(records.map((r) => r.msg)).toContain("settle pass: the batch missed nothing");
+  });
+
+  test("a settle pass that cannot reach the agent is logged, and the bootstrap still succeeds", async () => {
+    startAgentAfter(0);
+    const { log, records } = recordingLogger();
+    let agentGone = false;
+    const sleep = async (ms: number): Promise<void> => {
+      if (ms === 500) {
+        listener?.stop(true);
+        agentGone = true;
+      }
+      await Bun.sleep(1);
+    };
+    // The second look finds a container the batch did not have, but no agent to send it to.
+    const later: EnumerateDeps = {
+      readDir: (path) => (path === "/run/runc" && agentGone ? ["pre", "late"] : host.readDir(path)),
+      readText: async (path) =>
+        path === "/run/runc/late/state.json"
+          ? JSON.stringify({ id: "late", init_process_pid: 4242, init_process_start: 9, config: { labels: ["bundle=/b/pre"] } })
+          : host.readText(path),
+      readLink: host.readLink,
+    };
+    expect(await runBootstrap(options({ settleMs: 500 }), { ...later, log, sleep })).toBe(1);
+    expect(records).toContainEqual(expect.objectContaining({ level: "warn", msg: "settle pass failed" }));
+  });
+
   test("ends the agent's bootstrap with an empty batch when no state root is readable", async () => {
     startAgentAfter(0);
     const { log, records } = recordingLogger();
