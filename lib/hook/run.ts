@@ -121,7 +121,9 @@ async function decide(deps: HookDeps, args: HookArgs, progress: Progress, reserv
   const deadline = new Promise<Decision>((resolve) => {
     timer = setTimeout(() => {
       const error = new ArmorError("E_AGENT_TIMEOUT", `armor-hook did not finish within ${args.timeoutMs} ms (${progress.phase})`);
-      resolve(unconfirmed(error, args, progress, { dropped: "no time left" }, true));
+      // Cut off mid-write, the spool's temp file may still be whole: the agent replays it then.
+      const dropped = progress.phase === "writing the spool" ? "the deadline cut the spool write short (the agent replays it if it was whole)" : "no time left";
+      resolve(unconfirmed(error, args, progress, { dropped }, true));
     }, budgetMs);
   });
   const work = attempt(deps, args, progress, agentBudget).catch((err: unknown) => onFailure(deps, args, progress, toArmorError(err)));

@@ -222,5 +222,6 @@ describe("runHook() stays within --timeout-ms", () => {
     const outcome = await runHook(h.deps);
     expect(outcome.status).toBe(0);
     expect(outcome.stderr).toContain("(writing the spool)");
+    expect(outcome.stderr).toEndWith("; event not spooled: the deadline cut the spool write short (the agent replays it if it was whole)");
   });
 });
