@@ -35,6 +35,8 @@ try {
   await container.exited;
   await run(runc.command(["delete", "--force", id]));
   console.log((await agent.cli(["list"])).stdout);
+  say(`armor-agent hook-log ${id}  (the hook's own log: one line per call)`);
+  console.log((await agent.cli(["hook-log", id])).stdout);
   say("agent log");
   await agent.stop();
   console.log(agent.log.trim());
