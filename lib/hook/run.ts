@@ -5,7 +5,7 @@
  */
 import type { ClientOptions } from "../client.ts";
 import { describeContainer } from "../describe.ts";
-import { ArmorError, toArmorError, type ErrorCode } from "../errors.ts";
+import { ArmorError, toArmorError } from "../errors.ts";
 import { readBundleConfig, type BundleConfig, type ReadText } from "../oci/bundle.ts";
 import { kubernetesIdentity, podNamespace } from "../oci/kubernetes.ts";
 import { MAX_STATE_BYTES, parseState, resolveStage, type Stage } from "../oci/state.ts";
@@ -15,9 +15,7 @@ import { RegisterResultSchema, UnregisterResultSchema, type RequestBody } from "
 import type { SpoolRecord } from "../spool-format.ts";
 import { bootstrapArgv, HOOK_USAGE, lenientLogSettings, parseHookArgs, type HookArgs, type LogSettings } from "./args.ts";
 import { EXIT_STATUS, UNREACHABLE_CODES } from "./exit-status.ts";
-import { pendingDir, pendingFileName, type PendingLogLine } from "../hook-log-pending.ts";
-import { dirOf } from "../paths.ts";
-import { formatLogLine, type HookLogRecord, type HookResult } from "./log-record.ts";
+import { logCall, type Decision } from "./log-call.ts";
 import { failureVerdict } from "./policy.ts";
 import type { SpoolResult } from "./spool.ts";
 
@@ -71,15 +69,6 @@ interface Progress {
   failedIn?: string;
 }
 
-/** An outcome, with what the log says of it. */
-interface Decision {
-  outcome: HookOutcome;
-  result: HookResult;
-  code?: ErrorCode;
-  /** Where the unconfirmed event went: a spool file, or why nowhere. */
-  spool?: string;
-}
-
 /**
  * Runs the hook once, within `--timeout-ms` whatever happens (stdin that never
  * ends, a hung file system, a silent agent), and logs what came of it. Never
@@ -92,7 +81,7 @@ export async function runHook(deps: HookDeps): Promise<HookOutcome> {
   } catch (err) {
     // A bad hook entry fails every container: log it where the entry meant to log.
     const decision = failed(toArmorError(err), {});
-    await log(deps, lenientLogSettings(deps.argv), { namespace: null, phase: "reading the command line" }, decision);
+    await logCall(deps, lenientLogSettings(deps.argv), { phase: "reading the command line" }, decision);
     return decision.outcome;
   }
   if (args.help) return { status: 0, stdout: HOOK_USAGE };
@@ -100,7 +89,7 @@ export async function runHook(deps: HookDeps): Promise<HookOutcome> {
   const settings = args.logFile !== null && deps.writeLog ? { path: args.logFile, maxBytes: args.logMaxBytes, keep: args.logKeep } : null;
   const progress: Progress = { namespace: null, phase: "reading the OCI state" };
   const decision = await decide(deps, args, progress, settings === null ? 0 : logReserve(args.timeoutMs));
-  await log(deps, settings, progress, decision, args.socket);
+  await logCall(deps, settings, progress, decision, args.socket);
   return decision.outcome;
 }
 
@@ -131,56 +120,6 @@ async function decide(deps: HookDeps, args: HookArgs, progress: Progress, reserv
     return await Promise.race([work, deadline]);
   } finally {
     clearTimeout(timer);
-  }
-}
-
-/**
- * Appends the call's record to the hook's log, if there is one; never fails the hook.
- * A successful call whose log is beside the socket leaves its line for the agent to append.
- */
-async function log(deps: HookDeps, settings: LogSettings | null, progress: Progress, decision: Decision, socket?: string): Promise<void> {
-  if (settings === null || !deps.writeLog) return;
-  const { outcome } = decision;
-  const record: HookLogRecord = {
-    time: (deps.now?.() ?? new Date()).toISOString(),
-    level: outcome.status !== 0 ? "error" : decision.result === "unconfirmed" ? "warn" : "info",
-    result: decision.result,
-    status: outcome.status,
-    ms: Math.round((deps.elapsedMs?.() ?? performance.now()) * 100) / 100,
-    pid: deps.pid ?? process.pid,
-  };
-  if (progress.stage !== undefined) record.stage = progress.stage;
-  if (progress.containerId !== undefined) record.container = progress.containerId;
-  if (progress.pod !== undefined) record.pod = progress.pod;
-  if (progress.containerName !== undefined) record.containerName = progress.containerName;
-  if (decision.code !== undefined) {
-    record.code = decision.code;
-    record.phase = progress.failedIn ?? progress.phase;
-  }
-  if (outcome.stderr !== undefined) record.message = outcome.stderr;
-  if (decision.spool !== undefined) record.spool = decision.spool;
-  const line = formatLogLine(record);
-  const succeeded = decision.result === "registered" || decision.result === "unregistered" || decision.result === "bootstrap";
-  if (succeeded && socket !== undefined && deps.leaveFile && dirOf(settings.path) === dirOf(socket)) {
-    const pending: PendingLogLine = {
-      v: 1,
-      log: settings.path.slice(settings.path.lastIndexOf("/") + 1),
-      maxBytes: settings.maxBytes,
-      keep: settings.keep,
-      line,
-    };
-    const random = crypto.getRandomValues(new Uint32Array(1))[0] ?? 0;
-    const at = deps.nowMicros?.() ?? Math.floor((performance.timeOrigin + performance.now()) * 1000);
-    try {
-      return await deps.leaveFile(pendingDir(socket), pendingFileName(at, record.pid, random), `${JSON.stringify(pending)}\n`);
-    } catch {
-      // No pending directory: no agent that appends them (or an older one). Append it here.
-    }
-  }
-  try {
-    await deps.writeLog(settings, line);
-  } catch {
-    // The log is for the operator; its failure never changes what the runtime is told.
   }
 }
 
