@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import * as v from "valibot";
-import { hookLogCommand, HookLogRecordSchema, parseHookLogQuery, splitLines, type HookLogDeps, type HookLogQuery } from "../../lib/agent/hook-log.ts";
+import { hookLogCommand, HookLogRecordSchema, parseHookLogQuery, type HookLogDeps, type HookLogQuery } from "../../lib/agent/hook-log.ts";
+import { splitLines } from "../../lib/agent/lines.ts";
 import { formatHookLogRecord } from "../../lib/agent/hook-log-format.ts";
 import { readPendingLines } from "../../lib/agent/hook-log-fold.ts";
 import { agentExitStatus } from "../../lib/agent/exit-status.ts";
