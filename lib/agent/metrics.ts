@@ -38,6 +38,8 @@ export class Metrics {
 
   constructor(now: () => Date = () => new Date()) {
     this.#now = now;
+    // A counter without labels is shown from the start: an alert can tell 0 from "not exported".
+    this.#counters.set("armor_settle_found_total", new Map([["", 0]]));
   }
 
   /** A container entered (`add`) or left (`remove`) the registry. */
@@ -54,6 +56,11 @@ export class Metrics {
     LATENCY_BUCKETS.forEach((bound, i) => {
       if (seconds <= bound) this.#buckets[i] = (this.#buckets[i] ?? 0) + 1;
     });
+  }
+
+  /** The settle pass found `count` running containers the agent did not hold (each ran unattributed until then). */
+  settleFound(count: number): void {
+    for (let i = 0; i < count; i++) this.#inc("armor_settle_found_total", {});
   }
 
   /** An error answer or failure, by code; the last few are kept for `status`. */
@@ -85,10 +92,11 @@ export class Metrics {
       ["armor_removals_total", "Containers removed from the registry, by source of the removed record."],
       ["armor_requests_total", "Requests answered on the socket, by op and result."],
       ["armor_errors_total", "Error answers and failures, by code."],
+      ["armor_settle_found_total", "Running containers the settle pass found that the agent did not hold after a restart: each ran unattributed until then."],
     ];
     for (const [name, help] of counters) {
       family(name, "counter", help);
-      for (const [labels, value] of this.#counters.get(name) ?? []) out.push(`${name}{${labels}} ${value}`);
+      for (const [labels, value] of this.#counters.get(name) ?? []) out.push(labels === "" ? `${name} ${value}` : `${name}{${labels}} ${value}`);
     }
     family("armor_registration_seconds", "histogram", "Time the agent took to answer a register request.");
     LATENCY_BUCKETS.forEach((bound, i) => out.push(`armor_registration_seconds_bucket{le="${bound}"} ${this.#buckets[i]}`));

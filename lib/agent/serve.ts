@@ -131,7 +131,7 @@ export async function startAgent(options: ServeOptions): Promise<RunningAgent> {
       ? scheduleSettlePass(
           registry,
           { list: () => listLiveEntries(roots, hostFs, log), describe: (entry) => describeEntry(entry, hostFs, log) },
-          { delayMs: settleMs, ready: () => bootstrap.whenReady(), log },
+          { delayMs: settleMs, ready: () => bootstrap.whenReady(), log, found: (count) => metrics.settleFound(count) },
         )
       : undefined;
   const poller = options.poll

@@ -36,7 +36,7 @@ export async function settlePass<T extends { id: string }>(registry: Registry, s
 export function scheduleSettlePass<T extends { id: string }>(
   registry: Registry,
   source: SettleSource<T>,
-  options: { delayMs: number; ready: () => Promise<void>; log: Logger },
+  options: { delayMs: number; ready: () => Promise<void>; log: Logger; found?: (count: number) => void },
 ): { stop: () => void } {
   let stopped = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -46,8 +46,10 @@ export function scheduleSettlePass<T extends { id: string }>(
     try {
       const added = await settlePass(registry, source);
       // A container found here ran unattributed since the restart: worth a warning each time.
-      if (added > 0) options.log("warn", "the settle pass found running containers the agent did not hold", { added, afterMs: options.delayMs });
-      else options.log("debug", "settle pass: nothing missing");
+      if (added > 0) {
+        options.log("warn", "the settle pass found running containers the agent did not hold", { added, afterMs: options.delayMs });
+        options.found?.(added);
+      } else options.log("debug", "settle pass: nothing missing");
     } catch (err) {
       options.log("warn", "settle pass failed", { error: err instanceof Error ? err.message : String(err) });
     }

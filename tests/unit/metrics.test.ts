@@ -57,6 +57,13 @@ describe("Metrics.render()", () => {
     expect(sample(text, 'armor_requests_total{op="get",result="error"}')).toBe(1);
   });
 
+  test("counts the containers the settle pass found, from 0", () => {
+    const m = new Metrics();
+    expect(sample(m.render(gauges), "armor_settle_found_total")).toBe(0);
+    m.settleFound(2);
+    expect(sample(m.render(gauges), "armor_settle_found_total")).toBe(2);
+  });
+
   test("the registration histogram is cumulative, ends with +Inf, and has sum and count", () => {
     const m = new Metrics();
     for (const seconds of [0.00005, 0.0003, 0.0003, 0.004, 2]) m.request("register", true, seconds);

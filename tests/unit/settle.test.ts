@@ -49,13 +49,15 @@ describe("scheduleSettlePass()", () => {
     let ready!: () => void;
     const isReady = new Promise<void>((resolve) => (ready = resolve));
     const state = source(["missed"]);
-    scheduleSettlePass(registry, state, { delayMs: 5, ready: () => isReady, log });
+    const found: number[] = [];
+    scheduleSettlePass(registry, state, { delayMs: 5, ready: () => isReady, log, found: (count) => found.push(count) });
     await Bun.sleep(30);
     expect(state.described).toEqual([]);
     ready();
     await Bun.sleep(10);
     expect(registry.get("missed")?.source).toBe("bootstrap");
     expect(records.find((r) => r.level === "warn")?.fields).toEqual({ added: 1, afterMs: 5 });
+    expect(found).toEqual([1]);
   });
 
   test("stopped before its time, it does nothing", async () => {
