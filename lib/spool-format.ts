@@ -24,6 +24,11 @@ const NAME = /^(\d{16})-(\d{1,10})-([0-9a-f]{8})-(\d{1,8})\.json$/;
 /** One spooled event, as the hook writes it. */
 export type SpoolRecord = { v: 1; at: number; op: "register"; container: ContainerInfo } | { v: 1; at: number; op: "unregister"; container: string };
 
+/** Microseconds since the epoch, the clock spool and pending-log file names sort by. */
+export function epochMicros(): number {
+  return Math.floor((performance.timeOrigin + performance.now()) * 1000);
+}
+
 /** The file name of an event spooled at `atMicros` by process `pid`, `bytes` long. */
 export function spoolFileName(atMicros: number, pid: number, random: number, bytes: number): string {
   const rand = (random >>> 0).toString(16).padStart(8, "0");

@@ -6,6 +6,7 @@
 import type { ErrorCode } from "../errors.ts";
 import { pendingDir, pendingFileName, type PendingLogLine } from "../hook-log-pending.ts";
 import { dirOf } from "../paths.ts";
+import { epochMicros } from "../spool-format.ts";
 import type { LogSettings } from "./args.ts";
 import { formatLogLine, type HookLogRecord, type HookResult } from "./log-record.ts";
 import type { HookDeps, HookOutcome } from "./run.ts";
@@ -68,7 +69,7 @@ export async function logCall(deps: LogDeps, settings: LogSettings | null, progr
       line,
     };
     const random = crypto.getRandomValues(new Uint32Array(1))[0] ?? 0;
-    const at = deps.nowMicros?.() ?? Math.floor((performance.timeOrigin + performance.now()) * 1000);
+    const at = deps.nowMicros?.() ?? epochMicros();
     try {
       return await deps.leaveFile(pendingDir(socket), pendingFileName(at, record.pid, random), `${JSON.stringify(pending)}\n`);
     } catch {

@@ -12,7 +12,7 @@ import { MAX_STATE_BYTES, parseState, resolveStage, type Stage } from "../oci/st
 import { prefetchLinks, type ReadLinkAsync } from "../proc/namespaces.ts";
 import { parseWith } from "../validate.ts";
 import { RegisterResultSchema, UnregisterResultSchema, type RequestBody } from "../wire/messages.ts";
-import type { SpoolRecord } from "../spool-format.ts";
+import { epochMicros, type SpoolRecord } from "../spool-format.ts";
 import { bootstrapArgv, HOOK_USAGE, lenientLogSettings, parseHookArgs, type HookArgs, type LogSettings } from "./args.ts";
 import { EXIT_STATUS, UNREACHABLE_CODES } from "./exit-status.ts";
 import { logCall, type Decision } from "./log-call.ts";
@@ -134,7 +134,7 @@ async function attempt(deps: HookDeps, args: HookArgs, progress: Progress, agent
   const stage = resolveStage(state, args.stage);
   progress.stage = stage;
   const options = () => ({ socket: args.socket, timeoutMs: agentBudget(), maxFrameBytes: 1024 * 1024 });
-  const at = deps.nowMicros?.() ?? Math.floor((performance.timeOrigin + performance.now()) * 1000);
+  const at = deps.nowMicros?.() ?? epochMicros();
   if (stage === "poststop") {
     // The bundle is not read at poststop (it may be gone); the state's annotations name the pod.
     noteIdentity(progress, state.annotations ?? {});
