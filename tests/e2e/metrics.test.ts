@@ -1,6 +1,6 @@
 /** `serve --metrics` on loopback with a real runc container through the hook: what an operator's Prometheus and probes see. */
 import { afterEach, expect, test } from "bun:test";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { encodeFrame } from "../../lib/wire/frame.ts";
 import { AGENT, AgentProcess, hookEntry, makeBundle, removeDir, run, runcRuntime, runDetached, stopContainer, tempDir, waitFor } from "./support.ts";
 
@@ -77,7 +77,9 @@ test("/readyz is 503 until the bootstrap ends; /metrics counts a real container'
   const status = await run([AGENT, "status", "--json", "--socket", socket]);
   const parsed = JSON.parse(status.stdout) as { lastErrors: Array<{ code: string; message: string }> };
   expect(parsed.lastErrors.at(-1)?.code).toBe("E_VERSION");
-  expect((await run([AGENT, "status", "--socket", socket])).stdout).toContain("errors:      last 1:");
+  const human = (await run([AGENT, "status", "--socket", socket])).stdout;
+  expect(human).toContain("errors:      last 1:");
+  expect(human).toContain(`hook log:    ${join(dirname(socket), "hook.log")} (armor-agent hook-log ID`);
 });
 
 test("a --metrics address that cannot be used stops the agent before it takes the socket", async () => {
