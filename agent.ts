@@ -16,8 +16,8 @@ import { DEFAULT_STATE_ROOTS, parseStateRoot } from "./lib/bootstrap/state-roots
 import { DEFAULT_SOCKET } from "./lib/agent/socket-path.ts";
 import { ArmorError, errnoOf, toArmorError } from "./lib/errors.ts";
 import { jsonLogger, type Level } from "./lib/log.ts";
-import { besideSocket, dirOf } from "./lib/paths.ts";
-import { pendingDir } from "./lib/hook-log-pending.ts";
+import { besideSocket } from "./lib/paths.ts";
+import { pendingDir, pendingLogName } from "./lib/hook-log-pending.ts";
 import { readPendingLines } from "./lib/agent/hook-log-fold.ts";
 import { VERSION } from "./lib/version.ts";
 
@@ -235,8 +235,8 @@ const hookLog = defineCommand({
       const path = args["log-file"] ?? besideSocket(args.socket, "hook.log");
       const warn = (line: string): void => console.error(`armor-agent: ${line}`);
       // Lines of successful calls wait beside the socket until the agent appends them (within a second).
-      const pendingLines =
-        dirOf(path) === dirOf(args.socket) ? () => readPendingLines(pendingDir(args.socket), path.slice(path.lastIndexOf("/") + 1)) : undefined;
+      const logName = pendingLogName(path, args.socket);
+      const pendingLines = logName === undefined ? undefined : () => readPendingLines(pendingDir(args.socket), logName);
       await hookLogCommand(path, query, args.json, { open: openLogFile, print, warn, ...(pendingLines ? { pendingLines } : {}) });
     }),
 });

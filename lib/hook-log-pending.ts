@@ -8,7 +8,7 @@
  * the line itself. A failed call always appends itself: its line is there at once.
  * Nothing here builds a schema at load: the hook imports this on its hot path.
  */
-import { besideSocket } from "./paths.ts";
+import { besideSocket, dirOf } from "./paths.ts";
 
 /** The directory's name, beside the socket. */
 export const PENDING_DIR_NAME = "hook-log.pending";
@@ -27,6 +27,15 @@ const NAME = /^(\d{16})-(\d{1,10})-([0-9a-f]{8})\.json$/;
 /** The pending directory for an agent on `socket`. */
 export function pendingDir(socket: string): string {
   return besideSocket(socket, PENDING_DIR_NAME);
+}
+
+/**
+ * The name a pending line gives its log (`log` of PendingLogLine), or undefined when
+ * lines of `logPath` never wait for the agent on `socket`: only a log in the socket's
+ * directory is one the agent can append to (it sees that directory, wherever it runs).
+ */
+export function pendingLogName(logPath: string, socket: string): string | undefined {
+  return dirOf(logPath) === dirOf(socket) ? logPath.slice(logPath.lastIndexOf("/") + 1) : undefined;
 }
 
 /** A name that sorts in time order and is unique across hooks: µs since the epoch, pid, random. */

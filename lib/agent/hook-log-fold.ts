@@ -98,25 +98,22 @@ export class PendingLogFolder {
       this.#log("warn", "cannot read the pending hook log", { dir: this.dir, error: errnoOf(err) ?? String(err) });
       return report;
     }
-    // Names start with µs since the epoch: sorted names are the calls in time order.
-    const pending = names.filter(isPendingFileName).sort().slice(0, MAX_LINES_PER_PASS);
-    for (const name of pending) {
+    for (const name of inTimeOrder(names).slice(0, MAX_LINES_PER_PASS)) {
       const path = `${this.dir}/${name}`;
-      const text = await this.#host.readText(path).catch(() => undefined);
-      if (text === undefined) continue;
-      if (!text.endsWith("\n")) {
-        // Bun.write opens, then writes: a reader may come in between.
+      const file = await readPendingFile(this.#host, path);
+      if (file.state === "gone") continue;
+      if (file.state === "incomplete") {
         const age = this.#host.ageMs(path);
         if (age !== undefined && age > TORN_AFTER_MS) this.#discard(path, report, "bad", "left incomplete by its hook");
         else report.waiting += 1;
         continue;
       }
-      const parsed = parse(text);
-      if (typeof parsed === "string") {
-        this.#discard(path, report, "bad", `not a pending log line: ${parsed}`);
+      if (file.state === "bad") {
+        this.#discard(path, report, "bad", `not a pending log line: ${file.reason}`);
         continue;
       }
-      const result = this.#host.append({ path: `${this.#logDir}/${parsed.log}`, maxBytes: parsed.maxBytes, keep: parsed.keep }, parsed.line);
+      const { pending } = file;
+      const result = this.#host.append({ path: `${this.#logDir}/${pending.log}`, maxBytes: pending.maxBytes, keep: pending.keep }, pending.line);
       // A log that cannot be written loses the line, not the agent's disk: the warning says so.
       if ("failed" in result) this.#discard(path, report, "failed", `cannot append it to the hook log: ${result.failed}`);
       else this.#discard(path, report, "appended");
@@ -133,6 +130,24 @@ export class PendingLogFolder {
       if (errnoOf(err) !== "ENOENT") this.#log("warn", "cannot remove a pending hook log line", { file: path, error: errnoOf(err) ?? String(err) });
     }
   }
+}
+
+/** The pending files among `names`, oldest first: names start with µs since the epoch. */
+function inTimeOrder(names: readonly string[]): string[] {
+  return names.filter(isPendingFileName).sort();
+}
+
+/** A pending file as read: gone meanwhile, still being written, not a pending line (and why), or its line. */
+type PendingFile =
+  { state: "gone" } | { state: "incomplete" } | { state: "bad"; reason: string } | { state: "line"; pending: v.InferOutput<typeof PendingLogLineSchema> };
+
+async function readPendingFile(host: Pick<FoldHost, "readText">, path: string): Promise<PendingFile> {
+  const text = await host.readText(path).catch(() => undefined);
+  if (text === undefined) return { state: "gone" };
+  // Bun.write opens, then writes: a reader may come in between.
+  if (!text.endsWith("\n")) return { state: "incomplete" };
+  const parsed = parse(text);
+  return typeof parsed === "string" ? { state: "bad", reason: parsed } : { state: "line", pending: parsed };
 }
 
 /** The pending line in `text`, or what is wrong with it. */
@@ -169,10 +184,9 @@ export async function readPendingLines(dir: string, log: string, host: Pick<Fold
     return [];
   }
   const lines: string[] = [];
-  for (const name of names.filter(isPendingFileName).sort()) {
-    const text = await host.readText(`${dir}/${name}`).catch(() => "");
-    const parsed = text.endsWith("\n") ? parse(text) : "incomplete";
-    if (typeof parsed !== "string" && parsed.log === log) lines.push(parsed.line);
+  for (const name of inTimeOrder(names)) {
+    const file = await readPendingFile(host, `${dir}/${name}`);
+    if (file.state === "line" && file.pending.log === log) lines.push(file.pending.line);
   }
   return lines;
 }

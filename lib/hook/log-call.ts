@@ -4,8 +4,7 @@
  * lib/hook-log-pending.ts) or appended by the hook itself (lib/rotating-log.ts).
  */
 import type { ErrorCode } from "../errors.ts";
-import { pendingDir, pendingFileName, type PendingLogLine } from "../hook-log-pending.ts";
-import { dirOf } from "../paths.ts";
+import { pendingDir, pendingFileName, pendingLogName, type PendingLogLine } from "../hook-log-pending.ts";
 import { epochMicros } from "../spool-format.ts";
 import type { LogSettings } from "./args.ts";
 import { formatLogLine, type HookLogRecord, type HookResult } from "./log-record.ts";
@@ -60,10 +59,11 @@ export async function logCall(deps: LogDeps, settings: LogSettings | null, progr
   if (decision.spool !== undefined) record.spool = decision.spool;
   const line = formatLogLine(record);
   const succeeded = decision.result === "registered" || decision.result === "unregistered" || decision.result === "bootstrap";
-  if (succeeded && socket !== undefined && deps.leaveFile && dirOf(settings.path) === dirOf(socket)) {
+  const log = socket === undefined ? undefined : pendingLogName(settings.path, socket);
+  if (succeeded && socket !== undefined && log !== undefined && deps.leaveFile) {
     const pending: PendingLogLine = {
       v: 1,
-      log: settings.path.slice(settings.path.lastIndexOf("/") + 1),
+      log,
       maxBytes: settings.maxBytes,
       keep: settings.keep,
       line,
