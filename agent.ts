@@ -16,8 +16,8 @@ import { DEFAULT_STATE_ROOTS, parseStateRoot } from "./lib/bootstrap/state-roots
 import { DEFAULT_SOCKET } from "./lib/agent/socket-path.ts";
 import { ArmorError, errnoOf, toArmorError } from "./lib/errors.ts";
 import { jsonLogger, type Level } from "./lib/log.ts";
-import { besideSocket } from "./lib/paths.ts";
-import { pendingDir, pendingLogName } from "./lib/hook-log-pending.ts";
+import { pendingLogName } from "./lib/hook-log-pending.ts";
+import { layout } from "./lib/layout.ts";
 import { readPendingLines } from "./lib/agent/hook-log-fold.ts";
 import { VERSION } from "./lib/version.ts";
 
@@ -232,11 +232,11 @@ const hookLog = defineCommand({
     guarded(async () => {
       if (args._.length > 1) throw new ArmorError("E_USAGE", `hook-log takes one CONTAINER, got ${args._.length}`);
       const query = parseHookLogQuery({ container: args.container, result: args.result, tail: args.tail });
-      const path = args["log-file"] ?? besideSocket(args.socket, "hook.log");
+      const path = args["log-file"] ?? layout(args.socket).hookLog;
       const warn = (line: string): void => console.error(`armor-agent: ${line}`);
       // Lines of successful calls wait beside the socket until the agent appends them (within a second).
       const logName = pendingLogName(path, args.socket);
-      const pendingLines = logName === undefined ? undefined : () => readPendingLines(pendingDir(args.socket), logName);
+      const pendingLines = logName === undefined ? undefined : () => readPendingLines(layout(args.socket).hookLogPending, logName);
       await hookLogCommand(path, query, args.json, { open: openLogFile, print, warn, ...(pendingLines ? { pendingLines } : {}) });
     }),
 });

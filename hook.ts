@@ -19,7 +19,7 @@ const argv = process.argv.slice(2);
 // only by a call that failed, or that found no agent to leave its line to (lib/hook-log-pending.ts).
 const loadLogWriter = () => import("./lib/rotating-log.ts");
 if (argv[0] === "bootstrap") {
-  const { bootstrapMain } = await import("./lib/bootstrap/main.ts");
+  const { bootstrapMain } = await import("./lib/hook/bootstrap-main.ts");
   process.exit(await bootstrapMain(argv.slice(1)));
 }
 

@@ -8,7 +8,7 @@
  * the line itself. A failed call always appends itself: its line is there at once.
  * Nothing here builds a schema at load: the hook imports this on its hot path.
  */
-import { besideSocket, dirOf } from "./paths.ts";
+import { dirOf } from "./layout.ts";
 
 /** The directory's name, beside the socket. */
 export const PENDING_DIR_NAME = "hook-log.pending";
@@ -23,11 +23,6 @@ export interface PendingLogLine {
 }
 
 const NAME = /^(\d{16})-(\d{1,10})-([0-9a-f]{8})\.json$/;
-
-/** The pending directory for an agent on `socket`. */
-export function pendingDir(socket: string): string {
-  return besideSocket(socket, PENDING_DIR_NAME);
-}
 
 /**
  * The name a pending line gives its log (`log` of PendingLogLine), or undefined when

@@ -8,7 +8,6 @@
  * (lib/agent/spool.ts validates what it reads).
  */
 import type { ContainerInfo } from "./container.ts";
-import { besideSocket } from "./paths.ts";
 
 /** At most this many spooled events; the hook drops (with a warning) beyond it. */
 export const MAX_SPOOL_FILES = 4096;
@@ -40,9 +39,4 @@ export function parseSpoolFileName(name: string): { atMicros: number; pid: numbe
   const match = NAME.exec(name);
   if (!match) return undefined;
   return { atMicros: Number(match[1]), pid: Number(match[2]), bytes: Number(match[4]) };
-}
-
-/** The default spool directory: `spool` beside the socket. */
-export function defaultSpoolDir(socket: string): string {
-  return besideSocket(socket, "spool");
 }

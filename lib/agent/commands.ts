@@ -3,7 +3,7 @@ import * as v from "valibot";
 import { AgentClient, callAgent, type ClientOptions } from "../client.ts";
 import type { Container } from "../container.ts";
 import { ArmorError } from "../errors.ts";
-import { besideSocket } from "../paths.ts";
+import { layout } from "../layout.ts";
 import { parseWith } from "../validate.ts";
 import { GetResultSchema, ListResultSchema, LookupResultSchema, StatusResultSchema, WatchResultSchema, type Event } from "../wire/messages.ts";
 import { formatContainer, formatEvent, formatTable } from "./format.ts";
@@ -79,7 +79,7 @@ export async function statusCommand(socket: string, timeoutMs: number, json: boo
         `containers:  ${status.containers}`,
         `bootstrap:   mode ${boot.mode}, ${boot.completedBy ? `completed by ${boot.completedBy} with ${boot.containers} pre-existing containers in ${boot.durationMs} ms` : "in progress"}`,
         ...(boot.warning ? [`warning:     ${boot.warning}`] : []),
-        `hook log:    ${besideSocket(status.socket, "hook.log")} (armor-agent hook-log ID: what the hook did with a container)`,
+        `hook log:    ${layout(status.socket).hookLog} (armor-agent hook-log ID: what the hook did with a container)`,
         `errors:      ${status.lastErrors.length === 0 ? "none recently" : `last ${status.lastErrors.length}:`}`,
         ...status.lastErrors.map((e) => `  ${e.time}  ${e.code}  ${e.message}`),
       ].join("\n"),

@@ -9,7 +9,7 @@ import { readdirSync, unlinkSync } from "node:fs";
 import * as v from "valibot";
 import { errnoOf } from "../errors.ts";
 import { isPendingFileName } from "../hook-log-pending.ts";
-import { MAX_LOG_LINE_BYTES } from "../hook/log-record.ts";
+import { MAX_LOG_LINE_BYTES } from "../hook-log-record.ts";
 import type { Logger } from "../log.ts";
 import { appendLogLine, type AppendResult, type RotatingLogOptions } from "../rotating-log.ts";
 import { describeIssue } from "../validate.ts";

@@ -1,5 +1,5 @@
 /** One aligned line per hook log record, for `armor-agent hook-log`. */
-import type { HookLogEntry } from "./hook-log.ts";
+import type { HookLogRecord } from "../hook-log-record.ts";
 
 /**
  * `TIME LEVEL RESULT STAGE MS ID [pod=NS/NAME] [container=NAME] [status=N] [CODE (PHASE)] [spool=…] [ : MESSAGE]`.
@@ -7,7 +7,7 @@ import type { HookLogEntry } from "./hook-log.ts";
  * 12 characters, as crictl and docker do (a prefix selects it). Control characters in
  * fields (annotations come from whoever creates the pod) are shown escaped.
  */
-export function formatHookLogRecord(record: HookLogEntry): string {
+export function formatHookLogRecord(record: HookLogRecord): string {
   const columns = [
     clean(record.time),
     record.level.padEnd(5),

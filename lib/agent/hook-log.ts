@@ -6,35 +6,13 @@
 import * as v from "valibot";
 import { ArmorError } from "../errors.ts";
 import { PENDING_DIR_NAME } from "../hook-log-pending.ts";
+import { HOOK_RESULTS, hookLogRecordSchema, type HookLogRecord } from "../hook-log-record.ts";
 import { parseWith } from "../validate.ts";
 import type { Print } from "./commands.ts";
 import { formatHookLogRecord } from "./hook-log-format.ts";
 import { Ring, splitLines } from "./lines.ts";
 
-/** Every `result` a hook log record can carry (lib/hook/log-record.ts). */
-export const HOOK_RESULTS = ["registered", "unregistered", "bootstrap", "unconfirmed", "refused", "failed"] as const;
-
-/**
- * One line of the hook's log. Not strict: a newer hook's extra fields must not make
- * an older agent skip its lines (--json prints lines as read, extra fields and all).
- */
-export const HookLogRecordSchema = v.object({
-  time: v.string(),
-  level: v.picklist(["info", "warn", "error"]),
-  result: v.picklist(HOOK_RESULTS),
-  status: v.number(),
-  ms: v.number(),
-  pid: v.number(),
-  stage: v.exactOptional(v.string()),
-  container: v.exactOptional(v.string()),
-  pod: v.exactOptional(v.string()),
-  containerName: v.exactOptional(v.string()),
-  code: v.exactOptional(v.string()),
-  phase: v.exactOptional(v.string()),
-  message: v.exactOptional(v.string()),
-  spool: v.exactOptional(v.string()),
-});
-export type HookLogEntry = v.InferOutput<typeof HookLogRecordSchema>;
+export { HOOK_RESULTS };
 
 /** The hook keeps at most this many rotated files (`--log-keep` 1..20 in lib/hook/args.ts). */
 export const MAX_ROTATED = 20;
@@ -74,7 +52,7 @@ export function parseHookLogQuery(raw: { container?: string | undefined; result?
 }
 
 /** Whether a record is one the query asks for. */
-export function matchesQuery(record: HookLogEntry, query: HookLogQuery): boolean {
+export function matchesQuery(record: HookLogRecord, query: HookLogQuery): boolean {
   if (query.results && !query.results.has(record.result)) return false;
   const wanted = query.container;
   if (wanted === undefined) return true;
@@ -167,14 +145,14 @@ async function openAll(path: string, deps: HookLogDeps): Promise<Array<OpenedLog
   return opened.reverse();
 }
 
-function parseRecord(line: string): HookLogEntry | null {
+function parseRecord(line: string): HookLogRecord | null {
   let raw: unknown;
   try {
     raw = JSON.parse(line);
   } catch {
     return null;
   }
-  const result = v.safeParse(HookLogRecordSchema, raw);
+  const result = v.safeParse(hookLogRecordSchema(), raw);
   return result.success ? result.output : null;
 }
 

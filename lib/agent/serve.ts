@@ -4,13 +4,11 @@ import { describeEntry, enumerateContainers, listLiveEntries } from "../bootstra
 import { DEFAULT_STATE_ROOTS, type StateRoot } from "../bootstrap/state-roots.ts";
 import type { Logger } from "../log.ts";
 import { Registry } from "../registry.ts";
-import { serve, type ServerLimits } from "../server.ts";
+import { serve, type ServerLimits } from "./server.ts";
 import { BootstrapTracker, type BootstrapMode } from "./bootstrap.ts";
 import { prepareSocketPath, restrictSocket } from "./socket-path.ts";
-import { defaultSpoolDir } from "../spool-format.ts";
 import { Spool } from "./spool.ts";
-import { pendingDir } from "../hook-log-pending.ts";
-import { dirOf } from "../paths.ts";
+import { dirOf, layout } from "../layout.ts";
 import { PendingLogFolder } from "./hook-log-fold.ts";
 import { DEFAULT_SETTLE_MS, scheduleSettlePass } from "./settle.ts";
 import { startHttp } from "./http.ts";
@@ -56,12 +54,12 @@ export async function startAgent(options: ServeOptions): Promise<RunningAgent> {
   registry.subscribe(({ event, container }) => metrics.registryChange(event, container.source));
   // Events hooks spooled while no agent answered come first: the agent is not
   // serving (so not ready) before they are in the registry.
-  const spool = new Spool({ dir: options.spoolDir ?? defaultSpoolDir(socket), registry, log });
+  const spool = new Spool({ dir: options.spoolDir ?? layout(socket).spool, registry, log });
   spool.prepare();
   const replayed = await spool.replay();
   if (replayed.registered + replayed.removed + replayed.skipped + replayed.bad > 0) log("info", "replayed the spool", { ...replayed });
   // Successful hook calls leave their log lines for the agent from now on (lib/hook-log-pending.ts).
-  const hookLog = new PendingLogFolder({ dir: pendingDir(socket), logDir: dirOf(socket), log });
+  const hookLog = new PendingLogFolder({ dir: layout(socket).hookLogPending, logDir: dirOf(socket), log });
   hookLog.prepare();
   await hookLog.fold();
   const roots = options.stateRoots ?? DEFAULT_STATE_ROOTS;

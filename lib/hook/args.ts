@@ -4,8 +4,7 @@
  */
 import { DEFAULT_SETTLE_MS, DEFAULT_STATE_ROOTS, parseStateRoot, type StateRoot } from "../bootstrap/state-roots.ts";
 import { ArmorError } from "../errors.ts";
-import { besideSocket } from "../paths.ts";
-import { defaultSpoolDir } from "../spool-format.ts";
+import { layout } from "../layout.ts";
 import { DEFAULT_SOCKET } from "../wire/messages.ts";
 
 export { DEFAULT_SOCKET };
@@ -193,6 +192,7 @@ export function parseHookArgs(argv: readonly string[]): HookArgs {
         stage = arg;
     }
   }
+  const files = layout(socket);
   return {
     socket,
     timeoutMs,
@@ -201,12 +201,12 @@ export function parseHookArgs(argv: readonly string[]): HookArgs {
     stateRoots: stateRoots.length > 0 ? stateRoots : [...DEFAULT_STATE_ROOTS],
     bootstrapDeadlineMs,
     bootstrapSettleMs,
-    bootstrapLog: bootstrapLog ?? besideSocket(socket, "bootstrap.log"),
+    bootstrapLog: bootstrapLog ?? files.bootstrapLog,
     failPolicy,
     failAllowNamespaces: failAllowNamespaces ?? ["kube-system", agentNamespace],
     agentNamespace,
-    spoolDir: spoolDir ?? defaultSpoolDir(socket),
-    logFile: logFile === undefined ? besideSocket(socket, "hook.log") : logFile,
+    spoolDir: spoolDir ?? files.spool,
+    logFile: logFile === undefined ? files.hookLog : logFile,
     logMaxBytes,
     logKeep,
     help,
@@ -239,7 +239,7 @@ export function lenientLogSettings(argv: readonly string[]): LogSettings | null 
     else if (flag === "--no-log-file") path = null;
   }
   if (path === null) return null;
-  return { path: path ?? besideSocket(socket, "hook.log"), maxBytes: DEFAULT_LOG_MAX_BYTES, keep: DEFAULT_LOG_KEEP };
+  return { path: path ?? layout(socket).hookLog, maxBytes: DEFAULT_LOG_MAX_BYTES, keep: DEFAULT_LOG_KEEP };
 }
 
 /** The argv of the detached `armor-hook bootstrap` that the hook starts for the agent's container. */

@@ -4,11 +4,12 @@
  * lib/hook-log-pending.ts) or appended by the hook itself (lib/rotating-log.ts).
  */
 import type { ErrorCode } from "../errors.ts";
-import { pendingDir, pendingFileName, pendingLogName, type PendingLogLine } from "../hook-log-pending.ts";
+import { pendingFileName, pendingLogName, type PendingLogLine } from "../hook-log-pending.ts";
+import { layout } from "../layout.ts";
 import { epochMicros } from "../spool-format.ts";
 import type { LogSettings } from "./args.ts";
-import { formatLogLine, type HookLogRecord, type HookResult } from "./log-record.ts";
-import type { HookDeps, HookOutcome } from "./run.ts";
+import { formatLogLine, type HookLogRecord, type HookResult } from "../hook-log-record.ts";
+import type { HookDeps, HookOutcome } from "./deps.ts";
 
 /** An outcome, with what the log says of it. */
 export interface Decision {
@@ -71,7 +72,7 @@ export async function logCall(deps: LogDeps, settings: LogSettings | null, progr
     const random = crypto.getRandomValues(new Uint32Array(1))[0] ?? 0;
     const at = deps.nowMicros?.() ?? epochMicros();
     try {
-      return await deps.leaveFile(pendingDir(socket), pendingFileName(at, record.pid, random), `${JSON.stringify(pending)}\n`);
+      return await deps.leaveFile(layout(socket).hookLogPending, pendingFileName(at, record.pid, random), `${JSON.stringify(pending)}\n`);
     } catch {
       // No pending directory: no agent that appends them (or an older one). Append it here.
     }

@@ -3,57 +3,23 @@
  * container record, and register or unregister it with the agent — or, for the
  * agent's own container, start the detached bootstrap and return at once.
  */
-import type { ClientOptions } from "../client.ts";
 import { describeContainer } from "../describe.ts";
 import { ArmorError, toArmorError } from "../errors.ts";
-import { readBundleConfig, type BundleConfig, type ReadText } from "../oci/bundle.ts";
+import { readBundleConfig, type BundleConfig } from "../oci/bundle.ts";
 import { kubernetesIdentity, podNamespace } from "../oci/kubernetes.ts";
 import { MAX_STATE_BYTES, parseState, resolveStage, type Stage } from "../oci/state.ts";
-import { prefetchLinks, type ReadLinkAsync } from "../proc/namespaces.ts";
+import { prefetchLinks } from "../proc/namespaces.ts";
 import { parseWith } from "../validate.ts";
-import { RegisterResultSchema, UnregisterResultSchema, type RequestBody } from "../wire/messages.ts";
+import { RegisterResultSchema, UnregisterResultSchema } from "../wire/messages.ts";
 import { epochMicros, type SpoolRecord } from "../spool-format.ts";
-import { bootstrapArgv, HOOK_USAGE, lenientLogSettings, parseHookArgs, type HookArgs, type LogSettings } from "./args.ts";
+import { bootstrapArgv, HOOK_USAGE, lenientLogSettings, parseHookArgs, type HookArgs } from "./args.ts";
 import { EXIT_STATUS, UNREACHABLE_CODES } from "./exit-status.ts";
 import { logCall, type Decision } from "./log-call.ts";
 import { failureVerdict } from "./policy.ts";
 import type { SpoolResult } from "./spool.ts";
+import type { HookDeps, HookOutcome } from "./deps.ts";
 
-/** The hook's effects. */
-export interface HookDeps {
-  argv: readonly string[];
-  readStdin: () => Promise<string>;
-  readText: ReadText;
-  readLink: ReadLinkAsync;
-  callAgent: (options: ClientOptions, body: RequestBody) => Promise<unknown>;
-  /** Starts this binary again with `argv`, detached, with no inherited stdio. */
-  spawnDetached: (argv: string[]) => void;
-  version: string;
-  /** Leaves an event the agent could not take in the spool directory. Absent: nothing is spooled. */
-  spool?: (dir: string, record: SpoolRecord) => Promise<SpoolResult>;
-  /** Whether a directory exists: the spool directory exists once the agent has started on this node. */
-  dirExists?: (path: string) => Promise<boolean>;
-  /** Microseconds since the epoch: orders spooled events. */
-  nowMicros?: () => number;
-  /** Appends one line to the hook's log itself (node:fs: slow to load). Absent: nothing is logged. */
-  writeLog?: (settings: LogSettings, line: string) => Promise<void>;
-  /**
-   * Writes `content` as the new file `dir/name` (Bun.write: cheap), failing when `dir`
-   * does not exist: how a successful call leaves its line for the agent (lib/hook-log-pending.ts).
-   */
-  leaveFile?: (dir: string, name: string, content: string) => Promise<void>;
-  /** Milliseconds since the hook's process started (performance.now()). */
-  elapsedMs?: () => number;
-  now?: () => Date;
-  pid?: number;
-}
-
-/** How the hook ends: an exit status, and at most one line for stderr or stdout. */
-export interface HookOutcome {
-  status: number;
-  stderr?: string;
-  stdout?: string;
-}
+export type { HookDeps, HookOutcome };
 
 /** What the hook knows so far, for the failure path: the deadline may cut it off anywhere. */
 interface Progress {

@@ -6,7 +6,7 @@ import { BootstrapTracker, type Reconcile } from "../../lib/agent/bootstrap.ts";
 import { sendBatch } from "../../lib/bootstrap/batch.ts";
 import { AgentClient } from "../../lib/client.ts";
 import { Registry } from "../../lib/registry.ts";
-import { serve, type ServerLimits } from "../../lib/server.ts";
+import { serve, type ServerLimits } from "../../lib/agent/server.ts";
 import { RawClient } from "./_raw-client.ts";
 import { containerInfo, recordingLogger, tempDir } from "./_fixtures.ts";
 

@@ -6,7 +6,7 @@ import { BootstrapTracker } from "../../lib/agent/bootstrap.ts";
 import type { EnumerateDeps } from "../../lib/bootstrap/enumerate.ts";
 import { runBootstrap, type BootstrapOptions } from "../../lib/bootstrap/run.ts";
 import { Registry } from "../../lib/registry.ts";
-import { serve } from "../../lib/server.ts";
+import { serve } from "../../lib/agent/server.ts";
 import { recordingLogger, rejectionOf, tempDir } from "./_fixtures.ts";
 
 let dir: { dir: string; remove: () => void };

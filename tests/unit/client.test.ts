@@ -3,7 +3,7 @@ import type { Socket, UnixSocketListener } from "bun";
 import { join } from "node:path";
 import { AgentClient, callAgent } from "../../lib/client.ts";
 import { Registry } from "../../lib/registry.ts";
-import { serve } from "../../lib/server.ts";
+import { serve } from "../../lib/agent/server.ts";
 import { encodeFrame } from "../../lib/wire/frame.ts";
 import { recordingLogger, rejectionOf, tempDir } from "./_fixtures.ts";
 

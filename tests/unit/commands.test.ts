@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { getCommand, listCommand, lookupCommand, watchCommand } from "../../lib/agent/commands.ts";
 import { formatContainer, formatTable } from "../../lib/agent/format.ts";
 import { Registry } from "../../lib/registry.ts";
-import { serve } from "../../lib/server.ts";
+import { serve } from "../../lib/agent/server.ts";
 import { containerInfo, recordingLogger, rejectionOf, tempDir } from "./_fixtures.ts";
 
 let dir: { dir: string; remove: () => void };

@@ -16,7 +16,7 @@ import { readBoundedText } from "../../lib/hook/stdin.ts";
 import { readBundleConfig } from "../../lib/oci/bundle.ts";
 import { MAX_ANNOTATIONS, parseState } from "../../lib/oci/state.ts";
 import { Registry } from "../../lib/registry.ts";
-import { serve } from "../../lib/server.ts";
+import { serve } from "../../lib/agent/server.ts";
 import { RequestSchema } from "../../lib/wire/messages.ts";
 import { armorErrorOf, containerInfo, recordingLogger, rejectionOf, tempDir } from "./_fixtures.ts";
 import { fuzzConfig, fuzzFrame, Fuzzer, fuzzState, registryProblems, trackCollisions } from "./_fuzz.ts";

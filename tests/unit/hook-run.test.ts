@@ -4,7 +4,7 @@ import type { ContainerInfo } from "../../lib/container.ts";
 import { ArmorError } from "../../lib/errors.ts";
 import { DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_BYTES, HOOK_USAGE, lenientLogSettings, type LogSettings } from "../../lib/hook/args.ts";
 import type { PendingLogLine } from "../../lib/hook-log-pending.ts";
-import { MAX_LOG_LINE_BYTES, type HookLogRecord } from "../../lib/hook/log-record.ts";
+import { MAX_LOG_LINE_BYTES, type HookLogRecord } from "../../lib/hook-log-record.ts";
 import { runHook, type HookDeps, type HookOutcome } from "../../lib/hook/run.ts";
 import type { RequestBody } from "../../lib/wire/messages.ts";
 

@@ -3,7 +3,7 @@ import type { UnixSocketListener } from "bun";
 import { join } from "node:path";
 import { AgentClient } from "../../lib/client.ts";
 import { Registry } from "../../lib/registry.ts";
-import { serve, type ServerLimits } from "../../lib/server.ts";
+import { serve, type ServerLimits } from "../../lib/agent/server.ts";
 import { encodeFrame } from "../../lib/wire/frame.ts";
 import { RawClient } from "./_raw-client.ts";
 import { containerInfo, recordingLogger, rejectionOf, tempDir } from "./_fixtures.ts";

@@ -4,7 +4,7 @@ import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, renameSync, sta
 import { join } from "node:path";
 import { prepareSocketPath, restrictSocket } from "../../lib/agent/socket-path.ts";
 import { Registry } from "../../lib/registry.ts";
-import { serve } from "../../lib/server.ts";
+import { serve } from "../../lib/agent/server.ts";
 import { recordingLogger, rejectionOf, tempDir } from "./_fixtures.ts";
 
 let tmp: { dir: string; remove: () => void };

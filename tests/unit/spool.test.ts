@@ -5,7 +5,6 @@ import { realHost, Spool, STALE_TMP_MS, type SpoolHost, TMP_SETTLE_MS } from "..
 import { writeSpool } from "../../lib/hook/spool.ts";
 import { Registry } from "../../lib/registry.ts";
 import {
-  defaultSpoolDir,
   MAX_SPOOL_BYTES,
   MAX_SPOOL_ENTRY_BYTES,
   MAX_SPOOL_FILES,
@@ -50,14 +49,6 @@ describe("spool file names", () => {
       expect(parseSpoolFileName(name)).toBeUndefined();
     },
   );
-
-  test.each([
-    ["/run/armor/armor.sock", "/run/armor/spool"],
-    ["/armor.sock", "/spool"],
-    ["armor.sock", "./spool"],
-  ])("defaultSpoolDir(%s) is %s", (socket, expected) => {
-    expect(defaultSpoolDir(socket)).toBe(expected);
-  });
 });
 
 describe("writeSpool() (hook side)", () => {

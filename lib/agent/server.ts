@@ -5,13 +5,13 @@
  * else notices.
  */
 import type { Socket, UnixSocketListener } from "bun";
-import { dispatch, type AgentInfo } from "./agent/dispatch.ts";
-import { ArmorError } from "./errors.ts";
-import type { Logger } from "./log.ts";
-import type { Registry } from "./registry.ts";
-import { describeIssue } from "./validate.ts";
-import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES } from "./wire/frame.ts";
-import { errorResponse, PROTOCOL_VERSION, RequestSchema, type Response } from "./wire/messages.ts";
+import { dispatch, type AgentInfo } from "./dispatch.ts";
+import { ArmorError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type { Registry } from "../registry.ts";
+import { describeIssue } from "../validate.ts";
+import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES } from "../wire/frame.ts";
+import { errorResponse, PROTOCOL_VERSION, RequestSchema, type Response } from "../wire/messages.ts";
 import * as v from "valibot";
 
 /** Limits the server enforces on every client. */

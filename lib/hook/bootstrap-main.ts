@@ -5,11 +5,11 @@
  */
 import { readdirSync, readlinkSync } from "node:fs";
 import { toArmorError } from "../errors.ts";
-import { parseHookArgs } from "../hook/args.ts";
-import { EXIT_STATUS } from "../hook/exit-status.ts";
+import { parseHookArgs } from "./args.ts";
+import { EXIT_STATUS } from "./exit-status.ts";
 import { jsonLogger } from "../log.ts";
 import { appendLogLine, type RotatingLogOptions } from "../rotating-log.ts";
-import { runBootstrap } from "./run.ts";
+import { runBootstrap } from "../bootstrap/run.ts";
 
 /** Runs the bootstrap with real I/O; returns the exit status. */
 export async function bootstrapMain(argv: readonly string[]): Promise<number> {

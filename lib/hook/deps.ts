@@ -1,0 +1,43 @@
+/** The hook's effects, passed in to runHook() (lib/hook/run.ts): tests pass fakes. */
+import type { ClientOptions } from "../client.ts";
+import type { ReadText } from "../oci/bundle.ts";
+import type { ReadLinkAsync } from "../proc/namespaces.ts";
+import type { SpoolRecord } from "../spool-format.ts";
+import type { RequestBody } from "../wire/messages.ts";
+import type { LogSettings } from "./args.ts";
+import type { SpoolResult } from "./spool.ts";
+
+export interface HookDeps {
+  argv: readonly string[];
+  readStdin: () => Promise<string>;
+  readText: ReadText;
+  readLink: ReadLinkAsync;
+  callAgent: (options: ClientOptions, body: RequestBody) => Promise<unknown>;
+  /** Starts this binary again with `argv`, detached, with no inherited stdio. */
+  spawnDetached: (argv: string[]) => void;
+  version: string;
+  /** Leaves an event the agent could not take in the spool directory. Absent: nothing is spooled. */
+  spool?: (dir: string, record: SpoolRecord) => Promise<SpoolResult>;
+  /** Whether a directory exists: the spool directory exists once the agent has started on this node. */
+  dirExists?: (path: string) => Promise<boolean>;
+  /** Microseconds since the epoch: orders spooled events. */
+  nowMicros?: () => number;
+  /** Appends one line to the hook's log itself (node:fs: slow to load). Absent: nothing is logged. */
+  writeLog?: (settings: LogSettings, line: string) => Promise<void>;
+  /**
+   * Writes `content` as the new file `dir/name` (Bun.write: cheap), failing when `dir`
+   * does not exist: how a successful call leaves its line for the agent (lib/hook-log-pending.ts).
+   */
+  leaveFile?: (dir: string, name: string, content: string) => Promise<void>;
+  /** Milliseconds since the hook's process started (performance.now()). */
+  elapsedMs?: () => number;
+  now?: () => Date;
+  pid?: number;
+}
+
+/** How the hook ends: an exit status, and at most one line for stderr or stdout. */
+export interface HookOutcome {
+  status: number;
+  stderr?: string;
+  stdout?: string;
+}

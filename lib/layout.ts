@@ -1,0 +1,45 @@
+/**
+ * The files beside the agent's socket, derived in this one place: one directory
+ * per installation, created by the agent (or by the hook's first log line on a
+ * node where the agent has not run yet). A bare socket name ("armor.sock") keeps
+ * its files in "."; "/armor.sock" keeps them in "/", never in a relative path
+ * (a runtime runs hooks in the bundle directory).
+ */
+
+/** Every file beside one socket. */
+export interface Layout {
+  /** The socket's directory. */
+  dir: string;
+  /** Events the hook could not hand over, replayed by the agent at start (lib/spool-format.ts). */
+  spool: string;
+  /** The hook's own log, one line per call (lib/hook-log-record.ts). */
+  hookLog: string;
+  /** Lines successful hooks leave for the agent to append (lib/hook-log-pending.ts). */
+  hookLogPending: string;
+  /** The detached bootstrap fork's log. */
+  bootstrapLog: string;
+  /** Held by the one agent serving this socket. */
+  agentLock: string;
+  /** Held by the one bootstrap fork running for this socket. */
+  bootstrapLock: string;
+}
+
+/** The directory part of a path: "." for a bare name, "" for a file at the root. */
+export function dirOf(path: string): string {
+  const slash = path.lastIndexOf("/");
+  return slash < 0 ? "." : path.slice(0, slash);
+}
+
+/** The files beside `socket`. */
+export function layout(socket: string): Layout {
+  const dir = dirOf(socket);
+  return {
+    dir: dir === "" ? "/" : dir,
+    spool: `${dir}/spool`,
+    hookLog: `${dir}/hook.log`,
+    hookLogPending: `${dir}/hook-log.pending`,
+    bootstrapLog: `${dir}/bootstrap.log`,
+    agentLock: `${dir}/agent.lock`,
+    bootstrapLock: `${dir}/bootstrap.lock`,
+  };
+}
