@@ -5,15 +5,15 @@
 import { DEFAULT_SETTLE_MS, DEFAULT_STATE_ROOTS, parseStateRoot, type StateRoot } from "../bootstrap/state-roots.ts";
 import { ArmorError } from "../errors.ts";
 import { layout } from "../layout.ts";
+import type { FailPolicy } from "../fail-policy.ts";
 import { DEFAULT_SOCKET } from "../wire/messages.ts";
 
 export { DEFAULT_SOCKET };
+export type { FailPolicy };
 /** Default bound on the hook's whole run; install.sh gives runtimes a `timeout` 3 s above it. */
 export const DEFAULT_TIMEOUT_MS = 2000;
 /** The Kubernetes namespace the agent runs in (deploy/kubernetes). */
 export const DEFAULT_AGENT_NAMESPACE = "armor-system";
-/** open: a container whose registration cannot be confirmed starts anyway; closed: it is refused. */
-export type FailPolicy = "open" | "closed";
 /** How long the bootstrap fork waits for the agent's socket to answer. */
 export const DEFAULT_BOOTSTRAP_DEADLINE_MS = 120_000;
 /** The hook's log rotates at this size by default; with two rotated files kept, it never holds much more than 3 MiB. */

@@ -15,7 +15,7 @@ import { epochMicros, type SpoolRecord } from "../spool-format.ts";
 import { bootstrapArgv, HOOK_USAGE, lenientLogSettings, parseHookArgs, type HookArgs } from "./args.ts";
 import { EXIT_STATUS, UNREACHABLE_CODES } from "./exit-status.ts";
 import { logCall, type Decision } from "./log-call.ts";
-import { failureVerdict } from "./policy.ts";
+import { failureVerdict } from "../fail-policy.ts";
 import type { SpoolResult } from "./spool.ts";
 import type { HookDeps, HookOutcome } from "./deps.ts";
 

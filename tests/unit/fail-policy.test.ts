@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import type { ClientOptions } from "../../lib/client.ts";
 import { ArmorError } from "../../lib/errors.ts";
 import { DEFAULT_AGENT_NAMESPACE, parseHookArgs } from "../../lib/hook/args.ts";
-import { failureVerdict, type FailureFacts } from "../../lib/hook/policy.ts";
+import { failureVerdict, type FailureFacts } from "../../lib/fail-policy.ts";
 import { runHook, type HookDeps } from "../../lib/hook/run.ts";
 import type { SpoolResult } from "../../lib/hook/spool.ts";
 import type { SpoolRecord } from "../../lib/spool-format.ts";

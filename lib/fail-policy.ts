@@ -1,9 +1,12 @@
 /**
- * What the hook does with a container whose registration the agent could not
- * confirm (unreachable, busy, silent): the failure policy and its exceptions.
+ * What happens to a container whose registration the agent could not confirm
+ * (unreachable, busy, silent): the failure policy and its exceptions. Pure, and
+ * shared: the hook applies it at createRuntime, `armor-agent nri` at CreateContainer.
  */
-import type { Stage } from "../oci/state.ts";
-import type { FailPolicy } from "./args.ts";
+import type { Stage } from "./oci/state.ts";
+
+/** open: a container whose registration cannot be confirmed starts anyway; closed: it is refused. */
+export type FailPolicy = "open" | "closed";
 
 /** The decision, with the reason that goes into the hook's log line. */
 export type FailureVerdict = { action: "start"; reason: string } | { action: "refuse"; reason: string };
