@@ -5,7 +5,8 @@
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 
-APT_PACKAGES=(runc crun busybox-static podman procps util-linux)
+# containerd: Debian's 1.6 daemon (its CRI plugin) and ctr, for the CRI e2e suite.
+APT_PACKAGES=(runc crun busybox-static podman containerd procps util-linux)
 BUN_VERSION=1.4.5
 
 cd "$(dirname "$0")/.."
