@@ -58,6 +58,11 @@ export class Metrics {
     });
   }
 
+  /** The socket server dropped a client (slow reader, stalled frame, idle, busy…). */
+  dropped(reason: string): void {
+    this.#inc("armor_clients_dropped_total", { reason });
+  }
+
   /** The settle pass found `count` running containers the agent did not hold (each ran unattributed until then). */
   settleFound(count: number): void {
     for (let i = 0; i < count; i++) this.#inc("armor_settle_found_total", {});
@@ -92,6 +97,10 @@ export class Metrics {
       ["armor_removals_total", "Containers removed from the registry, by source of the removed record."],
       ["armor_requests_total", "Requests answered on the socket, by op and result."],
       ["armor_errors_total", "Error answers and failures, by code."],
+      [
+        "armor_clients_dropped_total",
+        "Socket clients the agent dropped, by reason (slow-reader, output-budget, stalled-frame, idle, busy, evicted-new, framing).",
+      ],
       ["armor_settle_found_total", "Running containers the settle pass found that the agent did not hold after a restart: each ran unattributed until then."],
     ];
     for (const [name, help] of counters) {

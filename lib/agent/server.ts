@@ -1,14 +1,15 @@
 /**
  * Agent side of the socket: one frame decoder per connection, one answer per
- * request, bounded frames, bounded connections, and a deadline for clients that
- * go quiet half-way. A bad client is answered with an error or dropped; nobody
- * else notices.
+ * request, bounded frames, bounded connections, and deadlines for clients that
+ * go quiet or trickle. Output waits in per-connection queues under one shared
+ * budget (lib/agent/outbox.ts); a client that does not read is dropped, and
+ * nobody else notices. Hooks keep a share of the connection slots.
  */
 import type { Socket, UnixSocketListener } from "bun";
 import { dispatch, type AgentInfo } from "./dispatch.ts";
-import { ArmorError } from "../errors.ts";
+import { Outbox, OutputBudget } from "./outbox.ts";
 import type { Logger } from "../log.ts";
-import type { Registry } from "../registry.ts";
+import type { Registry, RegistryEvent } from "../registry.ts";
 import { describeIssue } from "../validate.ts";
 import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES } from "../wire/frame.ts";
 import { errorResponse, PROTOCOL_VERSION, RequestSchema, type Response } from "../wire/messages.ts";
@@ -17,27 +18,55 @@ import * as v from "valibot";
 /** Limits the server enforces on every client. */
 export interface ServerLimits {
   maxFrameBytes: number;
+  /** Connections open at once, hooks included. */
   maxConnections: number;
+  /** Of `maxConnections`, slots only hook connections may take (see `classify`). */
+  hookConnections: number;
   /** A connection that sends nothing for this long (and is not watching) is dropped. */
   idleTimeoutMs: number;
-  /** A watcher that lets this much output pile up unread is dropped. */
+  /** A frame must be whole this long after its first byte, or its connection is dropped. */
+  frameTimeoutMs: number;
+  /** A watcher (or a client not reading its answers) with this much output unread is dropped. */
   maxOutboxBytes: number;
+  /** Unread output of all connections together; beyond it the connection holding most is dropped. */
+  outputBudgetBytes: number;
+  /** Largest answer sent (a `list` of a full registry); the CLI accepts 256 MiB. */
+  maxAnswerBytes: number;
 }
 
 export const DEFAULT_LIMITS: ServerLimits = {
   maxFrameBytes: MAX_FRAME_BYTES,
   maxConnections: 1024,
+  hookConnections: 256,
   idleTimeoutMs: 10_000,
+  frameTimeoutMs: 2_000,
   maxOutboxBytes: 16 * 1024 * 1024,
+  outputBudgetBytes: 64 * 1024 * 1024,
+  maxAnswerBytes: 256 * 1024 * 1024,
 };
+
+/**
+ * What a connection is, learnt from its first frame: a hook (or its bootstrap fork)
+ * writes the registry; everything else (CLI, watchers, probes) reads it. Until its
+ * first frame a connection is `new`.
+ */
+export type ConnectionKind = "new" | "hook" | "client";
+
+/** Why the server dropped a client (a label of `armor_clients_dropped_total`). */
+export type DropReason = "busy" | "idle" | "stalled-frame" | "framing" | "slow-reader" | "output-budget" | "evicted-new";
 
 interface Connection {
   /** Numbers the connection, so a bootstrap batch can be tied to the one that carries it. */
   session: number;
+  /** performance.now() at accept. */
+  openedAt: number;
+  /** "refused": holds no slot (never admitted, or let go). */
+  kind: ConnectionKind | "refused";
   decoder: FrameDecoder;
-  outbox: Uint8Array;
+  out: Outbox;
   idle: ReturnType<typeof setTimeout> | undefined;
-  unsubscribe: (() => void) | undefined;
+  frame: ReturnType<typeof setTimeout> | undefined;
+  watching: boolean;
   closing: boolean;
 }
 
@@ -56,6 +85,18 @@ export interface ServerDeps {
 export interface ServerObserver {
   request: (op: string, ok: boolean, seconds: number) => void;
   error: (code: string, message: string) => void;
+  dropped?: (reason: DropReason) => void;
+}
+
+/** How long a connection may go without a whole first frame before it can be made to give way to a newcomer. */
+const FIRST_FRAME_GRACE_MS = 250;
+
+/** Ops that only hooks and their bootstrap fork send: their connections may use the reserved slots. */
+const HOOK_OPS: ReadonlySet<string> = new Set(["register", "unregister", "bootstrap-begin", "bootstrap-end"]);
+
+/** Classifies a connection by the op of its first frame (anything unreadable is a client). */
+export function classify(op: unknown): "hook" | "client" {
+  return typeof op === "string" && HOOK_OPS.has(op) ? "hook" : "client";
 }
 
 const text = new TextDecoder();
@@ -64,45 +105,164 @@ const text = new TextDecoder();
 export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
   const limits = { ...DEFAULT_LIMITS, ...deps.limits };
   const { registry, log } = deps;
+  const budget = new OutputBudget(limits.outputBudgetBytes);
+  const clientSlots = Math.max(1, limits.maxConnections - limits.hookConnections);
+  const counts = { new: 0, hook: 0, client: 0 };
+  /** Connections without a first frame yet, oldest first. */
+  const fresh = new Set<Socket<Connection>>();
+  const watchers = new Set<Socket<Connection>>();
+  /** Connections with output queued. */
+  const backlogged = new Set<Socket<Connection>>();
+  /** Watchers with events queued but not yet written (written after the current answer). */
+  const unflushed = new Set<Socket<Connection>>();
   let open = 0;
   let sessions = 0;
 
-  const send = (socket: Socket<Connection>, message: Response | object): void => {
+  const setKind = (socket: Socket<Connection>, kind: ConnectionKind): void => {
+    const conn = socket.data;
+    if (conn.kind !== "refused") counts[conn.kind] -= 1;
+    if (conn.kind === "new") fresh.delete(socket);
+    conn.kind = kind;
+    counts[kind] += 1;
+    if (kind === "new") fresh.add(socket);
+  };
+
+  const drop = (socket: Socket<Connection>, reason: DropReason, graceful: boolean): void => {
     const conn = socket.data;
     if (conn.closing) return;
-    if ("ok" in message && message.ok === false) deps.observer?.error(message.error.code, message.error.message);
-    const frame = encodeFrame(message, Number.MAX_SAFE_INTEGER);
-    conn.outbox = conn.outbox.length === 0 ? frame : Buffer.concat([conn.outbox, frame]);
-    if (conn.outbox.length > limits.maxOutboxBytes) {
-      log("warn", "dropping a client that does not read its answers", { pending: conn.outbox.length });
-      drop(socket);
+    deps.observer?.dropped?.(reason);
+    forget(socket);
+    if (graceful) socket.end();
+    else socket.terminate();
+  };
+
+  /** Lets go of everything the connection holds, its slot included; it sends and receives nothing more. */
+  const forget = (socket: Socket<Connection>): void => {
+    const conn = socket.data;
+    if (!conn.closing) open -= 1;
+    if (conn.kind !== "refused") counts[conn.kind] -= 1;
+    conn.kind = "refused";
+    conn.closing = true;
+    clearTimeout(conn.idle);
+    clearTimeout(conn.frame);
+    conn.out.clear();
+    backlogged.delete(socket);
+    unflushed.delete(socket);
+    watchers.delete(socket);
+    fresh.delete(socket);
+  };
+
+  const write = (socket: Socket<Connection>): void => {
+    const conn = socket.data;
+    if (conn.closing) return;
+    unflushed.delete(socket);
+    if (conn.out.flush((chunk) => socket.write(chunk))) backlogged.delete(socket);
+    else backlogged.add(socket);
+  };
+
+  /** Drops whoever holds the most unread output (never `keep`) until `bytes` more fit the budget. */
+  const makeRoom = (bytes: number, keep: Socket<Connection> | undefined): void => {
+    while (!budget.fits(bytes)) {
+      let worst: Socket<Connection> | undefined;
+      for (const socket of backlogged) {
+        if (socket !== keep && (!worst || socket.data.out.bytes > worst.data.out.bytes)) worst = socket;
+      }
+      if (!worst) return;
+      log("warn", "dropping the client with the most unread output: the agent's output budget is full", {
+        pending: worst.data.out.bytes,
+        budget: limits.outputBudgetBytes,
+      });
+      drop(worst, "output-budget", false);
+    }
+  };
+
+  /** Queues and writes an answer at once: answers never wait behind watchers' events. */
+  const answer = (socket: Socket<Connection>, response: Response): void => {
+    const conn = socket.data;
+    if (conn.closing) return;
+    if (!response.ok) {
+      deps.observer?.error(response.error.code, response.error.message);
+      if (response.error.code === "E_DEADLINE" || response.error.code === "E_REGISTRY_FULL") log("warn", response.error.message);
+    }
+    if (conn.out.bytes > limits.maxOutboxBytes) {
+      log("warn", "dropping a client that does not read its answers", { pending: conn.out.bytes });
+      drop(socket, "slow-reader", false);
       return;
     }
-    flush(socket);
+    let frame: Uint8Array;
+    try {
+      frame = encodeFrame(response, limits.maxAnswerBytes);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      frame = encodeFrame(errorResponse(response.id, "E_FRAME_TOO_LARGE", `answer too large: ${message}`));
+    }
+    makeRoom(frame.length, socket);
+    conn.out.push(frame);
+    write(socket);
   };
 
-  const flush = (socket: Socket<Connection>): void => {
-    const conn = socket.data;
-    if (conn.outbox.length === 0) return;
-    const written = socket.write(conn.outbox);
-    conn.outbox = written >= conn.outbox.length ? new Uint8Array(0) : conn.outbox.subarray(Math.max(written, 0));
+  /** Queues an event for every watcher; written once the current answer is out. */
+  const fanOut = (event: RegistryEvent): void => {
+    if (watchers.size === 0) return;
+    const frame = encodeFrame({ v: PROTOCOL_VERSION, ...event }, Number.MAX_SAFE_INTEGER);
+    for (const socket of watchers) {
+      const conn = socket.data;
+      if (conn.out.bytes + frame.length > limits.maxOutboxBytes) {
+        log("warn", "dropping a watcher that does not read its events", { pending: conn.out.bytes });
+        drop(socket, "slow-reader", false);
+        continue;
+      }
+      makeRoom(frame.length, undefined);
+      if (conn.closing) continue;
+      conn.out.push(frame);
+      backlogged.add(socket);
+      if (unflushed.size === 0) setImmediate(flushWatchers);
+      unflushed.add(socket);
+    }
   };
 
-  const drop = (socket: Socket<Connection>): void => {
-    socket.data.closing = true;
-    socket.end();
+  const flushWatchers = (): void => {
+    for (const socket of [...unflushed]) write(socket);
   };
 
   const armIdle = (socket: Socket<Connection>): void => {
     const conn = socket.data;
     clearTimeout(conn.idle);
-    if (conn.unsubscribe) return;
+    if (conn.watching) return;
     conn.idle = setTimeout(() => {
-      const reason = conn.decoder.midFrame ? "stalled half-way through a frame" : "sent nothing";
-      log("warn", `dropping a client that ${reason} for ${limits.idleTimeoutMs} ms`);
-      send(socket, errorResponse(null, "E_PROTOCOL", `idle for ${limits.idleTimeoutMs} ms (${reason})`));
-      drop(socket);
+      log("warn", `dropping a client that sent nothing for ${limits.idleTimeoutMs} ms`);
+      answer(socket, errorResponse(null, "E_PROTOCOL", `idle for ${limits.idleTimeoutMs} ms (sent nothing)`));
+      drop(socket, "idle", true);
     }, limits.idleTimeoutMs);
+  };
+
+  /** A frame must be whole within `frameTimeoutMs` of its first byte, however its bytes trickle in. */
+  const armFrame = (socket: Socket<Connection>, completed: boolean): void => {
+    const conn = socket.data;
+    if (completed || !conn.decoder.midFrame) {
+      clearTimeout(conn.frame);
+      conn.frame = undefined;
+    }
+    if (!conn.decoder.midFrame || conn.frame !== undefined) return;
+    conn.frame = setTimeout(() => {
+      log("warn", `dropping a client whose frame was not whole ${limits.frameTimeoutMs} ms after its first byte`, { kind: conn.kind });
+      answer(socket, errorResponse(null, "E_PROTOCOL", `frame not whole within ${limits.frameTimeoutMs} ms of its first byte`));
+      drop(socket, "stalled-frame", true);
+    }, limits.frameTimeoutMs);
+  };
+
+  /** The first frame says what the connection is; a client beyond its share of the slots is refused. */
+  const admit = (socket: Socket<Connection>, op: unknown): boolean => {
+    if (socket.data.kind !== "new") return true;
+    const kind = classify(op);
+    if (kind === "client" && counts.client >= clientSlots) {
+      log("warn", "too many client connections; refusing one", { limit: clientSlots });
+      answer(socket, errorResponse(null, "E_BUSY", `too many client connections (limit ${clientSlots}; ${limits.hookConnections} more are kept for hooks)`));
+      drop(socket, "busy", true);
+      return false;
+    }
+    setKind(socket, kind);
+    return true;
   };
 
   const handlePayload = (socket: Socket<Connection>, payload: Uint8Array): void => {
@@ -110,13 +270,14 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
     try {
       json = JSON.parse(text.decode(payload));
     } catch {
-      send(socket, errorResponse(null, "E_PROTOCOL", "frame is not valid JSON"));
+      if (admit(socket, undefined)) answer(socket, errorResponse(null, "E_PROTOCOL", "frame is not valid JSON"));
       return;
     }
     const envelope = typeof json === "object" && json !== null ? (json as Record<string, unknown>) : {};
+    if (!admit(socket, envelope.op)) return;
     const id = typeof envelope.id === "number" && Number.isInteger(envelope.id) && envelope.id >= 0 ? envelope.id : null;
     if (envelope.v !== PROTOCOL_VERSION) {
-      send(
+      answer(
         socket,
         errorResponse(id, "E_VERSION", `unsupported protocol version ${JSON.stringify(envelope.v ?? null)} (this agent speaks ${PROTOCOL_VERSION})`),
       );
@@ -124,7 +285,7 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
     }
     const parsed = v.safeParse(RequestSchema, json);
     if (!parsed.success) {
-      send(socket, errorResponse(id, "E_INVALID_REQUEST", `invalid request: ${describeIssue(parsed.issues[0])}`));
+      answer(socket, errorResponse(id, "E_INVALID_REQUEST", `invalid request: ${describeIssue(parsed.issues[0])}`));
       return;
     }
     const request = parsed.output;
@@ -134,33 +295,54 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
     if (request.op === "register" || request.op === "unregister") {
       log("debug", request.op, { id: request.op === "register" ? request.container.id : request.container, ok: response.ok });
     }
-    send(socket, response);
-    if (request.op === "watch" && !socket.data.unsubscribe) {
+    answer(socket, response);
+    if (request.op === "watch" && !socket.data.watching && !socket.data.closing) {
       clearTimeout(socket.data.idle);
-      socket.data.unsubscribe = registry.subscribe((event) => send(socket, { v: PROTOCOL_VERSION, ...event }));
+      socket.data.watching = true;
+      watchers.add(socket);
     }
   };
 
-  return Bun.listen<Connection>({
+  /**
+   * A new connection. When every slot is taken, the oldest connection that has had
+   * time to send its first frame and has not (hooks send theirs at once) makes way;
+   * without one, the newcomer is refused.
+   */
+  const accept = (socket: Socket<Connection>): void => {
+    open += 1;
+    if (open > limits.maxConnections) {
+      const oldest = fresh.values().next();
+      if (!oldest.done && performance.now() - oldest.value.data.openedAt >= FIRST_FRAME_GRACE_MS) {
+        log("warn", "all connection slots taken; dropping the oldest that has sent no whole frame", { limit: limits.maxConnections });
+        drop(oldest.value, "evicted-new", false);
+      } else {
+        log("warn", "too many connections; refusing one", { limit: limits.maxConnections });
+        setKind(socket, "new");
+        answer(socket, errorResponse(null, "E_BUSY", `too many connections (limit ${limits.maxConnections})`));
+        drop(socket, "busy", true);
+        return;
+      }
+    }
+    setKind(socket, "new");
+    armIdle(socket);
+  };
+
+  const listener = Bun.listen<Connection>({
     unix: deps.socketPath,
     socket: {
       open(socket) {
         socket.data = {
           session: ++sessions,
+          openedAt: performance.now(),
+          kind: "refused",
           decoder: new FrameDecoder(limits.maxFrameBytes),
-          outbox: new Uint8Array(0),
+          out: new Outbox(budget),
           idle: undefined,
-          unsubscribe: undefined,
+          frame: undefined,
+          watching: false,
           closing: false,
         };
-        open += 1;
-        if (open > limits.maxConnections) {
-          log("warn", "too many connections; refusing one", { limit: limits.maxConnections });
-          send(socket, errorResponse(null, "E_BUSY", `too many connections (limit ${limits.maxConnections})`));
-          drop(socket);
-          return;
-        }
-        armIdle(socket);
+        accept(socket);
       },
       data(socket, chunk) {
         const conn = socket.data;
@@ -169,34 +351,39 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
         // Whole frames before a broken header in the same chunk are still answered, in order.
         const { frames: payloads, error } = conn.decoder.pushAll(chunk);
         for (const payload of payloads) {
+          if (conn.closing) return;
           try {
             handlePayload(socket, payload);
           } catch (err) {
             const message = err instanceof Error ? err.message : String(err);
             log("error", "request failed", { error: message });
-            send(socket, errorResponse(null, "E_INTERNAL", message));
+            answer(socket, errorResponse(null, "E_INTERNAL", message));
           }
         }
+        if (conn.closing) return;
         if (error) {
           log("warn", "dropping a client that broke framing", { code: error.code, error: error.message });
-          send(socket, errorResponse(null, error.code, error.message));
-          drop(socket);
+          answer(socket, errorResponse(null, error.code, error.message));
+          drop(socket, "framing", true);
+          return;
         }
+        armFrame(socket, payloads.length > 0);
       },
       drain(socket) {
-        flush(socket);
+        write(socket);
       },
       close(socket) {
-        open -= 1;
-        clearTimeout(socket.data.idle);
-        socket.data.unsubscribe?.();
-        socket.data.closing = true;
-        deps.info.bootstrap?.sessionClosed(socket.data.session);
+        const conn = socket.data;
+        forget(socket);
+        deps.info.bootstrap?.sessionClosed(conn.session);
       },
       error(socket, err) {
         log("warn", "client socket error", { error: err.message });
-        drop(socket);
+        drop(socket, "framing", false);
       },
     },
   });
+  // Subscribed once the socket exists: a failed listen leaves no listener behind.
+  registry.subscribe(fanOut);
+  return listener;
 }

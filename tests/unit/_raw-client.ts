@@ -106,6 +106,16 @@ export class RawClient {
     return Promise.race([this.closed.then(() => true), timeout]).finally(() => clearTimeout(timer));
   }
 
+  /** Stops reading: what the agent sends piles up in its outbox (a consumer that never reads). */
+  stopReading(): void {
+    this.#socket.pause();
+  }
+
+  /** Reads again. */
+  resumeReading(): void {
+    this.#socket.resume();
+  }
+
   /** Closes our side. */
   close(): void {
     this.#socket.end();

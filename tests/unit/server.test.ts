@@ -201,8 +201,8 @@ describe("serve() protecting itself", () => {
     expect(await client.closesWithin(1000)).toBe(true);
   });
 
-  test("drops a client that stalls half-way through a frame after the idle timeout", async () => {
-    start({ idleTimeoutMs: 100 });
+  test("drops a client that stalls half-way through a frame once the frame bound passes", async () => {
+    start({ frameTimeoutMs: 100 });
     const client = await raw();
     const started = Date.now();
     client.write(encodeFrame(ping(1)).subarray(0, 10));
@@ -210,11 +210,36 @@ describe("serve() protecting itself", () => {
       v: 1,
       id: null,
       ok: false,
-      error: { code: "E_PROTOCOL", message: "idle for 100 ms (stalled half-way through a frame)" },
+      error: { code: "E_PROTOCOL", message: "frame not whole within 100 ms of its first byte" },
     });
     expect(Date.now() - started).toBeGreaterThanOrEqual(90);
     expect(await client.closesWithin(1000)).toBe(true);
-    expect(logs.records.some((r) => r.level === "warn" && r.msg.includes("stalled half-way"))).toBe(true);
+    expect(logs.records.some((r) => r.level === "warn" && r.msg.includes("was not whole"))).toBe(true);
+  });
+
+  test("drops a client that trickles a frame a byte at a time, though every byte restarts the idle deadline", async () => {
+    start({ frameTimeoutMs: 300, idleTimeoutMs: 10_000 });
+    const client = await raw();
+    const bytes = encodeFrame(ping(1));
+    for (let i = 0; i < bytes.length - 1 && !client.isClosed; i++) {
+      client.write(bytes.subarray(i, i + 1));
+      await Bun.sleep(40);
+    }
+    expect(client.isClosed).toBe(true);
+    expect(await client.next()).toMatchObject({ id: null, error: { code: "E_PROTOCOL", message: "frame not whole within 300 ms of its first byte" } });
+  });
+
+  test("keeps a client that streams many frames across chunk boundaries longer than the frame bound", async () => {
+    start({ frameTimeoutMs: 150 });
+    const client = await raw();
+    const stream = Buffer.concat(Array.from({ length: 40 }, (_, i) => encodeFrame(ping(i))));
+    // Every chunk ends half-way through a frame; each frame is whole long before 150 ms.
+    for (let at = 0; at < stream.length; at += 37) {
+      client.write(stream.subarray(at, at + 37));
+      await Bun.sleep(10);
+    }
+    expect((await client.take(40, 5000)).length).toBe(40);
+    expect(client.isClosed).toBe(false);
   });
 
   test("drops a client that sends nothing after the idle timeout", async () => {
@@ -237,7 +262,7 @@ describe("serve() protecting itself", () => {
   });
 
   test("refuses connections beyond the limit and serves again once one closes", async () => {
-    start({ maxConnections: 2 });
+    start({ maxConnections: 2, hookConnections: 0 });
     const first = await agentClient();
     const second = await agentClient();
     await first.request({ op: "ping" });
@@ -252,6 +277,108 @@ describe("serve() protecting itself", () => {
     const fourth = await raw();
     fourth.send(ping(9));
     expect(await fourth.next()).toMatchObject({ id: 9, ok: true });
+  });
+});
+
+describe("serve() connection slots", () => {
+  const register = (id: number, name: string): object => ({ v: 1, id, op: "register", source: "hook", container: containerInfo({ id: name }) });
+
+  test("keeps the hooks' share of the slots from clients that fill theirs", async () => {
+    start({ maxConnections: 6, hookConnections: 2 });
+    for (let i = 0; i < 4; i++) {
+      const watcher = await raw();
+      watcher.send({ v: 1, id: 1, op: "watch" });
+      expect(await watcher.next()).toMatchObject({ id: 1, ok: true });
+    }
+    const fifth = await raw();
+    fifth.send({ v: 1, id: 1, op: "list" });
+    expect(await fifth.next()).toMatchObject({ id: null, ok: false, error: { code: "E_BUSY" } });
+    expect(await fifth.closesWithin(1000)).toBe(true);
+    const hooks = [await raw(), await raw()];
+    hooks.forEach((hook, i) => hook.send(register(7, `h${i}`)));
+    for (const hook of hooks) expect(await hook.next()).toMatchObject({ id: 7, ok: true, result: { outcome: "added" } });
+    expect(registry.size).toBe(2);
+  });
+
+  test("lets a hook in past connections that never send a whole frame, however many", async () => {
+    start({ maxConnections: 8, hookConnections: 2, idleTimeoutMs: 10_000, frameTimeoutMs: 10_000 });
+    const silent: RawClient[] = [];
+    for (let i = 0; i < 20; i++) {
+      const client = await raw();
+      if (i % 2 === 0) client.write(encodeFrame(ping(1)).subarray(0, 3));
+      silent.push(client);
+    }
+    // Past the grace a connection has for its first frame: now they can be made to give way.
+    await Bun.sleep(300);
+    const hook = await raw();
+    hook.send(register(3, "hooked"));
+    expect(await hook.next()).toMatchObject({ id: 3, ok: true, result: { outcome: "added" } });
+    await Bun.sleep(50);
+    // Never more than the slots; the oldest made way for the hook.
+    expect(silent.filter((client) => !client.isClosed).length).toBeLessThanOrEqual(7);
+    expect(silent[0]?.isClosed).toBe(true);
+  });
+});
+
+describe("serve() output", () => {
+  /** A record of about 30 KiB: every bounded string near its 4,096-character limit. */
+  const bulky = (id: string) =>
+    containerInfo({
+      id,
+      bundle: `/b/${"b".repeat(4000)}`,
+      apparmorProfile: "a".repeat(4000),
+      containerName: "n".repeat(4000),
+      sandboxId: "s".repeat(4000),
+      image: "i".repeat(4000),
+      pod: { name: "p".repeat(4000), namespace: "q".repeat(4000), uid: "u".repeat(4000) },
+    });
+
+  test("a list answer larger than the watcher bound still reaches the CLI", async () => {
+    start();
+    for (let i = 0; i < 600; i++) registry.register(bulky(`big${i}`), "hook");
+    const cli = await AgentClient.connect({ socket: socketPath, timeoutMs: 20_000, maxFrameBytes: 256 * 1024 * 1024 });
+    clients.push(cli);
+    const answer = (await cli.request({ op: "list" })) as { containers: unknown[] };
+    expect(answer.containers).toHaveLength(600);
+    expect(JSON.stringify(answer).length).toBeGreaterThan(16 * 1024 * 1024);
+  });
+
+  test("watchers that never read are dropped once together they pass the output budget; readers and hooks go on", async () => {
+    start({ outputBudgetBytes: 1024 * 1024 });
+    const stuck: RawClient[] = [];
+    for (let i = 0; i < 10; i++) {
+      const watcher = await raw();
+      watcher.send({ v: 1, id: 1, op: "watch" });
+      await watcher.next();
+      watcher.stopReading();
+      stuck.push(watcher);
+    }
+    const reader = await agentClient();
+    const seen = new Set<string>();
+    reader.listen(
+      (event) => seen.add(event.container.id),
+      () => {},
+    );
+    await reader.request({ op: "watch" });
+    const hook = await agentClient();
+    // 150 records of ~30 KiB: 4.5 MiB of events for each watcher, under its own 16 MiB bound.
+    for (let i = 0; i < 150; i++) expect(await hook.request({ op: "register", source: "hook", container: bulky(`w${i}`) })).toMatchObject({ outcome: "added" });
+    for (let i = 0; i < 200 && seen.size < 150; i++) await Bun.sleep(10);
+    expect(seen.size).toBe(150);
+    const dropped = logs.records.filter((r) => r.msg.includes("output budget is full"));
+    expect(dropped.length).toBeGreaterThanOrEqual(7);
+    for (const record of dropped) expect(record.fields?.budget).toBe(1024 * 1024);
+  });
+
+  test("a watcher that never reads is dropped at its own bound", async () => {
+    start({ maxOutboxBytes: 512 * 1024 });
+    const watcher = await raw();
+    watcher.send({ v: 1, id: 1, op: "watch" });
+    await watcher.next();
+    watcher.stopReading();
+    const hook = await agentClient();
+    for (let i = 0; i < 60; i++) await hook.request({ op: "register", source: "hook", container: bulky(`s${i}`) });
+    expect(logs.records.some((r) => r.msg === "dropping a watcher that does not read its events")).toBe(true);
   });
 });
 
