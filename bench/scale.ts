@@ -41,6 +41,7 @@ function record(i: number): ContainerInfo {
     containerName: "nginx",
     sandboxId: hex(i + 1),
     image: "registry.example/team/nginx@sha256:4f1c2b3a4f1c2b3a4f1c2b3a4f1c2b3a4f1c2b3a4f1c2b3a4f1c2b3a4f1c2b3a",
+    containerType: "container",
   };
 }
 

@@ -50,6 +50,15 @@ export type Pod = v.InferOutput<typeof PodSchema>;
 export const SourceSchema = v.picklist(["hook", "bootstrap", "poll"]);
 export type Source = v.InferOutput<typeof SourceSchema>;
 
+/**
+ * What a container is to its pod, from the runtime's annotations: the pod's sandbox
+ * (the pause container that holds its namespaces) or one of its containers. null
+ * outside Kubernetes-style runtimes, or when no annotation says.
+ */
+export const CONTAINER_TYPES = ["sandbox", "container"] as const;
+export const ContainerTypeSchema = v.picklist(CONTAINER_TYPES);
+export type ContainerType = v.InferOutput<typeof ContainerTypeSchema>;
+
 /** What the hook knows about a container at createRuntime. */
 export const ContainerInfoSchema = v.strictObject({
   id: ContainerIdSchema,
@@ -61,6 +70,8 @@ export const ContainerInfoSchema = v.strictObject({
   containerName: nullableString,
   sandboxId: nullableString,
   image: nullableString,
+  /** Optional on the wire (null when absent), so a hook of the previous build still registers. */
+  containerType: v.optional(v.nullable(ContainerTypeSchema), null),
 });
 export type ContainerInfo = v.InferOutput<typeof ContainerInfoSchema>;
 

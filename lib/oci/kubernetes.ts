@@ -2,7 +2,7 @@
  * Kubernetes identity from OCI annotations, as CRI-O and containerd's CRI plugin
  * write them. CRI-O's keys are tried first, then containerd's.
  */
-import type { Pod } from "../container.ts";
+import { CONTAINER_TYPES, type ContainerType, type Pod } from "../container.ts";
 
 /** The Kubernetes side of a container, each field null when no annotation names it. */
 export interface KubernetesIdentity {
@@ -10,6 +10,7 @@ export interface KubernetesIdentity {
   containerName: string | null;
   sandboxId: string | null;
   image: string | null;
+  containerType: ContainerType | null;
 }
 
 const KEYS = {
@@ -19,6 +20,8 @@ const KEYS = {
   containerName: ["io.kubernetes.container.name", "io.kubernetes.cri.container-name"],
   sandboxId: ["io.kubernetes.cri-o.SandboxID", "io.kubernetes.cri.sandbox-id"],
   image: ["io.kubernetes.cri-o.ImageName", "io.kubernetes.cri.image-name", "io.kubernetes.cri-o.Image"],
+  // Both runtimes write "sandbox" or "container"; anything else reads as unknown (null).
+  containerType: ["io.kubernetes.cri-o.ContainerType", "io.kubernetes.cri.container-type"],
 } as const;
 
 /** The pod namespace alone (fail-closed's allow-list needs it even without a pod name), or null. */
@@ -46,5 +49,10 @@ export function kubernetesIdentity(annotations: Readonly<Record<string, string>>
     containerName: pick(KEYS.containerName),
     sandboxId: pick(KEYS.sandboxId),
     image: pick(KEYS.image),
+    containerType: asContainerType(pick(KEYS.containerType)),
   };
+}
+
+function asContainerType(value: string | null): ContainerType | null {
+  return (CONTAINER_TYPES as readonly string[]).includes(value ?? "") ? (value as ContainerType) : null;
 }

@@ -18,6 +18,7 @@ export function containerInfo(overrides: Partial<ContainerInfo> = {}): Container
     containerName: null,
     sandboxId: null,
     image: null,
+    containerType: null,
     ...overrides,
   };
 }

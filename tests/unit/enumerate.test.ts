@@ -40,6 +40,7 @@ describe("enumerateContainers() reading state roots", () => {
         containerName: "nginx",
         sandboxId: null,
         image: null,
+        containerType: null,
       },
     ]);
   });
@@ -53,6 +54,30 @@ describe("enumerateContainers() reading state roots", () => {
       .bundle("/bundles/a")
       .bundle("/bundles/b");
     expect(await enumerate(host, [CONTAINERD])).toMatchObject({ ids: ["a", "b"], rootsRead: 1 });
+  });
+
+  test("marks a CRI pod's sandbox and its app container by the type containerd's annotations give", async () => {
+    const cri = (type: string, name: string) => ({
+      process: { args: ["sleep", "infinity"] },
+      annotations: {
+        "io.kubernetes.cri.container-type": type,
+        "io.kubernetes.cri.sandbox-name": "web-0",
+        "io.kubernetes.cri.sandbox-namespace": "shop",
+        "io.kubernetes.cri.container-name": name,
+      },
+    });
+    const host = new FakeHost()
+      .process(10, 1)
+      .process(11, 1)
+      .runc("/run/containerd/runc/k8s.io", "pause", 10, 1)
+      .runc("/run/containerd/runc/k8s.io", "app", 11, 1)
+      .bundle("/bundles/pause", cri("sandbox", ""))
+      .bundle("/bundles/app", cri("container", "nginx"));
+    const { containers } = await enumerate(host, [CONTAINERD]);
+    expect(containers.map((c) => [c.id, c.containerType, c.containerName])).toEqual([
+      ["app", "container", "nginx"],
+      ["pause", "sandbox", null],
+    ]);
   });
 
   test("finds containers in a crun root, named by their directory", async () => {
@@ -153,6 +178,7 @@ describe("enumerateContainers() telling live containers from dead ones", () => {
         containerName: null,
         sandboxId: null,
         image: null,
+        containerType: null,
       },
     ]);
     expect(records.find((r) => r.level === "warn")).toMatchObject({

@@ -19,6 +19,7 @@ const pod: Container = {
     containerName: "nginx",
     sandboxId: "sb-1",
     image: "nginx:1.27",
+    containerType: "container",
   }),
   source: "hook",
   registeredAt: "2025-01-01T00:00:01.000Z",
@@ -27,14 +28,14 @@ const pod: Container = {
 describe("formatTable()", () => {
   test("prints aligned columns with a header, one container a row", () => {
     expect(formatTable([plain, pod]).split("\n")).toEqual([
-      "ID         PID   PIDNS       MNTNS       POD         CONTAINER  APPARMOR       SOURCE     REGISTERED",
-      "c1         7     11          12          -           -          -              bootstrap  2025-01-01T00:00:00.000Z",
-      "longer-id  4242  4026532001  4026532002  shop/web-0  nginx      armor-default  hook       2025-01-01T00:00:01.000Z",
+      "ID         PID   PIDNS       MNTNS       POD         CONTAINER  TYPE       APPARMOR       SOURCE     REGISTERED",
+      "c1         7     11          12          -           -          -          -              bootstrap  2025-01-01T00:00:00.000Z",
+      "longer-id  4242  4026532001  4026532002  shop/web-0  nginx      container  armor-default  hook       2025-01-01T00:00:01.000Z",
     ]);
   });
 
   test("prints only the header for an empty registry", () => {
-    expect(formatTable([])).toBe("ID  PID  PIDNS  MNTNS  POD  CONTAINER  APPARMOR  SOURCE  REGISTERED");
+    expect(formatTable([])).toBe("ID  PID  PIDNS  MNTNS  POD  CONTAINER  TYPE  APPARMOR  SOURCE  REGISTERED");
   });
 
   test("shows a dash for a missing pid or mnt namespace", () => {
@@ -55,6 +56,7 @@ describe("formatContainer()", () => {
         "pod:             shop/web-0 (uid -)",
         "containerName:   nginx",
         "sandboxId:       sb-1",
+        "containerType:   container",
         "image:           nginx:1.27",
         "source:          hook",
         "registeredAt:    2025-01-01T00:00:01.000Z",

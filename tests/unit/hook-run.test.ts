@@ -113,6 +113,7 @@ describe("runHook() at createRuntime", () => {
       containerName: "nginx",
       sandboxId: null,
       image: null,
+      containerType: null,
     };
     expect(h.calls[0]?.body).toEqual({ op: "register", source: "hook", container: expected });
     expect(h.calls[0]?.options.socket).toBe("/tmp/agent.sock");

@@ -17,6 +17,7 @@ describe("kubernetesIdentity()", () => {
       containerName: "nginx",
       sandboxId: "sb-1",
       image: "docker.io/library/nginx:1.27",
+      containerType: null,
     });
   });
 
@@ -36,6 +37,7 @@ describe("kubernetesIdentity()", () => {
       containerName: "app",
       sandboxId: "sb-2",
       image: "ghcr.io/acme/app:v2",
+      containerType: "container",
     });
   });
 
@@ -62,6 +64,25 @@ describe("kubernetesIdentity()", () => {
   });
 
   test("gives all nulls for a container outside Kubernetes", () => {
-    expect(kubernetesIdentity({ "org.opencontainers.image.title": "x" })).toEqual({ pod: null, containerName: null, sandboxId: null, image: null });
+    expect(kubernetesIdentity({ "org.opencontainers.image.title": "x" })).toEqual({
+      pod: null,
+      containerName: null,
+      sandboxId: null,
+      image: null,
+      containerType: null,
+    });
+  });
+
+  test.each([
+    ["containerd's sandbox", { "io.kubernetes.cri.container-type": "sandbox" }, "sandbox"],
+    ["containerd's app container", { "io.kubernetes.cri.container-type": "container" }, "container"],
+    ["CRI-O's (and podman pods') sandbox", { "io.kubernetes.cri-o.ContainerType": "sandbox" }, "sandbox"],
+    ["CRI-O's app container", { "io.kubernetes.cri-o.ContainerType": "container" }, "container"],
+    ["CRI-O's key first", { "io.kubernetes.cri-o.ContainerType": "sandbox", "io.kubernetes.cri.container-type": "container" }, "sandbox"],
+    ["a value neither runtime writes", { "io.kubernetes.cri.container-type": "Sandbox " }, null],
+    ["an empty value", { "io.kubernetes.cri.container-type": "" }, null],
+    ["no annotation", {}, null],
+  ] as const)("containerType of %s", (_, annotations, expected) => {
+    expect(kubernetesIdentity(annotations).containerType).toBe(expected);
   });
 });
