@@ -266,7 +266,10 @@ export async function readUntil(stream: ReadableStream<Uint8Array>, marker: stri
     while (!seen.includes(marker)) {
       const remaining = deadline - Date.now();
       if (remaining <= 0) break;
-      const chunk = await Promise.race([reader.read(), Bun.sleep(remaining).then(() => undefined)]);
+      // A cleared timer, not Bun.sleep: a pending sleep would keep the process alive after its work is done.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timedOut = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, remaining)));
+      const chunk = await Promise.race([reader.read(), timedOut]).finally(() => clearTimeout(timer));
       if (!chunk || chunk.done) break;
       seen += decoder.decode(chunk.value);
     }
