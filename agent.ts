@@ -3,12 +3,13 @@
  * `lookup`, `watch`) and `hook-log`, which reads the hook's log files. Errors
  * become one line and an exit status in `guarded`.
  */
-import { defineCommand, runMain } from "citty";
+import { defineCommand } from "citty";
 import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { getCommand, listCommand, lookupCommand, statusCommand, watchCommand } from "./lib/agent/commands.ts";
 import { agentExitStatus } from "./lib/agent/exit-status.ts";
 import { HOOK_RESULTS, hookLogCommand, MAX_TAIL, parseHookLogQuery, type OpenedLog } from "./lib/agent/hook-log.ts";
 import { checkHooksFiles } from "./lib/agent/hooks-check.ts";
+import { bashCompletion, runCli, wantsColour } from "./lib/agent/cli.ts";
 import type { BootstrapMode } from "./lib/agent/bootstrap.ts";
 import { DEFAULT_BOOTSTRAP_WAIT_MS, startAgent } from "./lib/agent/serve.ts";
 import { DEFAULT_SETTLE_MS } from "./lib/agent/settle.ts";
@@ -21,7 +22,12 @@ import { layout } from "./lib/layout.ts";
 import { readPendingLines } from "./lib/agent/hook-log-fold.ts";
 import { VERSION } from "./lib/version.ts";
 
-const socketArg = { type: "string", description: "agent socket", default: DEFAULT_SOCKET, valueHint: "PATH" } as const;
+const socketArg = {
+  type: "string",
+  description: "agent socket (default: $ARMOR_SOCKET when set)",
+  default: process.env.ARMOR_SOCKET || DEFAULT_SOCKET,
+  valueHint: "PATH",
+} as const;
 const jsonArg = { type: "boolean", description: "print JSON", default: false } as const;
 const timeoutArg = { type: "string", description: "give up after N ms", default: "5000", valueHint: "N" } as const;
 const print = (line: string): void => console.log(line);
@@ -175,7 +181,8 @@ const checkHooks = defineCommand({
 const watch = defineCommand({
   meta: { name: "watch", description: "Stream add/remove events as they happen" },
   args: { socket: socketArg, json: jsonArg, "timeout-ms": timeoutArg },
-  run: ({ args }) => guarded(() => watchCommand(args.socket, timeoutMs(args["timeout-ms"]), args.json, print)),
+  // process.stdout.write, not console.log, which swallows EPIPE: a closed reader must end the watch (quietly, below).
+  run: ({ args }) => guarded(() => watchCommand(args.socket, timeoutMs(args["timeout-ms"]), args.json, (line) => void process.stdout.write(`${line}\n`))),
 });
 
 /** Opens a log file now (rotations after this change nothing), or null when absent. */
@@ -241,9 +248,26 @@ const hookLog = defineCommand({
     }),
 });
 
-await runMain(
-  defineCommand({
-    meta: { name: "armor-agent", version: VERSION, description: "armor-hooks node agent: registry of monitored containers" },
-    subCommands: { serve, status, list, get, lookup, watch, "hook-log": hookLog, "check-hooks": checkHooks },
-  }),
-);
+const completion = defineCommand({
+  meta: { name: "completion", description: "Print a shell completion script generated from these commands: source <(armor-agent completion bash)" },
+  args: { shell: { type: "positional", description: "bash", required: true } },
+  run: ({ args }) =>
+    guarded(async () => {
+      if (args.shell !== "bash") throw new ArmorError("E_USAGE", `completion supports bash, got "${args.shell}"`);
+      process.stdout.write(await bashCompletion(main));
+    }),
+});
+
+const main = defineCommand({
+  meta: { name: "armor-agent", version: VERSION, description: "armor-hooks node agent: registry of monitored containers" },
+  subCommands: { serve, status, list, get, lookup, watch, "hook-log": hookLog, "check-hooks": checkHooks, completion },
+});
+
+// A reader that closed the pipe (`armor-agent watch | head -1`) ends the command quietly.
+process.stdout.on("error", (err) => process.exit(errnoOf(err) === "EPIPE" ? 0 : 1));
+await runCli(main, process.argv.slice(2), {
+  out: (text) => process.stdout.write(text),
+  err: (text) => process.stderr.write(text),
+  exit: (status) => process.exit(status),
+  colour: wantsColour(process.env, process.stdout.isTTY === true),
+});

@@ -47,17 +47,20 @@ export async function lookupCommand(socket: string, timeoutMs: number, pidns: st
   return container;
 }
 
-/** `armor-agent watch`: prints add/remove events until the agent goes away or `signal` aborts. */
+/**
+ * `armor-agent watch`: prints add/remove events until `signal` aborts. The agent going away ends
+ * it with E_AGENT_UNREACHABLE (exit 4): a consumer must not take the end of the stream for quiet.
+ */
 export async function watchCommand(socket: string, timeoutMs: number, json: boolean, print: Print, signal?: AbortSignal): Promise<void> {
   const client = await AgentClient.connect(connection(socket, timeoutMs));
   const ended = new Promise<void>((resolve, reject) => {
     client.listen(
       (event: Event) => print(json ? JSON.stringify(event) : formatEvent(event)),
-      (err) => (err ? reject(err) : resolve()),
+      (err) => reject(err ?? new ArmorError("E_AGENT_UNREACHABLE", `the agent at ${socket} closed the watch stream`)),
     );
     signal?.addEventListener("abort", () => {
+      resolve(); // first: closing reports the end of the stream, which is no failure here
       client.close();
-      resolve();
     });
   });
   parseWith(WatchResultSchema, await client.request({ op: "watch" }), "answer from agent", "E_PROTOCOL");

@@ -268,7 +268,9 @@ export async function readUntil(stream: ReadableStream<Uint8Array>, marker: stri
       if (remaining <= 0) break;
       // A cleared timer, not Bun.sleep: a pending sleep would keep the process alive after its work is done.
       let timer: ReturnType<typeof setTimeout> | undefined;
-      const timedOut = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, remaining)));
+      const timedOut = new Promise<undefined>((resolve) => {
+        timer = setTimeout(() => resolve(undefined), remaining);
+      });
       const chunk = await Promise.race([reader.read(), timedOut]).finally(() => clearTimeout(timer));
       if (!chunk || chunk.done) break;
       seen += decoder.decode(chunk.value);

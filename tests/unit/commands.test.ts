@@ -117,11 +117,13 @@ describe("watchCommand()", () => {
     expect(printed).toEqual(["+ c pid=4242 pidns=4026532001 mntns=4026532002 source=hook", "- c pid=4242 pidns=4026532001 mntns=4026532002 source=hook"]);
   });
 
-  test("ends when the agent goes away", async () => {
+  test("fails with E_AGENT_UNREACHABLE when the agent goes away", async () => {
     const watching = watchCommand(socket, 2000, true, print);
     await Bun.sleep(50);
     listener.stop(true);
-    await watching;
+    const err = await rejectionOf(watching);
+    expect(err.code).toBe("E_AGENT_UNREACHABLE");
+    expect(err.message).toContain("closed the watch stream");
     expect(printed).toEqual([]);
   });
 });

@@ -1,0 +1,152 @@
+/** armor-agent's command-line contract, on the compiled binary: strict flags, colour, ARMOR_SOCKET, watch's ends, completion. */
+import { afterEach, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { AGENT, AgentProcess, HOOK, readUntil, removeDir, run, tempDir, waitFor } from "./support.ts";
+
+const cleanups: Array<() => Promise<unknown> | void> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+function workDir(): string {
+  const dir = tempDir("e2e-cli");
+  cleanups.push(() => removeDir(dir));
+  return dir;
+}
+
+async function startAgent(socket: string): Promise<AgentProcess> {
+  const agent = await AgentProcess.start(socket);
+  cleanups.push(() => agent.stop());
+  return agent;
+}
+
+/** The commands `armor-agent --help` lists. */
+async function commands(): Promise<string[]> {
+  const help = (await run([AGENT, "--help"])).stdout;
+  const listed = /USAGE armor-agent (\S+)/.exec(help)?.[1] ?? "";
+  return listed.split("|");
+}
+
+describe("armor-agent flags", () => {
+  test("the commands are the ones this suite checks", async () => {
+    expect(await commands()).toEqual(["serve", "status", "list", "get", "lookup", "watch", "hook-log", "check-hooks", "completion"]);
+  });
+
+  test.each(["serve", "status", "list", "get x", "lookup 1 2", "watch", "hook-log", "check-hooks f.json", "completion bash"])(
+    "%s with an unknown flag exits 2 with one line naming it, doing nothing",
+    async (command) => {
+      const socket = join(workDir(), "absent.sock");
+      const ran = await run([AGENT, ...command.split(" "), "--frobnicate", "--socket", socket]);
+      expect(ran.code).toBe(2);
+      expect(ran.stdout).toBe("");
+      expect(ran.stderr).toBe(
+        `armor-agent: E_USAGE: unknown flag --frobnicate for "armor-agent ${command.split(" ")[0]}" (armor-agent ${command.split(" ")[0]} --help lists its flags)\n`,
+      );
+    },
+  );
+
+  test("list -o json is refused, not answered with a table", async () => {
+    const agent = await startAgent(join(workDir(), "run", "armor.sock"));
+    const ran = await agent.cli(["list", "-o", "json"]);
+    expect(ran).toMatchObject({ code: 2, stdout: "" });
+    expect(ran.stderr).toContain("unknown flag -o");
+  });
+
+  test("a value flag without its value is a usage error", async () => {
+    const ran = await run([AGENT, "list", "--socket"]);
+    expect(ran).toMatchObject({ code: 2, stderr: "armor-agent: E_USAGE: --socket needs a value\n" });
+  });
+});
+
+describe("colour", () => {
+  // script(1) gives the binary a terminal; without it, output goes to a pipe.
+  const onTerminal = (env: Record<string, string>) =>
+    run(["script", "-qec", `${AGENT} list --help`, "/dev/null"], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", TERM: "xterm", ...env } });
+
+  test("usage is coloured on a terminal", async () => {
+    expect((await onTerminal({})).stdout).toContain("\u001b[");
+  });
+
+  test.each(["1", "yes"])("never with NO_COLOR=%s", async (value) => {
+    const ran = await onTerminal({ NO_COLOR: value });
+    expect(ran.stdout).toContain("USAGE armor-agent list");
+    expect(ran.stdout).not.toContain("\u001b[");
+  });
+
+  test("never into a pipe", async () => {
+    const ran = await run([AGENT, "list", "--help"], { env: { PATH: "/usr/bin:/bin", TERM: "xterm" } });
+    expect(ran.stdout).toContain("USAGE armor-agent list");
+    expect(ran.stdout).not.toContain("\u001b[");
+  });
+});
+
+describe("ARMOR_SOCKET", () => {
+  test("is the default of --socket; --socket wins over it", async () => {
+    const dir = workDir();
+    const agent = await startAgent(join(dir, "run", "armor.sock"));
+    const viaEnv = await run([AGENT, "list", "--json"], { env: { ARMOR_SOCKET: agent.socket } });
+    expect(viaEnv).toMatchObject({ code: 0, stdout: "[]\n" });
+    const other = join(dir, "other.sock");
+    const explicit = await run([AGENT, "list", "--socket", other], { env: { ARMOR_SOCKET: agent.socket } });
+    expect(explicit.code).toBe(4);
+    expect(explicit.stderr).toContain(other);
+  });
+});
+
+describe("watch", () => {
+  test("exits 4 with one line when the agent goes away", async () => {
+    const agent = await startAgent(join(workDir(), "run", "armor.sock"));
+    const watcher = Bun.spawn([AGENT, "watch", "--socket", agent.socket], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    cleanups.push(async () => {
+      watcher.kill();
+      await watcher.exited;
+    });
+    await Bun.sleep(300);
+    await agent.stop();
+    expect(await watcher.exited).toBe(4);
+    expect(await new Response(watcher.stderr).text()).toBe(`armor-agent: E_AGENT_UNREACHABLE: the agent at ${agent.socket} closed the watch stream\n`);
+  });
+
+  test("ends quietly when its reader closes the pipe", async () => {
+    const dir = workDir();
+    const agent = await startAgent(join(dir, "run", "armor.sock"));
+    const sleeper = Bun.spawn(["sleep", "60"], { stdin: "ignore" });
+    cleanups.push(async () => {
+      sleeper.kill();
+      await sleeper.exited;
+    });
+    await Bun.write(join(dir, "config.json"), "{}");
+    // bash keeps watch's own status and stderr; head reads one line and closes the pipe.
+    const script = `${AGENT} watch --json --socket ${agent.socket} 2>${dir}/watch.err | head -n 1 >${dir}/first; echo "\${PIPESTATUS[0]}" >${dir}/status`;
+    const pipeline = Bun.spawn(["bash", "-c", script], { stdin: "ignore" });
+    cleanups.push(async () => {
+      pipeline.kill();
+      await pipeline.exited;
+    });
+    await Bun.sleep(300);
+    for (let i = 0; i < 20 && pipeline.exitCode === null; i++) {
+      const state = JSON.stringify({ id: `piped-${i}`, status: "creating", pid: sleeper.pid, bundle: dir });
+      await run([HOOK, "--socket", agent.socket], { stdin: state });
+      await Bun.sleep(50);
+    }
+    await pipeline.exited;
+    expect(await Bun.file(join(dir, "status")).text()).toBe("0\n");
+    expect(await Bun.file(join(dir, "watch.err")).text()).toBe("");
+    expect(await Bun.file(join(dir, "first")).text()).toContain('"event":"add"');
+  });
+});
+
+describe("completion bash", () => {
+  test("completes the commands and a command's flags, generated from the binary's own tables", async () => {
+    const dir = workDir();
+    const script = (await run([AGENT, "completion", "bash"])).stdout;
+    await Bun.write(join(dir, "c.bash"), script);
+    const offer = async (...words: string[]) => {
+      const probe = `source ${dir}/c.bash; COMP_WORDS=(${words.map((w) => `'${w}'`).join(" ")}); COMP_CWORD=${words.length - 1}; _armor_agent_complete; echo "\${COMPREPLY[*]}"`;
+      return (await run(["bash", "--norc", "-c", probe])).stdout.trim().split(" ");
+    };
+    expect(await offer("armor-agent", "")).toEqual(expect.arrayContaining(["serve", "list", "watch", "hook-log", "completion"]));
+    expect(await offer("armor-agent", "serve", "--log-level", "")).toEqual(["debug", "info", "warn", "error"]);
+    expect(await offer("armor-agent", "list", "--")).toEqual(expect.arrayContaining(["--socket", "--json", "--timeout-ms"]));
+  });
+});
