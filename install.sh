@@ -2,8 +2,9 @@
 # shellcheck disable=SC2015 # "A && B || fail" is meant: fail when either step fails
 # install.sh: puts armor-hooks onto a node and registers the hook with every
 # container runtime found there; --uninstall takes off exactly what it put on.
-# Every file lands by write-then-rename, binaries before the config naming them,
-# and any failure rolls the node back to how it was.
+# Every file is staged in a directory this run creates, then renamed into place, binaries
+# before the config naming them; a journal written before each change lets a failure, or the
+# next run after a kill, roll the node back to how it was. Paths resolve inside --root.
 set -eu
 
 usage() {
@@ -27,6 +28,9 @@ with the container runtimes found here. Running it again is harmless.
   --root DIR            install into DIR as if it were / (images, tests); paths written
                         into files stay as the node sees them, no service is started
   --dry-run             print every file it would write or remove and why; change nothing
+  --force               replace (or, with --uninstall, remove) a file changed since install.sh
+                        wrote it, or one it did not write; without it such a file is kept, with
+                        a warning
   --uninstall           remove everything a previous install wrote, and nothing else
   --check [FILE...]     validate hooks.d files the way CRI-O and podman read them
                         (default: every *.json in --hooks-dir)
@@ -52,6 +56,7 @@ FROM=
 ROOT=
 MODE=install
 DRY_RUN=false
+FORCE=false
 CHECK_FILES=
 
 need_value() {
@@ -70,6 +75,7 @@ while [ $# -gt 0 ]; do
 	--systemd) SYSTEMD=yes ;;
 	--no-systemd) SYSTEMD=no ;;
 	--dry-run) DRY_RUN=true ;;
+	--force) FORCE=true ;;
 	--uninstall) MODE=uninstall ;;
 	--check)
 		MODE=check
@@ -123,6 +129,54 @@ HOOK_TIMEOUT_S=$(((TIMEOUT_MS + 999) / 1000 + 3))
 
 say() { printf '%s\n' "$*"; }
 warn() { printf 'install.sh: warning: %s\n' "$*" >&2; }
+exists() { [ -e "$1" ] || [ -L "$1" ]; }
+
+# ---- paths inside --root -----------------------------------------------------------------
+# resolve_in_root PATH prints PATH as a process chrooted into --root sees it: every symbolic
+# link followed, an absolute target read from --root (never from the real /), ".." never
+# above --root. Without --root it is PATH itself and the kernel resolves it as usual.
+resolve_in_root() {
+	if [ -z "$ROOT" ]; then
+		printf '%s\n' "$1"
+		return 0
+	fi
+	cur=
+	rest=$1
+	hops=0
+	while [ -n "$rest" ]; do
+		comp=${rest%%/*}
+		case "$rest" in */*) rest=${rest#*/} ;; *) rest= ;; esac
+		case "$comp" in
+		'' | .) continue ;;
+		..) cur=${cur%/*}; continue ;;
+		esac
+		if [ -L "$ROOT$cur/$comp" ]; then
+			hops=$((hops + 1))
+			if [ "$hops" -gt 40 ]; then
+				echo "install.sh: failed: too many symbolic links in $1 under $ROOT" >&2
+				return 1
+			fi
+			target=$(readlink "$ROOT$cur/$comp")
+			case "$target" in /*) cur= ;; esac
+			rest=$target/$rest
+		else
+			cur=$cur/$comp
+		fi
+	done
+	case "$cur" in *[!A-Za-z0-9._/+-]*)
+		echo "install.sh: failed: $1 under $ROOT resolves to \"$cur\": only letters, digits and . _ / + - are allowed" >&2
+		return 1
+		;;
+	esac
+	printf '%s\n' "${cur:-/}"
+}
+
+# in_root PATH: PATH's directory resolved inside --root, its last component as it is (a link
+# there is replaced by rename, never written through).
+in_root() {
+	parent=$(resolve_in_root "$(dirname "$1")") || return 1
+	printf '%s/%s\n' "${parent%/}" "$(basename "$1")"
+}
 
 # ---- hooks.d validation ----------------------------------------------------------------
 # `armor-agent check-hooks` mirrors containers/common pkg/hooks (read.go, 1.0.0/hook.go) as
@@ -136,7 +190,7 @@ check_hooks_files() {
 
 # A Bun executable to run the check with: the one being installed, else the installed one.
 checker() {
-	for candidate in "$FROM/armor-agent" "$ROOT$AGENT_BIN"; do
+	for candidate in "$FROM/armor-agent" "$ROOT$(resolve_in_root "$AGENT_BIN")"; do
 		if [ -x "$candidate" ]; then
 			printf '%s\n' "$candidate"
 			return 0
@@ -149,7 +203,8 @@ checker() {
 if [ "$MODE" = check ]; then
 	exe=$(checker) || exit 1
 	if [ -z "$CHECK_FILES" ]; then
-		CHECK_FILES=$(find "$ROOT$HOOKS_DIR" -maxdepth 1 -name '*.json' -type f 2>/dev/null | sort)
+		hooks_dir=$(resolve_in_root "$HOOKS_DIR") || exit 1
+		CHECK_FILES=$(find "$ROOT$hooks_dir" -maxdepth 1 -name '*.json' -type f 2>/dev/null | sort)
 		[ -n "$CHECK_FILES" ] || { say "no *.json files in $ROOT$HOOKS_DIR"; exit 0; }
 	fi
 	set -f
@@ -174,16 +229,17 @@ fi
 # ---- what this node has ----------------------------------------------------------------
 have_cmd() {
 	for dir in /usr/local/sbin /usr/local/bin /usr/sbin /usr/bin /sbin /bin; do
-		[ -x "$ROOT$dir/$1" ] && return 0
+		found=$(resolve_in_root "$dir/$1") || return 1
+		[ -x "$ROOT$found" ] && return 0
 	done
 	return 1
 }
 
 if [ "$RUNTIMES" = detect ]; then
 	RUNTIMES=
-	if have_cmd crio || [ -d "$ROOT/etc/crio" ]; then RUNTIMES="$RUNTIMES,crio"; fi
+	if have_cmd crio || [ -d "$ROOT$(resolve_in_root /etc/crio)" ]; then RUNTIMES="$RUNTIMES,crio"; fi
 	if have_cmd podman; then RUNTIMES="$RUNTIMES,podman"; fi
-	if have_cmd containerd || [ -d "$ROOT/etc/containerd" ]; then RUNTIMES="$RUNTIMES,containerd"; fi
+	if have_cmd containerd || [ -d "$ROOT$(resolve_in_root /etc/containerd)" ]; then RUNTIMES="$RUNTIMES,containerd"; fi
 	if have_cmd runc || have_cmd crun; then RUNTIMES="$RUNTIMES,runc"; fi
 	RUNTIMES=${RUNTIMES#,}
 	DETECTED=true
@@ -203,7 +259,7 @@ if uses crio || uses podman || uses containerd; then USES_HOOKS_D=true; fi
 
 if [ "$SYSTEMD" = auto ]; then
 	# sd_booted(3): systemd is PID 1 when this directory exists.
-	if [ -d "$ROOT/run/systemd/system" ]; then SYSTEMD=yes; else SYSTEMD=no; fi
+	if [ -d "$ROOT$(resolve_in_root /run/systemd/system)" ]; then SYSTEMD=yes; else SYSTEMD=no; fi
 fi
 MANAGE_SERVICE=false
 if [ "$SYSTEMD" = yes ] && [ -z "$ROOT" ] && [ "$DRY_RUN" = false ] && command -v systemctl >/dev/null 2>&1; then
@@ -269,35 +325,153 @@ runc_snippet() {
 SNIPPET
 }
 
-# ---- transaction: journal, rollback ---------------------------------------------------------
+
+# ---- the transaction: staging, journal, rollback -------------------------------------------
+# Every directory a file lands in gets a staging directory, DIR/.armor-install, made by mkdir
+# (which never follows a link) with mode 0700: temp files are created inside it only, so none is
+# ever opened through something that was already there. The journal, PREFIX/.armor-install/journal,
+# records each step before it is taken (paths resolved inside --root):
+#   begin MODE | dir D (made D) | stage D (made D/.armor-install) | new P | replaced P (the old P
+#   kept as a hard link in the staging directory) | removed P (moved there) | enabled | done
+# A journal without "done" is undone last step first; one with "done" only has staging
+# directories left to remove. A failure undoes it before exiting; after a kill the next run
+# (install or --uninstall) finishes it first.
+STAGE=.armor-install
 WORK=
-JOURNAL=
+TXN=
+TXN_OPEN=false
+STAGED=" "
 CREATED_DIRS=
-TEMPS=
-SERVICE_ENABLED=false
 DONE=false
 
-rollback() {
-	if [ "$SERVICE_ENABLED" = true ]; then systemctl disable --now armor-agent.service >/dev/null 2>&1 || true; fi
-	printf '%s\n' "$JOURNAL" | sed '/^$/d' | tac_lines | while read -r action path; do
-		case "$action" in
-		new) rm -f "$ROOT$path" ;;
-		replaced) mv -f "$ROOT$path.armor-backup" "$ROOT$path" ;;
-		removed) mv -f "$ROOT$path.armor-removed" "$ROOT$path" ;;
-		esac
-	done
-	if [ "$SERVICE_ENABLED" = true ]; then systemctl daemon-reload >/dev/null 2>&1 || true; fi
-	for temp in $TEMPS; do rm -f "$temp"; done
-	printf '%s\n' "$CREATED_DIRS" | sed '/^$/d' | tac_lines | while read -r dir; do rmdir "$ROOT$dir" 2>/dev/null || true; done
+fail() {
+	echo "install.sh: failed: $*" >&2
+	exit 1
 }
 
 tac_lines() { sed -n '1!G;h;$p'; }
+
+journal() {
+	printf '%s\n' "$*" >>"$ROOT$TXN/journal" || fail "cannot write the journal $ROOT$TXN/journal"
+	sync "$ROOT$TXN/journal" 2>/dev/null || true
+}
+
+# Takes back every step the journal records, last first (or, once "done", removes the staging).
+undo_journal() {
+	committed=false
+	! grep -qx done "$ROOT$TXN/journal" || committed=true
+	tac_lines <"$ROOT$TXN/journal" | while read -r action path; do
+		held=$ROOT$(dirname "${path:-/}")/$STAGE/$(basename "${path:-/}")
+		case "$committed $action" in
+		"false new") if [ -f "$ROOT$path" ] || [ -L "$ROOT$path" ]; then rm -f "$ROOT$path"; fi ;;
+		"false replaced") ! exists "$held.backup" || mv -f "$held.backup" "$ROOT$path" ;;
+		"false removed") ! exists "$held.removed" || mv -f "$held.removed" "$ROOT$path" ;;
+		"false enabled") [ -n "$ROOT" ] || systemctl disable --now armor-agent.service >/dev/null 2>&1 || true ;;
+		"false dir") rmdir "$ROOT$path" 2>/dev/null || true ;;
+		*" stage") rm -rf "$ROOT${path%/}/$STAGE" ;;
+		esac
+	done
+	rm -rf "$ROOT$TXN"
+	TXN_OPEN=false
+}
+
+# A run killed before it finished left its journal: finish or undo it before anything else.
+recover() {
+	exists "$ROOT$TXN" || return 0
+	if [ -L "$ROOT$TXN" ] || [ ! -d "$ROOT$TXN" ]; then
+		warn "removing $ROOT$TXN: not a directory install.sh made"
+		rm -f "$ROOT$TXN"
+		return 0
+	fi
+	what=$(sed -n '1s/^begin //p' "$ROOT$TXN/journal" 2>/dev/null)
+	if [ ! -f "$ROOT$TXN/journal" ] || [ -z "$what" ]; then
+		rm -rf "$ROOT$TXN" # killed before its first step
+	elif grep -qx done "$ROOT$TXN/journal"; then
+		say "finishing an interrupted $what (its journal says it was complete)"
+		undo_journal
+	else
+		warn "rolling back an interrupted $what (journal $ROOT$TXN/journal): every file it changed is put back"
+		undo_journal
+	fi
+}
+
+# Creates DIR (resolved) and its missing parents, 0755, journaling each before making it.
+ensure_dir() {
+	missing=
+	dir=$1
+	while [ "$dir" != / ] && [ ! -d "$ROOT$dir" ]; do
+		missing="$dir
+$missing"
+		dir=$(dirname "$dir")
+	done
+	for dir in $missing; do
+		[ "$TXN_OPEN" = false ] || journal "dir $dir"
+		mkdir -m 0755 "$ROOT$dir" || fail "cannot create directory $ROOT$dir"
+		CREATED_DIRS="$CREATED_DIRS
+$dir"
+	done
+}
+
+# Opens the transaction: the prefix, its staging directory, the journal's first lines.
+begin() {
+	ensure_dir "$R_PREFIX"
+	mkdir -m 0700 "$ROOT$TXN" || fail "cannot create $ROOT$TXN"
+	TXN_OPEN=true
+	journal "begin $1"
+	for dir in $CREATED_DIRS; do journal "dir $dir"; done
+	journal "stage $R_PREFIX"
+	STAGED=" $R_PREFIX "
+}
+
+# The staging directory beside DIR's files, made by this run.
+open_stage() {
+	case "$STAGED" in *" $1 "*) return 0 ;; esac
+	if exists "$ROOT${1%/}/$STAGE"; then
+		warn "removing $ROOT${1%/}/$STAGE: left by an earlier run"
+		rm -rf "$ROOT${1%/}/$STAGE"
+	fi
+	journal "stage $1"
+	mkdir -m 0700 "$ROOT${1%/}/$STAGE" || fail "cannot create $ROOT${1%/}/$STAGE"
+	STAGED="$STAGED$1 "
+}
+
+# Where the file for P (resolved) waits in its staging directory.
+held() { printf '%s\n' "$ROOT$(dirname "$1" | sed 's|/$||')/$STAGE/$(basename "$1")"; }
+
+# Copies SOURCE into P's staging directory with MODE, owned by root.
+stage_file() {
+	open_stage "$(dirname "$1")"
+	temp=$(held "$1")
+	cp "$2" "$temp" && chmod "$3" "$temp" && chown 0:0 "$temp" || fail "cannot write $temp"
+}
+
+# Renames P's staged file over P, keeping the old one (hard link) until the transaction is done.
+land() {
+	temp=$(held "$1")
+	if [ -d "$ROOT$1" ] && [ ! -L "$ROOT$1" ]; then fail "$ROOT$1 is a directory"; fi
+	if exists "$ROOT$1"; then
+		journal "replaced $1"
+		ln "$ROOT$1" "$temp.backup" || fail "cannot keep a backup of $ROOT$1"
+	else
+		journal "new $1"
+	fi
+	mv -f "$temp" "$ROOT$1" || fail "cannot rename $temp to $ROOT$1"
+}
+
+# The transaction is complete: say so, then drop the staging directories (backups included).
+finish() {
+	journal done
+	DONE=true
+	for dir in $STAGED; do [ "$dir" = "$R_PREFIX" ] || rm -rf "$ROOT${dir%/}/$STAGE"; done
+	rm -rf "$ROOT$TXN"
+	TXN_OPEN=false
+}
 
 on_exit() {
 	status=$?
 	[ -z "$WORK" ] || rm -rf "$WORK"
 	if [ "$DONE" = false ] && [ "$DRY_RUN" = false ]; then
-		rollback
+		[ "$TXN_OPEN" = false ] || undo_journal
 		[ "$status" -ne 0 ] || status=1
 		echo "install.sh: nothing changed: every file was put back as it was" >&2
 	fi
@@ -306,12 +480,45 @@ on_exit() {
 trap on_exit EXIT
 trap 'exit 1' INT TERM HUP
 
+R_PREFIX=$(resolve_in_root "$PREFIX") || exit 1
+TXN=${R_PREFIX%/}/$STAGE
+MANIFEST_AT=$(in_root "$MANIFEST") || exit 1
+
+# ---- files install.sh wrote, and files changed since ------------------------------------------
+file_hash() { if [ -f "$1" ] && [ ! -L "$1" ]; then sha256sum <"$1" | cut -d' ' -f1; else echo none; fi; }
+
+# The sha256 the manifest recorded for P as written: "?" when it recorded none, "" when P is not listed.
+recorded_hash() {
+	[ -f "$ROOT$MANIFEST_AT" ] || return 0
+	awk -v path="$1" '$1 == "file" && $2 == path { print ($3 == "" ? "?" : $3); exit }' "$ROOT$MANIFEST_AT"
+}
+
+# decide P RESOLVED SOURCE MODE: ACTION=same (already there), write, or keep (WHY: an admin's file).
+decide() {
+	if ! exists "$ROOT$2"; then
+		ACTION=write
+	elif [ -f "$ROOT$2" ] && [ ! -L "$ROOT$2" ] && cmp -s "$3" "$ROOT$2" &&
+		[ "$(stat -c '%a %u %g' "$ROOT$2")" = "$(printf '%o' "0$4") 0 0" ]; then
+		ACTION=same
+	else
+		recorded=$(recorded_hash "$1")
+		if [ "$FORCE" = true ] || [ "$recorded" = "?" ] || { [ -n "$recorded" ] && [ "$recorded" = "$(file_hash "$ROOT$2")" ]; }; then
+			ACTION=write
+		else
+			ACTION=keep
+			if [ -n "$recorded" ]; then WHY="changed since install.sh wrote it"; else WHY="not written by install.sh"; fi
+		fi
+	fi
+}
+
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/armor-install.XXXXXX")
 hooks_json >"$WORK/hooks.json"
 unit_text >"$WORK/unit"
 
 # The plan, in the order files land: binaries before anything naming them, the agent's unit
 # before the hook config that makes runtimes call the hook. Fields: path mode source why.
+# One more file to install is one more line here: staging, the journal, the manifest,
+# --dry-run, --force and --uninstall all follow from it.
 PLAN="$HOOK_BIN 0755 $FROM/armor-hook the OCI hook runtimes execute at createRuntime and poststop
 $AGENT_BIN 0755 $FROM/armor-agent the node agent the hook registers containers with"
 if [ "$SYSTEMD" = yes ]; then
@@ -322,54 +529,7 @@ if [ "$USES_HOOKS_D" = true ]; then
 	PLAN="$PLAN
 $HOOKS_FILE 0644 $WORK/hooks.json hooks.d entry (schema 1.0.0) that CRI-O, podman and the containerd NRI hook-injector inject at createRuntime and poststop"
 fi
-
-fail() {
-	echo "install.sh: failed: $*" >&2
-	exit 1
-}
-
-# Creates DIR and its missing parents (0755), remembering each one this run created.
-ensure_dir() {
-	missing=
-	dir=$1
-	while [ -n "$dir" ] && [ "$dir" != / ] && [ ! -d "$ROOT$dir" ]; do
-		missing="$dir
-$missing"
-		dir=$(dirname "$dir")
-	done
-	for dir in $missing; do
-		mkdir -m 0755 "$ROOT$dir" || fail "cannot create directory $ROOT$dir"
-		CREATED_DIRS="$CREATED_DIRS
-$dir"
-	done
-}
-
-# True when DEST already holds SOURCE's bytes with MODE and root ownership.
-unchanged() {
-	[ -f "$ROOT$1" ] && cmp -s "$2" "$ROOT$1" &&
-		[ "$(stat -c '%a %u %g' "$ROOT$1")" = "$(printf '%o' "0$3") 0 0" ]
-}
-
-# Copies SOURCE next to DEST under a name no runtime reads; sets mode and owner. Prints its path.
-stage() {
-	temp="$ROOT$(dirname "$1")/.$(basename "$1").armor-tmp"
-	TEMPS="$TEMPS $temp"
-	cp "$2" "$temp" && chmod "$3" "$temp" && chown 0:0 "$temp" || fail "cannot write $temp"
-}
-
-# Renames the staged file over DEST, keeping the old one (hard link) until the end.
-commit() {
-	temp="$ROOT$(dirname "$1")/.$(basename "$1").armor-tmp"
-	if [ -e "$ROOT$1" ]; then
-		ln -f "$ROOT$1" "$ROOT$1.armor-backup" || fail "cannot keep a backup of $ROOT$1"
-		JOURNAL="$JOURNAL
-replaced $1"
-	else
-		JOURNAL="$JOURNAL
-new $1"
-	fi
-	mv -f "$temp" "$ROOT$1" || fail "cannot rename $temp to $ROOT$1"
-}
+PLAN_PATHS=" $(printf '%s\n' "$PLAN" | while read -r path _; do printf '%s ' "$path"; done)"
 
 # ---- what is left for the administrator ----------------------------------------------------
 next_steps() {
@@ -425,52 +585,72 @@ STEPS
 	say "- Check: $AGENT_BIN list --socket $SOCKET   (a container started now appears there)"
 }
 
-# The manifest: what this and earlier installs wrote, in landing order, for --uninstall.
+
+# The manifest: what this and earlier installs wrote (with each file's sha256 as written), in
+# landing order, for --uninstall. MANIFEST_FILES holds this run's lines.
+MANIFEST_FILES=
 manifest_text() {
-	if [ -f "$ROOT$MANIFEST" ]; then
-		sed -n 's/^file //p' "$ROOT$MANIFEST" | while read -r path; do
-			case "
-$PLAN" in *"
-$path "*) ;; *) say "file $path" ;; esac
+	if [ -f "$ROOT$MANIFEST_AT" ]; then
+		sed -n 's/^file //p' "$ROOT$MANIFEST_AT" | while read -r path hash; do
+			case "$PLAN_PATHS" in *" $path "*) ;; *) say "file $path${hash:+ $hash}" ;; esac
 		done
 	fi
-	printf '%s\n' "$PLAN" | while read -r path _; do say "file $path"; done
-	[ ! -f "$ROOT$MANIFEST" ] || sed -n '/^dir /p' "$ROOT$MANIFEST"
+	printf '%s' "$MANIFEST_FILES"
+	[ ! -f "$ROOT$MANIFEST_AT" ] || sed -n '/^dir /p' "$ROOT$MANIFEST_AT"
 	printf '%s\n' "$CREATED_DIRS" | sed '/^$/d; s/^/dir /'
 }
 
 # ---- uninstall ---------------------------------------------------------------------------------
 if [ "$MODE" = uninstall ]; then
-	if [ ! -f "$ROOT$MANIFEST" ]; then
-		say "nothing to uninstall: no $ROOT$MANIFEST (installed with another --prefix?)"
+	if [ "$DRY_RUN" = true ]; then
+		! exists "$ROOT$TXN" || say "would first finish or roll back the interrupted run that $ROOT$TXN/journal records"
+	else
+		recover
+	fi
+	if [ ! -f "$ROOT$MANIFEST_AT" ]; then
+		say "nothing to uninstall: no $ROOT$MANIFEST_AT (installed with another --prefix?)"
 		DONE=true
 		exit 0
 	fi
-	files=$(sed -n 's/^file //p' "$ROOT$MANIFEST" | tac_lines)
-	dirs=$(sed -n 's/^dir //p' "$ROOT$MANIFEST" | tac_lines)
+	files=$(sed -n 's/^file \([^ ]*\).*/\1/p' "$ROOT$MANIFEST_AT" | tac_lines)
+	dirs=$(sed -n 's/^dir //p' "$ROOT$MANIFEST_AT" | tac_lines)
 	unit_listed=false
 	if printf '%s\n' "$files" | grep -qxF "$UNIT_FILE"; then unit_listed=true; fi
+	if [ "$DRY_RUN" = false ]; then
+		begin uninstall
+		if [ "$unit_listed" = true ] && [ -z "$ROOT" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+			systemctl disable --now armor-agent.service || fail "systemctl disable --now armor-agent.service"
+		fi
+	elif [ "$unit_listed" = true ] && [ -z "$ROOT" ]; then
+		say "would run: systemctl disable --now armor-agent.service"
+	fi
+	# Hook config first, binaries last: a runtime never sees an entry whose binary is gone.
+	REMOVED=
+	for path in $files $MANIFEST; do
+		at=$(in_root "$path") || fail "cannot resolve $path inside $ROOT"
+		exists "$ROOT$at" || continue
+		recorded=$(recorded_hash "$path")
+		if [ "$FORCE" = false ] && [ "$path" != "$MANIFEST" ] && [ -n "$recorded" ] && [ "$recorded" != "?" ] &&
+			[ "$recorded" != "$(file_hash "$ROOT$at")" ]; then
+			if [ "$DRY_RUN" = true ]; then say "would keep $ROOT$at: changed since install.sh wrote it (--force removes it)"; else warn "kept $ROOT$at: changed since install.sh wrote it (--force removes it)"; fi
+			continue
+		fi
+		if [ "$DRY_RUN" = true ]; then
+			say "would remove $ROOT$at"
+			continue
+		fi
+		open_stage "$(dirname "$at")"
+		journal "removed $at"
+		mv -f "$ROOT$at" "$(held "$at").removed" || fail "cannot remove $ROOT$at"
+		REMOVED="$REMOVED $at"
+	done
 	if [ "$DRY_RUN" = true ]; then
-		for path in $files $MANIFEST; do [ ! -e "$ROOT$path" ] || say "would remove $ROOT$path"; done
 		for dir in $dirs; do say "would remove directory $ROOT$dir (if empty)"; done
-		[ "$unit_listed" = false ] || [ -n "$ROOT" ] || say "would run: systemctl disable --now armor-agent.service"
 		DONE=true
 		exit 0
 	fi
-	if [ "$unit_listed" = true ] && [ -z "$ROOT" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-		systemctl disable --now armor-agent.service || fail "systemctl disable --now armor-agent.service"
-	fi
-	# Hook config first, binaries last: a runtime never sees an entry whose binary is gone.
-	for path in $files $MANIFEST; do
-		[ -e "$ROOT$path" ] || continue
-		mv -f "$ROOT$path" "$ROOT$path.armor-removed" || fail "cannot remove $ROOT$path"
-		JOURNAL="$JOURNAL
-removed $path"
-	done
-	for path in $files $MANIFEST; do
-		[ ! -e "$ROOT$path.armor-removed" ] || { rm -f "$ROOT$path.armor-removed"; say "removed $ROOT$path"; }
-	done
-	DONE=true
+	finish
+	for at in $REMOVED; do say "removed $ROOT$at"; done
 	for dir in $dirs; do
 		if rmdir "$ROOT$dir" 2>/dev/null; then say "removed directory $ROOT$dir"; elif [ -d "$ROOT$dir" ]; then say "kept directory $ROOT$dir: not empty"; fi
 	done
@@ -486,24 +666,13 @@ done
 say "runtimes: ${RUNTIMES:-none}$( [ "$DETECTED" = true ] && printf ' (detected)'); systemd: $SYSTEMD"
 
 if [ "$DRY_RUN" = true ]; then
-	printf '%s\n' "$PLAN" | while read -r path mode source why; do
-		if unchanged "$path" "$source" "$mode"; then
-			say "unchanged $ROOT$path ($mode root:root): $why"
-		else
-			say "would write $ROOT$path ($mode root:root): $why"
-			case "$source" in "$WORK"/*) sed 's/^/    /' "$source" ;; esac
-		fi
-	done
-	[ -z "$ROOT" ] && [ "$SYSTEMD" = yes ] && say "would run: systemctl daemon-reload; systemctl enable --now armor-agent.service"
-	manifest_text >"$WORK/manifest"
-	unchanged "$MANIFEST" "$WORK/manifest" 0644 ||
-		say "would write $ROOT$MANIFEST (0644 root:root): the list of what this install wrote, for --uninstall"
-	next_steps
-	DONE=true
-	exit 0
+	! exists "$ROOT$TXN" || say "would first finish or roll back the interrupted run that $ROOT$TXN/journal records"
+else
+	recover
+	begin install
 fi
 
-# Stage every file beside its destination, then prove the binaries run on this node.
+# Stage every file in its directory's staging directory, then prove the binaries run on this node.
 CHANGED=
 old_ifs=$IFS
 IFS='
@@ -512,31 +681,70 @@ for line in $PLAN; do
 	IFS=$old_ifs
 	# shellcheck disable=SC2086 # split the plan line into its fields
 	set -- $line
-	ensure_dir "$(dirname "$1")"
-	if unchanged "$1" "$3" "$2"; then
-		say "unchanged $ROOT$1"
-	else
-		stage "$1" "$3" "$2"
-		CHANGED="$CHANGED $1"
-	fi
+	why=${line#* * * }
+	at=$(in_root "$1") || fail "cannot resolve $1 inside $ROOT"
+	[ "$DRY_RUN" = true ] || ensure_dir "$(dirname "$at")"
+	decide "$1" "$at" "$3" "$2"
+	case "$ACTION" in
+	same)
+		say "unchanged $ROOT$at ($2 root:root): $why"
+		MANIFEST_FILES="${MANIFEST_FILES}file $1 $(file_hash "$3")
+"
+		;;
+	write)
+		if [ "$DRY_RUN" = true ]; then
+			say "would write $ROOT$at ($2 root:root): $why"
+			case "$3" in "$WORK"/*) sed 's/^/    /' "$3" ;; esac
+		else
+			stage_file "$at" "$3" "$2"
+			CHANGED="$CHANGED $at"
+		fi
+		MANIFEST_FILES="${MANIFEST_FILES}file $1 $(file_hash "$3")
+"
+		;;
+	keep)
+		if [ "$DRY_RUN" = true ]; then say "would keep $ROOT$at: $WHY (--force replaces it)"; else warn "kept $ROOT$at: $WHY (--force replaces it)"; fi
+		recorded=$(recorded_hash "$1")
+		[ -z "$recorded" ] || MANIFEST_FILES="${MANIFEST_FILES}file $1$([ "$recorded" = "?" ] || printf ' %s' "$recorded")
+"
+		;;
+	esac
 done
 IFS=$old_ifs
-for bin in "$HOOK_BIN" "$AGENT_BIN"; do
+
+if [ "$DRY_RUN" = true ]; then
+	[ -z "$ROOT" ] && [ "$SYSTEMD" = yes ] && say "would run: systemctl daemon-reload; systemctl enable --now armor-agent.service"
+	manifest_text >"$WORK/manifest"
+	decide "$MANIFEST" "$MANIFEST_AT" "$WORK/manifest" 0644
+	[ "$ACTION" = same ] ||
+		say "would write $ROOT$MANIFEST_AT (0644 root:root): the list of what this install wrote, for --uninstall"
+	next_steps
+	DONE=true
+	exit 0
+fi
+
+R_HOOK_BIN=$(in_root "$HOOK_BIN")
+R_AGENT_BIN=$(in_root "$AGENT_BIN")
+R_HOOKS_FILE=$(in_root "$HOOKS_FILE")
+R_UNIT_FILE=$(in_root "$UNIT_FILE")
+for bin in "$R_HOOK_BIN" "$R_AGENT_BIN"; do
 	runnable="$ROOT$bin"
-	case " $CHANGED " in *" $bin "*) runnable="$ROOT$(dirname "$bin")/.$(basename "$bin").armor-tmp" ;; esac
+	case " $CHANGED " in *" $bin "*) runnable=$(held "$bin") ;; esac
 	version=$(cd / && env -i "$runnable" --version 2>&1) || fail "$runnable does not run on this node: $version"
 done
 
 # Land them in plan order; the hooks.d file is checked once the binary it names is in place.
-for path in $CHANGED; do
-	if [ "$path" = "$HOOKS_FILE" ]; then
-		report=$(check_hooks_files "$ROOT$AGENT_BIN" "$ROOT$(dirname "$path")/.$(basename "$path").armor-tmp" 2>&1) ||
+SERVICE_ENABLED=false
+for at in $CHANGED; do
+	if [ "$at" = "$R_HOOKS_FILE" ]; then
+		report=$(check_hooks_files "$ROOT$R_AGENT_BIN" "$(held "$at")" 2>&1) ||
 			fail "the hooks.d entry would not load: $report"
 	fi
-	commit "$path"
-	say "wrote $ROOT$path"
-	if [ "$path" = "$UNIT_FILE" ] && [ "$MANAGE_SERVICE" = true ]; then
+	land "$at"
+	say "wrote $ROOT$at"
+	if [ "$at" = "$R_UNIT_FILE" ] && [ "$MANAGE_SERVICE" = true ]; then
 		systemctl daemon-reload || fail "systemctl daemon-reload"
+		journal enabled
 		SERVICE_ENABLED=true
 		systemctl enable --now armor-agent.service || fail "systemctl enable --now armor-agent.service"
 	fi
@@ -546,20 +754,20 @@ if [ "$MANAGE_SERVICE" = true ] && [ "$SERVICE_ENABLED" = false ]; then
 fi
 
 manifest_text >"$WORK/manifest"
-if ! unchanged "$MANIFEST" "$WORK/manifest" 0644; then
-	stage "$MANIFEST" "$WORK/manifest" 0644
-	commit "$MANIFEST"
+decide "$MANIFEST" "$MANIFEST_AT" "$WORK/manifest" 0644
+if [ "$ACTION" != same ]; then
+	stage_file "$MANIFEST_AT" "$WORK/manifest" 0644
+	land "$MANIFEST_AT"
 fi
+finish
 
-# Done: drop the backups of replaced files.
-printf '%s\n' "$JOURNAL" | sed -n 's/^replaced //p' | while read -r path; do rm -f "$ROOT$path.armor-backup"; done
-DONE=true
 
 if [ "$USES_HOOKS_D" = true ]; then
-	others=$(find "$ROOT$HOOKS_DIR" -maxdepth 1 -name '*.json' -type f ! -name "$(basename "$HOOKS_FILE")" 2>/dev/null | sort)
+	hooks_dir=$(resolve_in_root "$HOOKS_DIR")
+	others=$(find "$ROOT$hooks_dir" -maxdepth 1 -name '*.json' -type f ! -name "$(basename "$HOOKS_FILE")" 2>/dev/null | sort)
 	if [ -n "$others" ]; then
 		# shellcheck disable=SC2086 # one file a line, no spaces (checked paths)
-		check_hooks_files "$ROOT$AGENT_BIN" $others >"$WORK/others" 2>&1 ||
+		check_hooks_files "$ROOT$R_AGENT_BIN" $others >"$WORK/others" 2>&1 ||
 			warn "other files in $HOOKS_DIR will not load as they are:
 $(grep -v ': ok$' "$WORK/others")"
 		rm -f "$WORK/others"

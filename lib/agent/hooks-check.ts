@@ -4,7 +4,7 @@
  * install.sh can refuse a file before it lands. It runs in the compiled agent:
  * a node needs no jq, node or python for it.
  */
-import { readFileSync, statSync } from "node:fs";
+import { lstatSync, readFileSync, readlinkSync, statSync } from "node:fs";
 
 const STAGES = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"];
 const REFUSE = "CRI-O and podman refuse to create any container while this file is there";
@@ -34,6 +34,39 @@ const statHost: StatPath = (path) => {
   }
 };
 
+/**
+ * `path` as a process chrooted into `root` sees it, prefixed with `root`: every symbolic link
+ * followed, an absolute target read from `root` (never from the real /), ".." never above
+ * `root` — install.sh resolves the paths it writes the same way. Undefined past 40 links.
+ */
+export function resolveInRoot(root: string, path: string): string | undefined {
+  if (root === "") return path;
+  let cur = "";
+  const rest = path.split("/");
+  for (let hops = 0; rest.length > 0;) {
+    const comp = rest.shift() as string;
+    if (comp === "" || comp === ".") continue;
+    if (comp === "..") {
+      cur = cur.slice(0, cur.lastIndexOf("/"));
+      continue;
+    }
+    let target: string | undefined;
+    try {
+      if (lstatSync(root + cur + "/" + comp).isSymbolicLink()) target = readlinkSync(root + cur + "/" + comp);
+    } catch {
+      // missing: the rest is taken as written
+    }
+    if (target === undefined) {
+      cur += "/" + comp;
+      continue;
+    }
+    if (++hops > 40) return undefined;
+    if (target.startsWith("/")) cur = "";
+    rest.unshift(...target.split("/"));
+  }
+  return root + (cur || "/");
+}
+
 /** Every problem of one parsed hooks.d document; empty when CRI-O/podman would load it. */
 export function hooksFileProblems(doc: unknown, root: string, stat: StatPath = statHost): string[] {
   if (!isRecord(doc)) return [`not a JSON object: ${REFUSE}`];
@@ -49,7 +82,8 @@ export function hooksFileProblems(doc: unknown, root: string, stat: StatPath = s
   if (hook.timeout !== undefined && !(Number.isInteger(hook.timeout) && (hook.timeout as number) > 0)) {
     out.push(`hook.timeout is not a positive whole number of seconds: ${REFUSE}`);
   }
-  const found = stat(root + hook.path);
+  const resolved = resolveInRoot(root, hook.path);
+  const found = resolved === undefined ? undefined : stat(resolved);
   if (!found) out.push(`hook.path ${hook.path} does not exist: ${SKIP}`);
   else if (!(found.isFile && (found.mode & 0o111) !== 0)) out.push(`hook.path ${hook.path} is not an executable file: the runtime fails every container start`);
   const when = doc.when;

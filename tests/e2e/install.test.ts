@@ -3,7 +3,7 @@
  * idempotence, the dry run, rollback on failure, --check, and the uninstall.
  */
 import { afterEach, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { chmodSync, copyFileSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { AGENT, HOOK, HOOK_ENV, ROOT, removeDir, run, tempDir, type Ran } from "./support.ts";
 
@@ -77,7 +77,19 @@ describe("install.sh", () => {
   test("--help documents every option", async () => {
     const ran = await run(["sh", INSTALL, "--help"]);
     expect(ran.code).toBe(0);
-    for (const flag of ["--prefix", "--hooks-dir", "--socket", "--timeout-ms", "--runtimes", "--root", "--dry-run", "--uninstall", "--check", "--no-systemd"]) {
+    for (const flag of [
+      "--prefix",
+      "--hooks-dir",
+      "--socket",
+      "--timeout-ms",
+      "--runtimes",
+      "--root",
+      "--dry-run",
+      "--force",
+      "--uninstall",
+      "--check",
+      "--no-systemd",
+    ]) {
       expect(ran.stdout).toContain(flag);
     }
   });
@@ -133,8 +145,11 @@ describe("install.sh", () => {
     const manifest = readFileSync(join(root, PREFIX, "install-manifest"), "utf8")
       .trim()
       .split("\n");
-    // Landing order: binaries before the unit, the unit before the hook config.
-    expect(manifest.slice(0, 4)).toEqual([`file ${PREFIX}/armor-hook`, `file ${PREFIX}/armor-agent`, `file ${UNIT_FILE}`, `file ${HOOKS_FILE}`]);
+    // Landing order: binaries before the unit, the unit before the hook config; each with its sha256 as written.
+    const sha256 = (path: string): string => new Bun.CryptoHasher("sha256").update(readFileSync(join(root, path))).digest("hex");
+    expect(manifest.slice(0, 4)).toEqual(
+      [`${PREFIX}/armor-hook`, `${PREFIX}/armor-agent`, UNIT_FILE, HOOKS_FILE].map((path) => `file ${path} ${sha256(path)}`),
+    );
     expect(manifest).toContain("dir /usr/share/containers/oci/hooks.d");
     expect(manifest).not.toContain("dir /usr/bin");
   });
@@ -294,6 +309,124 @@ describe("install.sh", () => {
     const ran = await install();
     expect(ran.code).toBe(0);
     expect(ran.stderr).toContain('05-broken.json: version is "9", not "1.0.0": CRI-O and podman refuse to create any container');
+  });
+});
+
+/** Every regular file under `dir` with its content hash, for trees install.sh writes twice (inodes differ). */
+function contents(dir: string): Record<string, string> {
+  return Object.fromEntries(Object.entries(snapshot(dir)).map(([path, what]) => [path, what.replace(/ ino=\d+/, "")]));
+}
+
+/** A stub that SIGKILLs the install.sh running it (its nearest ancestor running install.sh), as a power cut or OOM kill would. */
+const KILL_INSTALL = `p=$PPID top=
+while [ "$p" -gt 1 ]; do
+  if tr '\\0' ' ' </proc/$p/cmdline | grep -qF install.sh; then top=$p; fi
+  p=$(awk '/^PPid/ {print $2}' /proc/$p/status)
+done
+kill -9 "$top"; exit 1
+`;
+
+describe("install.sh hardening", () => {
+  test("a link planted where install.sh stages files is never written through", async () => {
+    fakeNode();
+    const victim = join(work, "victim");
+    writeFileSync(victim, "outside --root\n");
+    const dir = join(root, PREFIX);
+    mkdirSync(dir, { recursive: true });
+    for (const name of [".armor-hook.armor-tmp", ".armor-agent.armor-tmp", ".install-manifest.armor-tmp", ".armor-install"])
+      symlinkSync(victim, join(dir, name));
+    const ran = await install();
+    expect(ran.code).toBe(0);
+    expect(readFileSync(victim, "utf8")).toBe("outside --root\n");
+    expect(sameBytes(join(root, PREFIX, "armor-hook"), HOOK)).toBe(true);
+    expect(readdirSync(dir).filter((name) => name.includes(".armor-install"))).toEqual([]);
+  });
+
+  test("absolute and escaping links inside --root resolve inside --root, never onto the real /", async () => {
+    fakeNode();
+    const outside = tempDir("install-outside");
+    try {
+      // usr/local -> <outside>/usr/local (absolute); usr/share -> ../../<outside's name>/share (climbs above --root).
+      mkdirSync(join(outside, "usr/local"), { recursive: true });
+      symlinkSync(join(outside, "usr/local"), join(root, "usr/local"));
+      symlinkSync(`../../${outside.split("/").pop()}/share`, join(root, "usr/share"));
+      const before = snapshot(outside);
+      const ran = await install();
+      expect(ran.stderr).toBe("");
+      expect(ran.code).toBe(0);
+      expect(snapshot(outside)).toEqual(before);
+      expect(sameBytes(join(root, outside, "usr/local/lib/armor-hooks/armor-hook"), HOOK)).toBe(true);
+      expect(
+        JSON.parse(readFileSync(join(root, outside.split("/").pop() as string, "share/containers/oci/hooks.d/10-armor-hooks.json"), "utf8")).hook.path,
+      ).toBe(`${PREFIX}/armor-hook`);
+      expect((await install("--check")).stdout).toEndWith(": ok\n");
+      expect((await install("--uninstall")).code).toBe(0);
+      expect(snapshot(outside)).toEqual(before);
+      expect(existsSync(join(root, outside, "usr/local/lib/armor-hooks"))).toBe(false);
+    } finally {
+      removeDir(outside);
+    }
+  });
+
+  test.each([
+    ["while staging (the hook's --version check)", KILL_INSTALL, undefined],
+    [
+      "after the binaries and the unit landed (the hooks.d check)",
+      "#!/bin/sh\necho armor-hook 0.0.0\n",
+      `#!/bin/sh\n[ "$1" = --version ] && { echo 0.0.0; exit 0; }\n${KILL_INSTALL}`,
+    ],
+  ])("killed %s: --uninstall rolls it back, the next install completes", async (_, hook, agent) => {
+    fakeNode();
+    const before = snapshot(root);
+    const from = stageFrom(hook.startsWith("#!") ? hook : `#!/bin/sh\n[ "$1" = --version ] && { ${hook}}\n`, agent);
+    const killed = await install("--from", from);
+    expect(killed.code).not.toBe(0);
+    expect(killed.stdout).not.toContain("armor-hooks installed");
+    expect(existsSync(join(root, PREFIX, ".armor-install/journal"))).toBe(true);
+
+    const undone = await install("--uninstall");
+    expect(undone.code).toBe(0);
+    expect(undone.stderr).toContain("rolling back an interrupted install");
+    expect(snapshot(root)).toEqual(before);
+
+    expect((await install("--from", from)).code).not.toBe(0);
+    const completed = await install();
+    expect(completed.code).toBe(0);
+    expect(completed.stderr).toContain("rolling back an interrupted install");
+    const clean = contents(root);
+    removeDir(root);
+    mkdirSync(root, { mode: 0o700 });
+    fakeNode();
+    expect((await install()).code).toBe(0);
+    expect(contents(root)).toEqual(clean);
+  });
+
+  test("a file the admin changed is kept with a warning, unless --force", async () => {
+    fakeNode();
+    expect((await install()).code).toBe(0);
+    const hooksFile = join(root, HOOKS_FILE);
+    const edited = readFileSync(hooksFile, "utf8").replace('"timeout": 5', '"timeout": 9');
+    writeFileSync(hooksFile, edited);
+
+    const again = await install("--timeout-ms", "3000");
+    expect(again.code).toBe(0);
+    expect(again.stderr).toContain(`install.sh: warning: kept ${root}${HOOKS_FILE}: changed since install.sh wrote it (--force replaces it)`);
+    expect(readFileSync(hooksFile, "utf8")).toBe(edited);
+    expect(readFileSync(join(root, UNIT_FILE), "utf8")).toContain("--socket /run/armor/armor.sock");
+
+    const kept = await install("--uninstall");
+    expect(kept.code).toBe(0);
+    expect(kept.stderr).toContain(`kept ${root}${HOOKS_FILE}: changed since install.sh wrote it (--force removes it)`);
+    expect(readFileSync(hooksFile, "utf8")).toBe(edited);
+    expect(existsSync(join(root, PREFIX, "armor-hook"))).toBe(false);
+
+    expect((await install()).stderr).toContain(`kept ${root}${HOOKS_FILE}: not written by install.sh (--force replaces it)`);
+    const forced = await install("--force");
+    expect(forced.code).toBe(0);
+    expect(JSON.parse(readFileSync(hooksFile, "utf8")).hook.timeout).toBe(5);
+    writeFileSync(hooksFile, edited);
+    expect((await install("--uninstall", "--force")).code).toBe(0);
+    expect(existsSync(hooksFile)).toBe(false);
   });
 });
 
