@@ -34,6 +34,8 @@ const NUMBERS = {
     openat: 257,
     newfstatat: 262,
     ppoll: 271,
+    flock: 73,
+    prlimit64: 302,
   },
   arm64: {
     read: 63,
@@ -50,6 +52,8 @@ const NUMBERS = {
     openat: 56,
     newfstatat: 79,
     ppoll: 73,
+    flock: 32,
+    prlimit64: 261,
   },
 } as const;
 const NR = process.arch === "arm64" ? NUMBERS.arm64 : NUMBERS.x64;
@@ -228,4 +232,34 @@ export function residentPages(address: number, length: number, pageSize: number)
   const vector = new Uint8Array(Math.ceil(length / pageSize));
   call("mincore", undefined, address, length, ptr(vector));
   return vector;
+}
+
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+const EWOULDBLOCK = 11;
+
+/** Takes flock(2)'s exclusive lock on `fd` without waiting: false when another open file holds it. */
+export function tryLockExclusive(fd: number): boolean {
+  try {
+    call("flock", undefined, fd, LOCK_EX | LOCK_NB);
+    return true;
+  } catch (err) {
+    if (err instanceof SyscallError && err.errno === EWOULDBLOCK) return false;
+    throw err;
+  }
+}
+
+const RLIMIT_NOFILE = 7;
+
+/** The soft and hard limits on open descriptors (RLIMIT_NOFILE) of this process. */
+export function fileLimit(): { soft: number; hard: number } {
+  const limits = new BigUint64Array(2);
+  call("prlimit64", undefined, 0, RLIMIT_NOFILE, 0, ptr(limits));
+  return { soft: Number(limits[0]), hard: Number(limits[1]) };
+}
+
+/** Sets the soft limit on open descriptors, keeping the hard one. */
+export function setFileLimit(soft: number, hard: number): void {
+  const limits = new BigUint64Array([BigInt(soft), BigInt(hard)]);
+  call("prlimit64", undefined, 0, RLIMIT_NOFILE, ptr(limits), 0);
 }

@@ -6,6 +6,7 @@ import type { Logger } from "../log.ts";
 import { Registry } from "../registry.ts";
 import { serve, type ServerLimits } from "./server.ts";
 import { BootstrapTracker, type BootstrapMode } from "./bootstrap.ts";
+import type { AgentLock } from "./lock.ts";
 import { prepareSocketPath, restrictSocket } from "./socket-path.ts";
 import { Spool } from "./spool.ts";
 import { dirOf, layout } from "../layout.ts";
@@ -45,10 +46,22 @@ export interface RunningAgent {
   stop: () => void;
 }
 
-/** Starts serving; resolves once the socket accepts connections (bootstrap goes on behind). */
+/**
+ * Starts serving; resolves once the socket accepts connections (bootstrap goes on
+ * behind). The agent's lock comes first: a second agent reads and removes nothing.
+ */
 export async function startAgent(options: ServeOptions): Promise<RunningAgent> {
+  const lock = await prepareSocketPath(options.socket, options.log);
+  try {
+    return await startLocked(options, lock);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+async function startLocked(options: ServeOptions, lock: AgentLock): Promise<RunningAgent> {
   const { socket, log } = options;
-  await prepareSocketPath(socket, log);
   const registry = new Registry();
   const metrics = new Metrics();
   registry.subscribe(({ event, container }) => metrics.registryChange(event, container.source));
@@ -157,6 +170,7 @@ export async function startAgent(options: ServeOptions): Promise<RunningAgent> {
       // Already gone: nothing to clean.
     }
     log("info", "stopped", { socket });
+    lock.release();
   };
   return { registry, bootstrap, spool, stop };
 }

@@ -1,21 +1,24 @@
 /**
- * Prepares the agent's socket path: a private directory, no second agent on the
- * same socket, and no stale socket file left by a dead one.
+ * Prepares the agent's socket path: a private directory, the agent's lock (no
+ * second agent on the same socket), and no stale socket file left by a dead one.
  */
 import { chmodSync, lstatSync, mkdirSync, statSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
 import { AgentClient } from "../client.ts";
 import { ArmorError, errnoOf } from "../errors.ts";
+import { layout } from "../layout.ts";
 import type { Logger } from "../log.ts";
+import { takeAgentLock, type AgentLock } from "./lock.ts";
 
 export { DEFAULT_SOCKET } from "../wire/messages.ts";
 
 /**
  * Makes the socket's directory (0700) if missing, refuses a directory others can
- * write to, refuses to start when another agent answers on the socket, and removes
- * a stale socket file.
+ * write to, takes the agent's lock (lib/agent/lock.ts) before touching anything
+ * in it, refuses to start when another agent answers on the socket, and removes
+ * a stale socket file. Returns the lock, held until the caller releases it.
  */
-export async function prepareSocketPath(path: string, log: Logger): Promise<void> {
+export async function prepareSocketPath(path: string, log: Logger): Promise<AgentLock> {
   const dir = dirname(path);
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -35,6 +38,17 @@ export async function prepareSocketPath(path: string, log: Logger): Promise<void
   }
   // A directory made by someone else (a hostPath volume is 0755) becomes private too.
   if ((dirMode & 0o777) !== 0o700) chmodSync(dir, 0o700);
+  const lock = takeAgentLock(layout(path).agentLock);
+  try {
+    await removeStaleSocket(path, log);
+    return lock;
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+async function removeStaleSocket(path: string, log: Logger): Promise<void> {
   let isSocket: boolean;
   try {
     isSocket = lstatSync(path).isSocket();
@@ -43,6 +57,7 @@ export async function prepareSocketPath(path: string, log: Logger): Promise<void
     throw new ArmorError("E_SOCKET", `cannot inspect ${path}: ${errnoOf(err) ?? String(err)}`, { cause: err });
   }
   if (!isSocket) throw new ArmorError("E_SOCKET", `${path} exists and is not a socket; refusing to replace it`);
+  // An agent of a build without the lock may still be serving.
   if (await answers(path)) throw new ArmorError("E_SOCKET", `another agent is already serving on ${path}`);
   log("info", "removing stale socket left by a previous agent", { socket: path });
   unlinkSync(path);

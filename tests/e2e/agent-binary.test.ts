@@ -1,8 +1,9 @@
 /** The compiled agent as a daemon: its socket's life cycle, a second agent, signals, watch, and bad clients. */
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, statSync, mkdirSync, chmodSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { AGENT, AgentProcess, HOOK, readUntil, removeDir, run, tempDir, waitFor } from "./support.ts";
+import { spoolFileName } from "../../lib/spool-format.ts";
+import { AGENT, AgentProcess, HOOK, hostNamespaces, readUntil, removeDir, run, tempDir, waitFor } from "./support.ts";
 
 const cleanups: Array<() => Promise<unknown> | void> = [];
 afterEach(async () => {
@@ -32,13 +33,65 @@ describe("armor-agent serve", () => {
     expect(existsSync(socket)).toBe(false);
   });
 
-  test("refuses to start while another agent answers on the socket, which keeps serving", async () => {
+  test("refuses to start while another agent holds the socket's lock, with one line naming it; the first keeps serving", async () => {
     const socket = join(workDir(), "run", "armor.sock");
     const first = await startAgent(socket);
     const second = await run([AGENT, "serve", "--socket", socket]);
     expect(second.code).toBe(5);
-    expect(second.stderr).toContain(`armor-agent: E_SOCKET: another agent is already serving on ${socket}`);
+    const lock = join(socket, "..", "agent.lock");
+    expect(second.stderr).toBe(`armor-agent: E_SOCKET: another agent (pid ${first.proc.pid}) holds ${lock}; not starting a second one\n`);
     expect((await first.cli(["list", "--json"])).code).toBe(0);
+  });
+
+  test("two agents started at once over a spool of 2,000 events: one serves all of them, the other exits 5 naming it", async () => {
+    const dir = join(workDir(), "run");
+    const socket = join(dir, "armor.sock");
+    const spool = join(dir, "spool");
+    mkdirSync(spool, { recursive: true, mode: 0o700 });
+    chmodSync(dir, 0o700);
+    // Every spooled container is this test's own process: alive, with its namespaces, so the replay keeps it.
+    const namespaces = hostNamespaces(process.pid);
+    const at = Date.now() * 1000;
+    for (let i = 0; i < 2000; i++) {
+      const container = {
+        id: `spooled-${i}`,
+        pid: process.pid,
+        bundle: `/b/${i}`,
+        namespaces,
+        apparmorProfile: null,
+        pod: null,
+        containerName: null,
+        sandboxId: null,
+        image: null,
+      };
+      const text = JSON.stringify({ v: 1, at: at + i, op: "register", container });
+      writeFileSync(join(spool, spoolFileName(at + i, 1000 + i, i, Buffer.byteLength(text))), text, { mode: 0o600 });
+    }
+    const spawn = () => Bun.spawn([AGENT, "serve", "--socket", socket], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+    const agents = [spawn(), spawn()];
+    cleanups.push(async () => {
+      for (const agent of agents) if (agent.exitCode === null) agent.kill("SIGTERM");
+      await Promise.all(agents.map((agent) => agent.exited));
+    });
+    const loser = await Promise.race(agents.map((agent) => agent.exited.then(() => agent)));
+    const winner = agents.find((agent) => agent !== loser) as (typeof agents)[number];
+    expect(loser.exitCode).toBe(5);
+    expect(await new Response(loser.stderr).text()).toBe(
+      `armor-agent: E_SOCKET: another agent (pid ${winner.pid}) holds ${join(dir, "agent.lock")}; not starting a second one\n`,
+    );
+    let held = 0;
+    await waitFor(
+      "the winner to hold the spool",
+      async () => {
+        const list = await run([AGENT, "list", "--json", "--socket", socket]);
+        held = list.code === 0 ? (JSON.parse(list.stdout) as unknown[]).length : 0;
+        return held === 2000;
+      },
+      30_000,
+    );
+    expect(held).toBe(2000);
+    expect(readdirSync(spool)).toEqual([]);
+    expect(winner.exitCode).toBeNull();
   });
 
   test("replaces a stale socket left by an agent killed with SIGKILL", async () => {

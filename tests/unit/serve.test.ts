@@ -81,7 +81,7 @@ describe("startAgent()", () => {
     await start(socket);
     const err = await rejectionOf(startAgent({ socket, version: "x", log: recordingLogger().log }));
     expect(err.code).toBe("E_SOCKET");
-    expect(err.message).toBe(`another agent is already serving on ${socket}`);
+    expect(err.message).toBe(`another agent (pid ${process.pid}) holds ${join(tmp.dir, "agent.lock")}; not starting a second one`);
     expect(lstatSync(socket).isSocket()).toBe(true);
   });
 });
