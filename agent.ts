@@ -13,7 +13,7 @@ import { bashCompletion, runCli, wantsColour } from "./lib/agent/cli.ts";
 import type { BootstrapMode } from "./lib/agent/bootstrap.ts";
 import { DEFAULT_BOOTSTRAP_WAIT_MS, startAgent } from "./lib/agent/serve.ts";
 import { DEFAULT_SETTLE_MS } from "./lib/agent/settle.ts";
-import { DEFAULT_STATE_ROOTS, parseStateRoot } from "./lib/bootstrap/state-roots.ts";
+import { DEFAULT_STATE_ROOTS, parseStateRoots } from "./lib/bootstrap/state-roots.ts";
 import { DEFAULT_SOCKET } from "./lib/agent/socket-path.ts";
 import { ArmorError, errnoOf, toArmorError } from "./lib/errors.ts";
 import { jsonLogger, type Level } from "./lib/log.ts";
@@ -64,8 +64,10 @@ const serve = defineCommand({
         "how pre-existing containers are learnt: none (ready at once), hook (wait for the hook's bootstrap batch), reconcile (enumerate runtime state at start)",
     },
     reconcile: { type: "boolean", default: false, description: "same as --bootstrap reconcile: for an agent on the host, restarted" },
-    "bootstrap-wait-ms": {
+    // The hook's names where they mean the same; the older names stay as aliases.
+    "bootstrap-deadline-ms": {
       type: "string",
+      alias: ["bootstrap-wait-ms"],
       default: String(DEFAULT_BOOTSTRAP_WAIT_MS),
       valueHint: "N",
       description: "with --bootstrap hook: wait this long for the batch, then enumerate runtime state itself (or be ready with a warning)",
@@ -93,8 +95,9 @@ const serve = defineCommand({
       valueHint: "PATH",
       description: "where hooks leave events the agent could not take; replayed at start and every second (default: spool beside the socket)",
     },
-    "settle-ms": {
+    "bootstrap-settle-ms": {
       type: "string",
+      alias: ["settle-ms"],
       default: String(DEFAULT_SETTLE_MS),
       valueHint: "N",
       description:
@@ -109,13 +112,10 @@ const serve = defineCommand({
         version: VERSION,
         log,
         bootstrap: args.reconcile ? "reconcile" : (args.bootstrap as BootstrapMode),
-        bootstrapWaitMs: wholeMs("--bootstrap-wait-ms", args["bootstrap-wait-ms"], 3_600_000),
-        stateRoots: args["state-root"]
-          .split(",")
-          .filter((spec) => spec !== "")
-          .map(parseStateRoot),
+        bootstrapWaitMs: wholeMs("--bootstrap-deadline-ms", args["bootstrap-deadline-ms"], 3_600_000),
+        stateRoots: parseStateRoots(args["state-root"]),
         ...(args["spool-dir"] ? { spoolDir: args["spool-dir"] } : {}),
-        settleMs: args["settle-ms"] === "0" ? 0 : wholeMs("--settle-ms", args["settle-ms"], 3_600_000),
+        settleMs: args["bootstrap-settle-ms"] === "0" ? 0 : wholeMs("--bootstrap-settle-ms", args["bootstrap-settle-ms"], 3_600_000),
         ...(args.metrics ? { metrics: args.metrics } : {}),
         ...(args.mode === "poll" ? { poll: { intervalMs: wholeMs("--interval-ms", args["interval-ms"], 3_600_000) } } : {}),
       });

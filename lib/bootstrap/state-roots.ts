@@ -41,6 +41,14 @@ export function parseStateRoot(spec: string): StateRoot {
   return { format, path };
 }
 
+/** Parses `FORMAT:PATH[,FORMAT:PATH…]`, the one syntax of both binaries' --state-root; throws E_USAGE. */
+export function parseStateRoots(specs: string): StateRoot[] {
+  return specs
+    .split(",")
+    .filter((spec) => spec !== "")
+    .map(parseStateRoot);
+}
+
 /** What a runtime's state says of one container. */
 export interface StateEntry {
   id: string;

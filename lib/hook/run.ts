@@ -12,7 +12,7 @@ import { prefetchLinks } from "../proc/namespaces.ts";
 import { parseWith } from "../validate.ts";
 import { RegisterResultSchema, UnregisterResultSchema } from "../wire/messages.ts";
 import { epochMicros, type SpoolRecord } from "../spool-format.ts";
-import { bootstrapArgv, HOOK_USAGE, lenientLogSettings, parseHookArgs, type HookArgs } from "./args.ts";
+import { bootstrapArgv, hookUsage, logSettings, readHookArgs, type HookArgs } from "./args.ts";
 import { EXIT_STATUS, UNREACHABLE_CODES } from "./exit-status.ts";
 import { logCall, type Decision } from "./log-call.ts";
 import { failureVerdict } from "../fail-policy.ts";
@@ -41,18 +41,16 @@ interface Progress {
  * throws: every failure becomes an outcome.
  */
 export async function runHook(deps: HookDeps): Promise<HookOutcome> {
-  let args: HookArgs;
-  try {
-    args = parseHookArgs(deps.argv);
-  } catch (err) {
+  const { args, error } = readHookArgs(deps.argv);
+  if (error) {
     // A bad hook entry fails every container: log it where the entry meant to log.
-    const decision = failed(toArmorError(err), {});
-    await logCall(deps, lenientLogSettings(deps.argv), { phase: "reading the command line" }, decision);
+    const decision = failed(error, {});
+    await logCall(deps, deps.writeLog ? logSettings(args) : null, { phase: "reading the command line" }, decision);
     return decision.outcome;
   }
-  if (args.help) return { status: 0, stdout: HOOK_USAGE };
+  if (args.help) return { status: 0, stdout: hookUsage() };
   if (args.version) return { status: 0, stdout: `armor-hook ${deps.version}` };
-  const settings = args.logFile !== null && deps.writeLog ? { path: args.logFile, maxBytes: args.logMaxBytes, keep: args.logKeep } : null;
+  const settings = deps.writeLog ? logSettings(args) : null;
   const progress: Progress = { namespace: null, phase: "reading the OCI state" };
   const decision = await decide(deps, args, progress, settings === null ? 0 : logReserve(args.timeoutMs));
   await logCall(deps, settings, progress, decision, args.socket);

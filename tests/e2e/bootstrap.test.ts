@@ -192,7 +192,7 @@ describe("bootstrap edge cases", () => {
   test("no batch within the wait: the agent enumerates runtime state itself", async () => {
     const node = await makeNode("late");
     await node.start("late-1");
-    const agent = await AgentProcess.start(node.socket, ["--bootstrap", "hook", "--bootstrap-wait-ms", "400", "--state-root", node.stateRoot]);
+    const agent = await AgentProcess.start(node.socket, ["--bootstrap", "hook", "--bootstrap-deadline-ms", "400", "--state-root", node.stateRoot]);
     defer(() => agent.stop());
     await waitFor("ready", async () => (await status(node.socket)).state === "ready", 5000);
     const st = await status(node.socket);
@@ -203,7 +203,7 @@ describe("bootstrap edge cases", () => {
 
   test("no batch and no readable runtime state: ready with a warning, never stuck", async () => {
     const socket = join(workDir(), "blind", "run", "armor.sock");
-    const agent = await AgentProcess.start(socket, ["--bootstrap", "hook", "--bootstrap-wait-ms", "300", "--state-root", "runc:/nonexistent/armor-test"]);
+    const agent = await AgentProcess.start(socket, ["--bootstrap", "hook", "--bootstrap-deadline-ms", "300", "--state-root", "runc:/nonexistent/armor-test"]);
     defer(() => agent.stop());
     await waitFor("ready", async () => (await status(socket)).state === "ready", 5000);
     const st = await status(socket);

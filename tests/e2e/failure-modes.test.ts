@@ -42,7 +42,17 @@ function makeNode(name: string) {
     });
     return agentProcess;
   };
-  return { dir, rt, socket, spool: join(dir, "run", "spool"), bundle, start, agent };
+  /** A bundle whose hooks get exactly `args` (no stage: the state's status decides). */
+  const bundleWithArgs = async (label: string, args: string[], annotations: Record<string, string> = {}): Promise<string> => {
+    const entry = { ...hookEntry("createRuntime", socket), args: ["armor-hook", ...args] };
+    return makeBundle(join(dir, `bundle-${label}`), { args: ["sleep", "600"], hooks: { createRuntime: [entry], poststop: [entry] }, annotations });
+  };
+  /** Runs a container that the hook is expected to refuse; its runc result. */
+  const refuse = (bundlePath: string, id: string) => {
+    started.push(id);
+    return run(rt.runCommand(bundlePath, id).toSpliced(-3, 0, "--detach"));
+  };
+  return { dir, rt, socket, spool: join(dir, "run", "spool"), bundle, bundleWithArgs, start, refuse, agent };
 }
 
 /** The records of the hook's log file. */
@@ -119,6 +129,39 @@ describe("the agent is down", () => {
   }, 60_000);
 });
 
+describe("a flag written where a value belongs", () => {
+  test("never turns fail-closed into fail-open, and never moves the log into the bundle", async () => {
+    const node = makeNode("misparse");
+    const first = await node.agent();
+    expect(await first.stop()).toBe(0);
+
+    // Meant "allow none, fail closed": the allow-list's value is missing. The hook refuses to guess.
+    const noValue = await node.bundleWithArgs("no-value", ["--socket", node.socket, "--fail-allow-namespaces", "--fail-policy=closed"], pod("kube-system"));
+    const refused = await node.refuse(noValue, "no-value-1");
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain("armor-hook: E_USAGE: --fail-allow-namespaces needs a value");
+    // Written as meant, "allow none, fail closed" refuses even kube-system while the agent is down.
+    const none = await node.bundleWithArgs("none", ["--socket", node.socket, "--fail-allow-namespaces=", "--fail-policy=closed"], pod("kube-system"));
+    const refusedNone = await node.refuse(none, "none-1");
+    expect(refusedNone.code).not.toBe(0);
+    expect(refusedNone.stderr).toMatch(/refusing the container \(fail-closed: namespace \\?"kube-system\\?" is not on the allow-list\)/);
+
+    // A socket without its value: --log-file is not the socket, and the log goes where it says.
+    const log = join(node.dir, "x.log");
+    const noSocket = await node.bundleWithArgs("no-socket", ["--fail-policy=closed", "--socket", "--log-file", log]);
+    const refusedSocket = await node.refuse(noSocket, "no-socket-1");
+    expect(refusedSocket.code).not.toBe(0);
+    expect(refusedSocket.stderr).toContain("armor-hook: E_USAGE: --socket needs a value");
+    // One line per hook run (runc also runs the poststop hooks of the container it destroys).
+    const lines = readHookLog(log);
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.every((r) => r.result === "failed" && r.status === 2 && r.code === "E_USAGE")).toBe(true);
+    expect(readdirSync(join(node.dir, "bundle-no-socket"))).not.toContain("hook.log");
+
+    expect(await listIds(node.rt)).toEqual([]);
+  }, 60_000);
+});
+
 describe("kill -9 of the agent", () => {
   test("in the middle of a burst of 50 container creations and stops: the restarted agent's registry equals runc list", async () => {
     const node = makeNode("burst");
@@ -170,7 +213,7 @@ describe("kill -9 of the agent", () => {
     first.proc.kill("SIGKILL");
     await first.proc.exited;
     // Not in the spool (the first agent answered), not in runc's state yet: the reconcile cannot see it.
-    const second = await node.agent(["--settle-ms", "3000"]);
+    const second = await node.agent(["--bootstrap-settle-ms", "3000"]);
     expect(await ids(second)).toEqual([]);
     await starting;
     expect(await listIds(node.rt)).toEqual(["settle-1"]);

@@ -87,22 +87,14 @@ describe("runHook() for the agent's own container", () => {
     expect(h.spawned).toEqual([bootstrapArgv(parseHookArgs(argv))]);
     expect(h.spawned[0]).toEqual([
       "bootstrap",
-      "--socket",
-      "/run/sec/agent.sock",
-      "--timeout-ms",
-      "500",
-      "--bootstrap-deadline-ms",
-      String(DEFAULT_BOOTSTRAP_DEADLINE_MS),
-      "--bootstrap-settle-ms",
-      String(DEFAULT_SETTLE_MS),
-      "--bootstrap-log",
-      "/run/sec/bootstrap.log",
-      "--log-max-bytes",
-      String(DEFAULT_LOG_MAX_BYTES),
-      "--log-keep",
-      String(DEFAULT_LOG_KEEP),
-      "--state-root",
-      "crun:/run/crun",
+      "--socket=/run/sec/agent.sock",
+      "--timeout-ms=500",
+      "--state-root=crun:/run/crun",
+      `--bootstrap-deadline-ms=${DEFAULT_BOOTSTRAP_DEADLINE_MS}`,
+      `--bootstrap-settle-ms=${DEFAULT_SETTLE_MS}`,
+      "--bootstrap-log=/run/sec/bootstrap.log",
+      `--log-max-bytes=${DEFAULT_LOG_MAX_BYTES}`,
+      `--log-keep=${DEFAULT_LOG_KEEP}`,
     ]);
   });
 
@@ -160,34 +152,6 @@ describe("the bootstrap's command line", () => {
     const again = parseHookArgs(bootstrapArgv(args));
     expect(again.stage).toBe("bootstrap");
     expect({ ...again, stage: args.stage }).toEqual(args);
-  });
-
-  test("defaults to the runtimes' state roots", () => {
-    expect(parseHookArgs([]).stateRoots).toEqual([...DEFAULT_STATE_ROOTS]);
-  });
-
-  test("collects repeated --state-root flags in order, replacing the defaults", () => {
-    expect(parseHookArgs(["--state-root", "crun:/run/crun", "--state-root=runc:/run/docker/runtime-runc/moby"]).stateRoots).toEqual([
-      { format: "crun", path: "/run/crun" },
-      { format: "runc", path: "/run/docker/runtime-runc/moby" },
-    ]);
-  });
-
-  test.each([
-    ["/run/armor/armor.sock", "/run/armor/bootstrap.log"],
-    ["/tmp/t/agent.sock", "/tmp/t/bootstrap.log"],
-    ["/armor.sock", "/bootstrap.log"],
-    ["armor.sock", "./bootstrap.log"],
-  ])("puts the bootstrap log beside the socket %p by default", (socket, log) => {
-    expect(parseHookArgs(["--socket", socket]).bootstrapLog).toBe(log);
-  });
-
-  test("takes --bootstrap-log and --bootstrap-deadline-ms", () => {
-    expect(parseHookArgs(["--bootstrap-log", "/l.log", "--bootstrap-deadline-ms", "3600000"])).toMatchObject({
-      bootstrapLog: "/l.log",
-      bootstrapDeadlineMs: 3_600_000,
-    });
-    expect(parseHookArgs([]).bootstrapDeadlineMs).toBe(DEFAULT_BOOTSTRAP_DEADLINE_MS);
   });
 
   test.each([

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import type { ClientOptions } from "../../lib/client.ts";
 import type { ContainerInfo } from "../../lib/container.ts";
 import { ArmorError } from "../../lib/errors.ts";
-import { DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_BYTES, HOOK_USAGE, lenientLogSettings, type LogSettings } from "../../lib/hook/args.ts";
+import { DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_BYTES, hookUsage, type LogSettings } from "../../lib/hook/args.ts";
 import type { PendingLogLine } from "../../lib/hook-log-pending.ts";
 import { MAX_LOG_LINE_BYTES, type HookLogRecord } from "../../lib/hook-log-record.ts";
 import { runHook, type HookDeps, type HookOutcome } from "../../lib/hook/run.ts";
@@ -328,8 +328,8 @@ describe("runHook() failures", () => {
 describe("runHook() --help and --version", () => {
   test("prints the usage on stdout with status 0, without reading stdin", async () => {
     const h = harness({ argv: ["--help"] });
-    expect(await runHook(h.deps)).toEqual({ status: 0, stdout: HOOK_USAGE });
-    expect(HOOK_USAGE).toStartWith("usage: armor-hook [createRuntime|poststop]");
+    expect(await runHook(h.deps)).toEqual({ status: 0, stdout: hookUsage() });
+    expect(hookUsage()).toStartWith("usage: armor-hook [createRuntime|poststop]");
     expect(h.stdinReads()).toBe(0);
   });
 
@@ -545,21 +545,5 @@ describe("runHook()'s log", () => {
     const raw = h.lines[0]?.raw ?? "";
     expect(new TextEncoder().encode(raw).length).toBeLessThanOrEqual(MAX_LOG_LINE_BYTES);
     expect(h.lines[0]?.record).toMatchObject({ result: "failed", status: 6, container: "abc" });
-  });
-});
-
-describe("lenientLogSettings()", () => {
-  test.each([
-    [["--log-file", "/l/h.log", "--bogus"], "/l/h.log"],
-    [["--log-file=/l/h.log", "--timeout-ms", "x"], "/l/h.log"],
-    [["--socket", "/s/a.sock", "--bogus"], "/s/hook.log"],
-    [["--socket=/s/a.sock"], "/s/hook.log"],
-    [["--bogus"], "/run/armor/hook.log"],
-  ])("finds the log file of %p", (argv, path) => {
-    expect(lenientLogSettings(argv)?.path).toBe(path);
-  });
-
-  test("respects --no-log-file", () => {
-    expect(lenientLogSettings(["--no-log-file", "--bogus"])).toBeNull();
   });
 });
