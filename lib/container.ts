@@ -45,9 +45,11 @@ export type Pod = v.InferOutput<typeof PodSchema>;
 
 /**
  * Where a record came from: a live hook, the enumeration of containers that predate
- * the agent, or the polling baseline (`serve --mode poll`) that benchmarks compare against.
+ * the agent, `armor-agent nri` (a container the runtime listed at Synchronize, or a
+ * sandbox it reported running), or the polling baseline (`serve --mode poll`) that
+ * benchmarks compare against.
  */
-export const SourceSchema = v.picklist(["hook", "bootstrap", "poll"]);
+export const SourceSchema = v.picklist(["hook", "bootstrap", "nri", "poll"]);
 export type Source = v.InferOutput<typeof SourceSchema>;
 
 /**
@@ -58,6 +60,15 @@ export type Source = v.InferOutput<typeof SourceSchema>;
 export const CONTAINER_TYPES = ["sandbox", "container"] as const;
 export const ContainerTypeSchema = v.picklist(CONTAINER_TYPES);
 export type ContainerType = v.InferOutput<typeof ContainerTypeSchema>;
+
+/**
+ * Sources of records taken after the container's process started. They follow the
+ * pre-existing batch's ordering rules: they never overwrite a live hook's record and
+ * never resurrect an id a live removal took away (PROTOCOL.md).
+ */
+export const AFTER_START_SOURCES = ["bootstrap", "nri"] as const satisfies readonly Source[];
+export type AfterStartSource = (typeof AFTER_START_SOURCES)[number];
+export const isAfterStart = (source: Source): source is AfterStartSource => source === "bootstrap" || source === "nri";
 
 /** What the hook knows about a container at createRuntime. */
 export const ContainerInfoSchema = v.strictObject({

@@ -2,7 +2,7 @@
  * The agent's registry of monitored containers: by id, and by the (pid, mnt)
  * namespace pair a security monitor sees on every event.
  */
-import type { Container, ContainerInfo, Source } from "./container.ts";
+import { isAfterStart, type Container, type ContainerInfo, type Source } from "./container.ts";
 
 /** A change to the registry, as `watch` streams it. */
 export interface RegistryEvent {
@@ -42,7 +42,7 @@ export class Registry {
   register(info: ContainerInfo, source: Source): { outcome: RegisterOutcome; container: Container | undefined };
   register(info: ContainerInfo, source: Source): { outcome: RegisterOutcome; container: Container | undefined } {
     const existing = this.#byId.get(info.id);
-    if (source === "bootstrap") {
+    if (isAfterStart(source)) {
       if (existing?.source === "hook") return { outcome: "ignored", container: existing };
       if (this.#removedRecently(info.id)) return { outcome: "ignored", container: undefined };
     } else {

@@ -1,4 +1,5 @@
 /** Turns one validated request into one answer, against the registry. */
+import { isAfterStart } from "../container.ts";
 import { ArmorError } from "../errors.ts";
 import type { Registry } from "../registry.ts";
 import { errorResponse, okResponse, type Request, type Response } from "../wire/messages.ts";
@@ -46,7 +47,7 @@ export function dispatch(request: Request, registry: Registry, info: AgentInfo, 
       });
     case "register": {
       const { outcome, container } = registry.register(request.container, request.source);
-      if (request.source === "bootstrap") info.bootstrap?.batchRegistered(session);
+      if (isAfterStart(request.source)) info.bootstrap?.batchRegistered(session);
       return okResponse(request.id, { container: container ?? null, outcome });
     }
     case "unregister":

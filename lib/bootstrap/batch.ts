@@ -4,7 +4,7 @@
  * `bootstrap-end` with the count, so the agent knows when it has them all.
  */
 import type { AgentClient } from "../client.ts";
-import type { ContainerInfo } from "../container.ts";
+import type { AfterStartSource, ContainerInfo } from "../container.ts";
 import { parseWith } from "../validate.ts";
 import { BootstrapEndResultSchema, RegisterResultSchema } from "../wire/messages.ts";
 
@@ -16,10 +16,10 @@ export interface BatchResult {
   state: "bootstrapping" | "ready";
 }
 
-/** Sends one batch; requests are pipelined, and every answer is checked. */
-export async function sendBatch(client: AgentClient, containers: readonly ContainerInfo[]): Promise<BatchResult> {
+/** Sends one batch (source "bootstrap"; `armor-agent nri` sends "nri"); requests are pipelined, and every answer is checked. */
+export async function sendBatch(client: AgentClient, containers: readonly ContainerInfo[], source: AfterStartSource = "bootstrap"): Promise<BatchResult> {
   await client.request({ op: "bootstrap-begin" });
-  const answers = await Promise.all(containers.map((container) => client.request({ op: "register", source: "bootstrap", container })));
+  const answers = await Promise.all(containers.map((container) => client.request({ op: "register", source, container })));
   const ignored = answers.filter((answer) => parseWith(RegisterResultSchema, answer, "answer from agent", "E_PROTOCOL").outcome === "ignored").length;
   const end = parseWith(BootstrapEndResultSchema, await client.request({ op: "bootstrap-end", count: containers.length }), "answer from agent", "E_PROTOCOL");
   return { sent: containers.length, ignored, state: end.state };

@@ -1,0 +1,75 @@
+/**
+ * NRI's multiplexer (containerd/nri pkg/net/multiplex): one UNIX stream socket
+ * carries several logical connections as frames `[u32 connID][u32 length][payload]`,
+ * big-endian. Each connection is a byte stream of its own: a frame boundary means
+ * nothing to the ttrpc riding on it.
+ */
+import { ArmorError } from "../errors.ts";
+
+/** containerd is the ttrpc client of the Plugin service on conn 1; the plugin is the client of the Runtime service on conn 2. */
+export const PLUGIN_SERVICE_CONN = 1;
+export const RUNTIME_SERVICE_CONN = 2;
+
+export const MUX_HEADER_BYTES = 8;
+/**
+ * Largest frame we send, header included. The runtime's reader hands each frame to
+ * a 4,096-byte buffer and drops the plugin when a payload does not fit.
+ */
+export const MAX_SENT_FRAME_BYTES = 4096;
+/** Largest payload we accept: the runtime's own limit (1 << 24). */
+export const MAX_RECEIVED_PAYLOAD_BYTES = 1 << 24;
+
+/** `bytes` on connection `conn`, cut into frames of at most MAX_SENT_FRAME_BYTES. */
+export function muxFrames(conn: number, bytes: Uint8Array): Uint8Array[] {
+  const frames: Uint8Array[] = [];
+  const room = MAX_SENT_FRAME_BYTES - MUX_HEADER_BYTES;
+  for (let offset = 0; offset < bytes.length; offset += room) {
+    const payload = bytes.subarray(offset, Math.min(offset + room, bytes.length));
+    const frame = new Uint8Array(MUX_HEADER_BYTES + payload.length);
+    const view = new DataView(frame.buffer);
+    view.setUint32(0, conn);
+    view.setUint32(4, payload.length);
+    frame.set(payload, MUX_HEADER_BYTES);
+    frames.push(frame);
+  }
+  return frames;
+}
+
+/** One demultiplexed payload. */
+export interface MuxPayload {
+  conn: number;
+  payload: Uint8Array;
+}
+
+/** Reassembles frames from the trunk's chunks; an empty payload carries nothing and is dropped. */
+export class MuxDecoder {
+  #buffer: Uint8Array = new Uint8Array(0);
+
+  /** Feeds a chunk; returns the payloads it completed. Throws E_PROTOCOL on an impossible frame header. */
+  push(chunk: Uint8Array): MuxPayload[] {
+    this.#buffer = this.#buffer.length === 0 ? chunk.slice() : concat(this.#buffer, chunk);
+    const out: MuxPayload[] = [];
+    let offset = 0;
+    while (this.#buffer.length - offset >= MUX_HEADER_BYTES) {
+      const view = new DataView(this.#buffer.buffer, this.#buffer.byteOffset + offset, MUX_HEADER_BYTES);
+      const conn = view.getUint32(0);
+      const length = view.getUint32(4);
+      if (conn === 0) throw new ArmorError("E_PROTOCOL", "NRI mux frame on the reserved connection 0");
+      if (length > MAX_RECEIVED_PAYLOAD_BYTES) throw new ArmorError("E_PROTOCOL", `NRI mux frame of ${length} bytes exceeds ${MAX_RECEIVED_PAYLOAD_BYTES}`);
+      if (this.#buffer.length - offset - MUX_HEADER_BYTES < length) break;
+      const start = offset + MUX_HEADER_BYTES;
+      if (length > 0) out.push({ conn, payload: this.#buffer.slice(start, start + length) });
+      offset = start + length;
+    }
+    this.#buffer = this.#buffer.subarray(offset);
+    return out;
+  }
+}
+
+/** a then b, in a new array. */
+export function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
