@@ -4,7 +4,7 @@
  * become one line and an exit status in `guarded`.
  */
 import { defineCommand } from "citty";
-import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, constants, existsSync, fstatSync, openSync, readlinkSync, readSync } from "node:fs";
 import { getCommand, listCommand, lookupCommand, statusCommand, watchCommand } from "./lib/agent/commands.ts";
 import { agentExitStatus } from "./lib/agent/exit-status.ts";
 import { HOOK_RESULTS, hookLogCommand, MAX_TAIL, parseHookLogQuery, type OpenedLog } from "./lib/agent/hook-log.ts";
@@ -21,6 +21,13 @@ import { pendingLogName } from "./lib/hook-log-pending.ts";
 import { layout } from "./lib/layout.ts";
 import { readPendingLines } from "./lib/agent/hook-log-fold.ts";
 import { VERSION } from "./lib/version.ts";
+import { parseHookArgs } from "./lib/hook/args.ts";
+import { socketAgentPort } from "./lib/nri/agent-port.ts";
+import { nriArgsTable, parseNriArgs } from "./lib/nri/args.ts";
+import { nriComponent } from "./lib/nri/connection.ts";
+import { describeNri } from "./lib/nri/describe.ts";
+import { hookEntries } from "./lib/nri/hook-entry.ts";
+import { NriPlugin } from "./lib/nri/plugin.ts";
 
 const socketArg = {
   type: "string",
@@ -258,9 +265,53 @@ const completion = defineCommand({
     }),
 });
 
+const nri = defineCommand({
+  meta: {
+    name: "nri",
+    description:
+      "Run the NRI plugin (containerd >= 1.7): inject armor-hook into every container, hand the agent what runs at every Synchronize, register sandboxes. Its own process: the NRI socket controls every container",
+  },
+  args: nriArgsTable(),
+  run: ({ rawArgs }) =>
+    guarded(async () => {
+      const own = parseNriArgs(rawArgs);
+      // The hook's own parser checks the entry's options: what the runtime will run is what was validated.
+      const hook = parseHookArgs(own.hookArgv);
+      if (hook.stage !== undefined) throw new ArmorError("E_USAGE", `nri takes no stage or other argument, got "${hook.stage}"`);
+      const log = jsonLogger(own.logLevel);
+      const plugin = new NriPlugin(
+        {
+          hooks: hookEntries({ hookPath: own.hookPath, hookArgs: own.hookArgv, timeoutMs: hook.timeoutMs }),
+          hookPath: own.hookPath,
+          failPolicy: hook.failPolicy,
+          failAllowNamespaces: hook.failAllowNamespaces,
+          agentNamespace: hook.agentNamespace,
+          agentName: hook.agentName,
+        },
+        {
+          agent: socketAgentPort(hook.socket, hook.timeoutMs),
+          describe: (ref) =>
+            describeNri(ref, { readText: (path) => Bun.file(path).text(), readLink: (path) => readlinkSync(path), stateRoots: hook.stateRoots, log }),
+          agentEverStarted: () => existsSync(hook.spoolDir),
+          log,
+        },
+      );
+      const component = nriComponent({ nriSocket: own.nriSocket, pluginIndex: own.pluginIndex, plugin, log });
+      component.start();
+      for (const signal of ["SIGTERM", "SIGINT"] as const) {
+        process.on(signal, () => {
+          log("info", "signal received", { signal });
+          component.stop();
+          process.exit(0);
+        });
+      }
+      await new Promise(() => {});
+    }),
+});
+
 const main = defineCommand({
   meta: { name: "armor-agent", version: VERSION, description: "armor-hooks node agent: registry of monitored containers" },
-  subCommands: { serve, status, list, get, lookup, watch, "hook-log": hookLog, "check-hooks": checkHooks, completion },
+  subCommands: { serve, status, list, get, lookup, watch, "hook-log": hookLog, "check-hooks": checkHooks, nri, completion },
 });
 
 // A reader that closed the pipe (`armor-agent watch | head -1`) ends the command quietly.

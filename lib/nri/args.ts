@@ -17,6 +17,42 @@ export const NRI_FLAGS = {
   "--log-level": { default: "info", help: "least severe log level written: debug, info, warn, error" },
 } as const;
 
+/**
+ * armor-hook's options, as the nri command's table lists them (value flags, then the
+ * one without): tests/unit/nri-args.test.ts fails when armor-hook's usage and this drift.
+ */
+export const HOOK_ENTRY_FLAGS = {
+  value: [
+    "--socket",
+    "--timeout-ms",
+    "--agent-name",
+    "--state-root",
+    "--bootstrap-deadline-ms",
+    "--bootstrap-log",
+    "--bootstrap-settle-ms",
+    "--fail-policy",
+    "--fail-allow-namespaces",
+    "--agent-namespace",
+    "--spool-dir",
+    "--log-file",
+    "--log-max-bytes",
+    "--log-keep",
+  ],
+  boolean: ["--no-log-file"],
+} as const;
+
+/** The nri command's args table (citty's shape) for usage and the strict flag check: its own flags and the hook's. */
+export function nriArgsTable(): Record<string, { type: "string" | "boolean"; description: string; valueHint?: string }> {
+  const table: Record<string, { type: "string" | "boolean"; description: string; valueHint?: string }> = {};
+  for (const [flag, def] of Object.entries(NRI_FLAGS))
+    table[flag.slice(2)] = { type: "string", description: `${def.help} (default ${def.default})`, valueHint: "VALUE" };
+  for (const flag of HOOK_ENTRY_FLAGS.value)
+    table[flag.slice(2)] ??= { type: "string", description: "armor-hook's option, passed into the injected hook entry (armor-hook --help)" };
+  for (const flag of HOOK_ENTRY_FLAGS.boolean)
+    table[flag.slice(2)] = { type: "boolean", description: "armor-hook's option, passed into the injected hook entry" };
+  return table;
+}
+
 /** Hook options the entry always carries, as install.sh writes them. */
 const ALWAYS = { "--socket": DEFAULT_SOCKET, "--timeout-ms": "2000" } as const;
 
