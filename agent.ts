@@ -12,6 +12,7 @@ import { checkHooksFiles } from "./lib/agent/hooks-check.ts";
 import { bashCompletion, runCli, wantsColour } from "./lib/agent/cli.ts";
 import type { BootstrapMode } from "./lib/agent/bootstrap.ts";
 import { DEFAULT_BOOTSTRAP_WAIT_MS, startAgent } from "./lib/agent/serve.ts";
+import { DEFAULT_HOOK_BINARY } from "./lib/agent/warm-pages.ts";
 import { DEFAULT_SETTLE_MS } from "./lib/agent/settle.ts";
 import { DEFAULT_STATE_ROOTS, parseStateRoots } from "./lib/bootstrap/state-roots.ts";
 import { DEFAULT_SOCKET } from "./lib/agent/socket-path.ts";
@@ -102,6 +103,18 @@ const serve = defineCommand({
       valueHint: "PATH",
       description: "where hooks leave events the agent could not take; replayed at start and every second (default: spool beside the socket)",
     },
+    "warm-hook": {
+      type: "boolean",
+      default: true,
+      description: "keep the pages a hook run touches resident (~30 MB locked), so the first container after the page cache was dropped starts fast",
+      negativeDescription: "do not lock the hook binary's pages",
+    },
+    "hook-binary": {
+      type: "string",
+      default: DEFAULT_HOOK_BINARY,
+      valueHint: "PATH",
+      description: "the hook binary whose pages are kept resident (install.sh's --prefix)",
+    },
     "bootstrap-settle-ms": {
       type: "string",
       alias: ["settle-ms"],
@@ -124,6 +137,7 @@ const serve = defineCommand({
         ...(args["spool-dir"] ? { spoolDir: args["spool-dir"] } : {}),
         settleMs: args["bootstrap-settle-ms"] === "0" ? 0 : wholeMs("--bootstrap-settle-ms", args["bootstrap-settle-ms"], 3_600_000),
         ...(args.metrics ? { metrics: args.metrics } : {}),
+        ...(args["warm-hook"] ? { warmHook: args["hook-binary"] } : {}),
         ...(args.mode === "poll" ? { poll: { intervalMs: wholeMs("--interval-ms", args["interval-ms"], 3_600_000) } } : {}),
       });
       for (const signal of ["SIGTERM", "SIGINT"] as const) {

@@ -34,7 +34,8 @@ export async function openFixture(agentBinary: string): Promise<Fixture> {
   try {
     const emptyBinary = await buildEmptyBinary(dir);
     const socket = join(dir, "armor.sock");
-    const agent = Bun.spawn([agentBinary, "serve", "--socket", socket, "--log-level", "error"], {
+    // The hook's pages are the bench's own business (bench:hook --cold): this agent leaves them alone.
+    const agent = Bun.spawn([agentBinary, "serve", "--socket", socket, "--log-level", "error", "--no-warm-hook"], {
       stdin: "ignore",
       stdout: "ignore",
       stderr: Bun.file(join(dir, "agent.log")),

@@ -4,13 +4,19 @@
  * shuffled order each round, so machine noise hits every binary alike.
  *
  *   bun run bench:hook [--runs 300] [--warmup 20] [--json] [--skip-poststop]
- *                      [--hook dist/armor-hook]... [--agent dist/armor-agent]
+ *                      [--hook dist/armor-hook]... [--agent dist/armor-agent] [--cold N]
+ *
+ * --cold N (root): N times each, the first createRuntime after `echo 3 > /proc/sys/vm/drop_caches`,
+ * against an agent that keeps the hook's pages resident (serve --hook-binary) and one that does
+ * not (--no-warm-hook), as ratios to the warm median. Dropping the page cache slows every other
+ * process on the machine for a moment: N is at most 5.
  *
  * More than one --hook compares builds in the same run. Fails (exit 1) when any hook
  * run does not exit 0 silently, or the agent's list does not show what the runs did.
  */
 import { availableParallelism, release } from "node:os";
-import { resolve } from "node:path";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import * as v from "valibot";
 import { ContainerSchema, type Container } from "../lib/container.ts";
@@ -42,8 +48,11 @@ const { values: flags } = parseArgs({
     "skip-poststop": { type: "boolean", default: false },
     hook: { type: "string", multiple: true },
     agent: { type: "string", default: "dist/armor-agent" },
+    cold: { type: "string", default: "0" },
   },
 });
+const coldRounds = wholeNumber(flags.cold, "--cold", 0);
+if (coldRounds > 5) throw new Error("--cold must be at most 5: each round drops the page cache of the whole machine");
 const runs = wholeNumber(flags.runs, "--runs", 1);
 const warmup = wholeNumber(flags.warmup, "--warmup", 0);
 const hooks = (flags.hook ?? ["dist/armor-hook"]).map((path, i, all) => ({
@@ -87,6 +96,57 @@ function measure(fixture: Fixture, stage: Stage, targets: Target[]): Map<Target,
     }
   }
   return samples;
+}
+
+/** One createRuntime run of `binary` against `socket`, in ms; throws unless it exits 0 silently. */
+function runOnce(fixture: Fixture, binary: string, socket: string, id: string): number {
+  const state = { ociVersion: "1.0.2", id, status: "creating", pid: fixture.pid, bundle: fixture.bundle, annotations: {} };
+  const start = Bun.nanoseconds();
+  const run = Bun.spawnSync([binary, "createRuntime", "--socket", socket, "--timeout-ms", "2000"], {
+    stdin: new TextEncoder().encode(JSON.stringify(state)),
+    stdout: "pipe",
+    stderr: "pipe",
+    cwd: fixture.bundle,
+    env,
+  });
+  const ms = (Bun.nanoseconds() - start) / 1e6;
+  const stderr = textDecoder.decode(run.stderr).trim();
+  if (run.exitCode !== 0 || stderr !== "") throw new Error(`${binary} createRuntime for ${id} exited ${run.exitCode}${stderr ? `: ${stderr}` : ""}`);
+  return ms;
+}
+
+function dropPageCache(): void {
+  Bun.spawnSync(["sync"]);
+  writeFileSync("/proc/sys/vm/drop_caches", "3");
+}
+
+/** --cold: first runs after the page cache was dropped, without and with an agent keeping the hook's pages. */
+async function measureCold(fixture: Fixture, hook: Target): Promise<{ without: number[]; with: number[]; lockedBytes: number }> {
+  const socket = join(fixture.dir, "warm", "armor.sock");
+  const log = join(fixture.dir, "warm-agent.log");
+  const agentProc = Bun.spawn([agent, "serve", "--socket", socket, "--hook-binary", hook.binary], { stdin: "ignore", stdout: "ignore", stderr: Bun.file(log) });
+  try {
+    let lockedBytes = 0;
+    for (const deadline = Date.now() + 30_000; lockedBytes === 0; await Bun.sleep(50)) {
+      if (Date.now() > deadline || agentProc.exitCode !== null) throw new Error(`the warm agent never locked ${hook.binary}: ${readFileSync(log, "utf8")}`);
+      const line = readFileSync(log, "utf8")
+        .split("\n")
+        .find((l) => l.includes("kept resident"));
+      lockedBytes = line ? Number((JSON.parse(line) as { lockedBytes: number }).lockedBytes) : 0;
+    }
+    const without: number[] = [];
+    const withWarm: number[] = [];
+    for (let round = 0; round < coldRounds; round++) {
+      dropPageCache();
+      without.push(runOnce(fixture, hook.binary, fixture.socket, `cold-without-${round}`));
+      dropPageCache();
+      withWarm.push(runOnce(fixture, hook.binary, socket, `cold-with-${round}`));
+    }
+    return { without, with: withWarm, lockedBytes };
+  } finally {
+    agentProc.kill("SIGTERM");
+    await agentProc.exited;
+  }
 }
 
 /** The agent's own view, through `armor-agent list --json`. */
@@ -144,6 +204,18 @@ try {
       series.push({ binary: target.label, stage, ...summary, ratio: summary.median / floor.median });
     }
   }
+  if (coldRounds > 0) {
+    const hook = hooks[0] as Target;
+    const warm = series.find((x) => x.stage === "createRuntime" && x.binary === hook.label) as Series;
+    const result = await measureCold(fixture, hook);
+    for (const [label, values] of [
+      ["cold cache, agent without warm pages", result.without],
+      [`cold cache, agent keeps ${(result.lockedBytes / 1048576).toFixed(1)} MiB resident`, result.with],
+    ] as const) {
+      const summary = summarize(values);
+      series.push({ binary: `${hook.label}: ${label}`, stage: "createRuntime", ...summary, ratio: summary.median / warm.median });
+    }
+  }
 } finally {
   await fixture.close();
 }
@@ -158,4 +230,5 @@ if (flags.json) {
   );
   console.log(table(series));
   console.log("ratio = median / median of the empty binary in the same stage; every hook run exited 0 and the agent's list confirmed it");
+  if (coldRounds > 0) console.log(`cold rows: ${coldRounds} runs each, each the first after dropping the page cache; ratio to armor-hook's warm median`);
 }

@@ -15,6 +15,7 @@ import { DEFAULT_SETTLE_MS, scheduleSettlePass } from "./settle.ts";
 import { startHttp } from "./http.ts";
 import { Metrics } from "./metrics.ts";
 import { startPolling } from "./poll.ts";
+import { WarmPages } from "./warm-pages.ts";
 
 /** Default wait for the hook's bootstrap batch before the agent enumerates runtime state itself. */
 export const DEFAULT_BOOTSTRAP_WAIT_MS = 30_000;
@@ -36,6 +37,8 @@ export interface ServeOptions {
   poll?: { intervalMs: number };
   /** With `reconcile`: look at runtime state once more this long after start, adding what is missing (lib/agent/settle.ts); 0: never. */
   settleMs?: number;
+  /** The hook binary whose pages the agent keeps resident (lib/agent/warm-pages.ts); absent: none. */
+  warmHook?: string;
 }
 
 /** A running agent. */
@@ -43,6 +46,8 @@ export interface RunningAgent {
   registry: Registry;
   bootstrap: BootstrapTracker;
   spool: Spool;
+  /** The hook binary's pages held in memory (`lockedBytes` counts toward the agent's memory). */
+  warmPages: WarmPages | undefined;
   stop: () => void;
 }
 
@@ -135,6 +140,9 @@ async function startLocked(options: ServeOptions, lock: AgentLock): Promise<Runn
   });
   bootstrap.start();
   spool.startSweeping();
+  const warmPages = options.warmHook === undefined ? undefined : new WarmPages({ binary: options.warmHook, log });
+  // Behind the socket: hooks are served while their pages are learnt and locked.
+  void warmPages?.start();
   hookLog.start();
   const settleMs = options.settleMs ?? DEFAULT_SETTLE_MS;
   const settle =
@@ -162,6 +170,7 @@ async function startLocked(options: ServeOptions, lock: AgentLock): Promise<Runn
     poller?.stop();
     spool.stop();
     hookLog.stop();
+    warmPages?.stop();
     void http?.stop(true);
     listener.stop(true);
     try {
@@ -172,5 +181,5 @@ async function startLocked(options: ServeOptions, lock: AgentLock): Promise<Runn
     log("info", "stopped", { socket });
     lock.release();
   };
-  return { registry, bootstrap, spool, stop };
+  return { registry, bootstrap, spool, warmPages, stop };
 }

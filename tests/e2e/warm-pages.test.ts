@@ -1,0 +1,152 @@
+/**
+ * The agent keeps the compiled hook's pages resident: learnt from a real run of dist/armor-hook,
+ * locked in the agent's own mapping, locked again when the binary changes, let go at stop.
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import { copyFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { mergeRanges, probeTouchedFiles, WarmPages, type Range } from "../../lib/agent/warm-pages.ts";
+import type { Level } from "../../lib/log.ts";
+import * as sys from "../../lib/syscall.ts";
+import { AgentProcess, HOOK, removeDir, tempDir, waitFor } from "./support.ts";
+
+const dirs: string[] = [];
+const agents: AgentProcess[] = [];
+afterEach(async () => {
+  for (const agent of agents.splice(0)) await agent.stop();
+  for (const dir of dirs.splice(0)) removeDir(dir);
+});
+
+/** A copy of the compiled hook in a fresh directory (the test changes and removes it). */
+function hookCopy(): string {
+  const dir = tempDir("warm");
+  dirs.push(dir);
+  const binary = join(dir, "armor-hook");
+  copyFileSync(HOOK, binary);
+  return binary;
+}
+
+/** Whether every page of `ranges` of `path` is in the page cache now. */
+function resident(path: string, ranges: readonly Range[]): boolean {
+  const fd = sys.openRead(path);
+  const size = sys.stat(path).size;
+  const address = sys.mapFile(fd, size);
+  try {
+    const pages = sys.residentPages(address, size, 4096);
+    return ranges.every((r) => {
+      for (let page = r.offset / 4096; page < (r.offset + r.length) / 4096; page++) if (((pages[page] ?? 0) & 1) === 0) return false;
+      return true;
+    });
+  } finally {
+    sys.unmap(address, size);
+    sys.close(fd);
+  }
+}
+
+describe("mergeRanges()", () => {
+  test.each<{ ranges: Range[]; size: number; merged: Range[] }>([
+    { ranges: [], size: 100_000, merged: [] },
+    { ranges: [{ offset: 4096, length: 4096 }], size: 100_000, merged: [{ offset: 4096, length: 4096 }] },
+    // Unaligned ranges grow to whole pages; touching and overlapping ones become one.
+    { ranges: [{ offset: 5000, length: 10 }], size: 100_000, merged: [{ offset: 4096, length: 4096 }] },
+    {
+      ranges: [
+        { offset: 8192, length: 4096 },
+        { offset: 0, length: 4096 },
+        { offset: 4096, length: 4096 },
+        { offset: 40960, length: 8192 },
+        { offset: 45056, length: 4096 },
+      ],
+      size: 100_000,
+      merged: [
+        { offset: 0, length: 12288 },
+        { offset: 40960, length: 8192 },
+      ],
+    },
+    // Never past the end of the file.
+    { ranges: [{ offset: 8192, length: 8192 }], size: 10_000, merged: [{ offset: 8192, length: 1808 }] },
+  ])("$ranges.length ranges in $size bytes", ({ ranges, size, merged }) => {
+    expect(mergeRanges(ranges, size)).toEqual(merged);
+  });
+});
+
+describe("WarmPages", () => {
+  test("learns the pages a run of the hook touches: some MB of the binary, with its loader and libc", async () => {
+    const binary = hookCopy();
+    const files = await probeTouchedFiles(binary);
+    expect(files[0]?.path).toBe(binary);
+    const bytes = (files[0]?.ranges ?? []).reduce((sum, r) => sum + r.length, 0);
+    expect(bytes).toBeGreaterThan(4 * 1024 * 1024);
+    expect(bytes).toBeLessThan(sys.stat(binary).size);
+    expect(files.some((file) => /\/libc\.so/.test(file.path))).toBe(true);
+  });
+
+  test("locks them, locks the new binary's when it changes, and lets go at stop", async () => {
+    const binary = hookCopy();
+    const logged: [Level, string][] = [];
+    const warm = new WarmPages({ binary, log: (level, msg) => logged.push([level, msg]), checkEveryMs: 60_000 });
+    await warm.start();
+    try {
+      expect(warm.lockedBytes).toBeGreaterThan(4 * 1024 * 1024);
+      const first = warm.locked[0];
+      expect(first?.path).toBe(binary);
+      expect(resident(binary, first?.ranges ?? [])).toBe(true);
+      expect(logged).toContainEqual(["info", "hook binary's pages kept resident"]);
+
+      // An install replaces the binary: a new file at the same path.
+      rmSync(binary);
+      copyFileSync(HOOK, binary);
+      const before = logged.length;
+      await warm.refresh();
+      expect(logged.slice(before)).toEqual([["info", "hook binary's pages kept resident"]]);
+      expect(warm.lockedBytes).toBeGreaterThan(4 * 1024 * 1024);
+
+      // Gone: nothing held, said once however often it is checked.
+      rmSync(binary);
+      await warm.refresh();
+      await warm.refresh();
+      expect(warm.lockedBytes).toBe(0);
+      expect(logged.slice(before + 1).map(([level]) => level)).toEqual(["info"]);
+    } finally {
+      warm.stop();
+    }
+    expect(warm.lockedBytes).toBe(0);
+  });
+
+  test("a bound on what is locked is kept", async () => {
+    const binary = hookCopy();
+    const warm = new WarmPages({ binary, log: () => {}, maxBytes: 1024 * 1024, checkEveryMs: 60_000 });
+    await warm.start();
+    try {
+      expect(warm.lockedBytes).toBe(1024 * 1024);
+    } finally {
+      warm.stop();
+    }
+  });
+
+  test("a binary that is not a hook is reported, and nothing is locked", async () => {
+    const logged: [Level, string][] = [];
+    const warm = new WarmPages({ binary: "/bin/true", log: (level, msg) => logged.push([level, msg]), checkEveryMs: 60_000 });
+    await warm.start();
+    warm.stop();
+    expect(warm.lockedBytes).toBe(0);
+    expect(logged).toHaveLength(1);
+    expect(logged[0]?.[0]).toBe("warn");
+    expect(logged[0]?.[1]).toContain("the learning run never asked");
+  });
+});
+
+describe("armor-agent serve --hook-binary", () => {
+  test("keeps the hook's pages resident; --no-warm-hook does not", async () => {
+    const binary = hookCopy();
+    const dir = tempDir("warm-agent");
+    dirs.push(dir);
+    const agent = await AgentProcess.start(join(dir, "on", "armor.sock"), ["--hook-binary", binary]);
+    agents.push(agent);
+    await waitFor("the agent to lock the hook's pages", () => agent.log.includes("hook binary's pages kept resident"));
+    const off = await AgentProcess.start(join(dir, "off", "armor.sock"), ["--hook-binary", binary, "--no-warm-hook"]);
+    agents.push(off);
+    await Bun.sleep(200);
+    expect(off.log).not.toContain("kept resident");
+  });
+});
