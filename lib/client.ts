@@ -5,7 +5,7 @@
  */
 import type { Socket } from "bun";
 import { withDeadline } from "./deadline.ts";
-import { ArmorError, errnoOf } from "./errors.ts";
+import { ArmorError, errnoOf, type ErrorCode } from "./errors.ts";
 import { encodeFrame, FrameDecoder } from "./wire/frame.ts";
 import { EventSchema, PROTOCOL_VERSION, ResponseSchema, type Event, type RequestBody } from "./wire/messages.ts";
 import { parseJson, parseWith } from "./validate.ts";
@@ -143,8 +143,9 @@ export class AgentClient {
     clearTimeout(pending.timer);
     if (response.ok) pending.resolve(response.result);
     else {
-      // "Not found" is an answer, not a refusal: callers branch on it.
-      const code = response.error.code === "E_NOT_FOUND" ? "E_NOT_FOUND" : "E_AGENT_REJECTED";
+      // Not a refusal: "not found" is an answer callers branch on; a full registry or a missed
+      // deadline means the agent could not take the container, where the hook's fail policy applies.
+      const code = PASSED_THROUGH.has(response.error.code) ? (response.error.code as ErrorCode) : "E_AGENT_REJECTED";
       pending.reject(new ArmorError(code, `agent refused: ${response.error.code}: ${response.error.message}`));
     }
   }
@@ -174,6 +175,9 @@ export function callAgent(options: ClientOptions, body: RequestBody): Promise<un
     () => new ArmorError("E_AGENT_TIMEOUT", `agent at ${options.socket} did not answer "${body.op}" within ${options.timeoutMs} ms`),
   ).finally(() => client?.close());
 }
+
+/** Agent error codes a caller sees as they are; any other becomes E_AGENT_REJECTED. */
+const PASSED_THROUGH: ReadonlySet<string> = new Set<ErrorCode>(["E_NOT_FOUND", "E_REGISTRY_FULL", "E_DEADLINE"]);
 
 function unreachable(socket: string, err: unknown): ArmorError {
   if (err instanceof ArmorError) return err;

@@ -15,6 +15,8 @@ export type ErrorCode =
   | "E_NOT_FOUND"
   | "E_NOT_READY"
   | "E_BUSY"
+  | "E_REGISTRY_FULL"
+  | "E_DEADLINE"
   | "E_SOCKET"
   | "E_INTERNAL";
 

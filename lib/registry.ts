@@ -10,8 +10,26 @@ export interface RegistryEvent {
   container: Container;
 }
 
-/** What a registration did. */
-export type RegisterOutcome = "added" | "updated" | "unchanged" | "ignored";
+/** What a registration did; "full": not applied, the registry is at its bounds. */
+export type RegisterOutcome = "added" | "updated" | "unchanged" | "ignored" | "full";
+
+/** What the registry may hold: a node's containers with room to spare, within the DaemonSet's 512 Mi. */
+export interface RegistryLimits {
+  maxContainers: number;
+  /** Sum of the records' sizes, each the UTF-8 length of its JSON. */
+  maxBytes: number;
+}
+
+export const DEFAULT_REGISTRY_LIMITS: RegistryLimits = { maxContainers: 10_000, maxBytes: 32 * 1024 * 1024 };
+
+/** How the registry is built: its clock, its bounds, and who hears of a registration it refused. */
+export interface RegistryOptions {
+  limits?: Partial<RegistryLimits>;
+  /** Called with a one-line reason for every registration refused at the bounds (log line, metric). */
+  refused?: (message: string) => void;
+}
+
+const recordBytes = (info: ContainerInfo): number => Buffer.byteLength(JSON.stringify(info));
 
 const nsKey = (pidns: number, mntns: number): string => `${pidns}:${mntns}`;
 
@@ -27,9 +45,21 @@ export class Registry {
   /** Ids a live poststop removed, with when: a pre-existing add for them is stale. */
   readonly #tombstones = new Map<string, number>();
   readonly #now: () => Date;
+  readonly limits: RegistryLimits;
+  readonly #refused: (message: string) => void;
+  /** Size of each held record, and their sum. */
+  readonly #sizes = new Map<string, number>();
+  #bytes = 0;
 
-  constructor(now: () => Date = () => new Date()) {
+  constructor(now: () => Date = () => new Date(), options: RegistryOptions = {}) {
     this.#now = now;
+    this.limits = { ...DEFAULT_REGISTRY_LIMITS, ...options.limits };
+    this.#refused = options.refused ?? (() => {});
+  }
+
+  /** Sum of the held records' sizes. */
+  get bytes(): number {
+    return this.#bytes;
   }
 
   /**
@@ -37,10 +67,9 @@ export class Registry {
    * a new pid under a known id replaces it. A pre-existing (bootstrap) record never
    * overwrites one a live hook registered (the hook's data is newer), and never
    * resurrects an id a live poststop removed while the pre-existing batch was in flight.
+   * Past the bounds (count or bytes) nothing changes: outcome "full", with the reason.
    */
-  register(info: ContainerInfo, source: "hook"): { outcome: RegisterOutcome; container: Container };
-  register(info: ContainerInfo, source: Source): { outcome: RegisterOutcome; container: Container | undefined };
-  register(info: ContainerInfo, source: Source): { outcome: RegisterOutcome; container: Container | undefined } {
+  register(info: ContainerInfo, source: Source): { outcome: RegisterOutcome; container: Container | undefined; reason?: string } {
     const existing = this.#byId.get(info.id);
     if (isAfterStart(source)) {
       if (existing?.source === "hook") return { outcome: "ignored", container: existing };
@@ -51,6 +80,18 @@ export class Registry {
     if (existing && existing.source === source && existing.pid === info.pid && sameInfo(existing, info)) {
       return { outcome: "unchanged", container: existing };
     }
+    const size = recordBytes(info);
+    const bytes = this.#bytes - (this.#sizes.get(info.id) ?? 0) + size;
+    const count = this.#byId.size + (existing ? 0 : 1);
+    if (count > this.limits.maxContainers || bytes > this.limits.maxBytes) {
+      const reason =
+        `the registry is full (${this.#byId.size} containers, ${this.#bytes} bytes; bounds ${this.limits.maxContainers} containers, ` +
+        `${this.limits.maxBytes} bytes): ${source} registration of ${info.id} (${size} bytes) not applied`;
+      this.#refused(reason);
+      return { outcome: "full", container: undefined, reason };
+    }
+    this.#sizes.set(info.id, size);
+    this.#bytes = bytes;
     const container: Container = {
       ...info,
       source,
@@ -79,6 +120,8 @@ export class Registry {
     const existing = this.#byId.get(id);
     if (!existing) return undefined;
     this.#byId.delete(id);
+    this.#bytes -= this.#sizes.get(id) ?? 0;
+    this.#sizes.delete(id);
     this.#unindex(existing);
     this.#emit({ event: "remove", container: existing });
     return existing;

@@ -46,8 +46,18 @@ export function dispatch(request: Request, registry: Registry, info: AgentInfo, 
         lastErrors: info.lastErrors?.() ?? [],
       });
     case "register": {
-      const { outcome, container } = registry.register(request.container, request.source);
+      // The hook has given up by its deadline (its fail policy decided): a late record would be a ghost.
+      const now = Date.now();
+      if (request.deadline !== undefined && now >= request.deadline) {
+        return errorResponse(
+          request.id,
+          "E_DEADLINE",
+          `register of ${request.container.id} arrived ${now - request.deadline} ms after its deadline; not applied`,
+        );
+      }
+      const { outcome, container, reason } = registry.register(request.container, request.source);
       if (isAfterStart(request.source)) info.bootstrap?.batchRegistered(session);
+      if (outcome === "full") return errorResponse(request.id, "E_REGISTRY_FULL", reason ?? "the registry is full");
       return okResponse(request.id, { container: container ?? null, outcome });
     }
     case "unregister":

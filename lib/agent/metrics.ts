@@ -20,6 +20,8 @@ export interface RecordedError {
 /** Values read when metrics are rendered, not counted. */
 export interface Gauges {
   containers: number;
+  /** Sum of the held records' sizes (the registry's byte bound applies to it). */
+  registryBytes: number;
   ready: boolean;
   bootstrapDurationSeconds: number | null;
   spoolDepth: number;
@@ -40,6 +42,7 @@ export class Metrics {
     this.#now = now;
     // A counter without labels is shown from the start: an alert can tell 0 from "not exported".
     this.#counters.set("armor_settle_found_total", new Map([["", 0]]));
+    this.#counters.set("armor_registry_full_total", new Map([["", 0]]));
   }
 
   /** A container entered (`add`) or left (`remove`) the registry. */
@@ -56,6 +59,11 @@ export class Metrics {
     LATENCY_BUCKETS.forEach((bound, i) => {
       if (seconds <= bound) this.#buckets[i] = (this.#buckets[i] ?? 0) + 1;
     });
+  }
+
+  /** A registration was refused: the registry is at its bounds. */
+  registryFull(): void {
+    this.#inc("armor_registry_full_total", {});
   }
 
   /** The socket server dropped a client (slow reader, stalled frame, idle, busy…). */
@@ -86,6 +94,8 @@ export class Metrics {
     const family = (name: string, type: string, help: string): void => void out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     family("armor_containers", "gauge", "Containers the agent holds.");
     out.push(`armor_containers ${gauges.containers}`);
+    family("armor_registry_bytes", "gauge", "Bytes of the records the agent holds (JSON), against its bound.");
+    out.push(`armor_registry_bytes ${gauges.registryBytes}`);
     family("armor_ready", "gauge", "1 once the containers that predate the agent are known (bootstrap done), else 0.");
     out.push(`armor_ready ${gauges.ready ? 1 : 0}`);
     family("armor_bootstrap_duration_seconds", "gauge", "Time from the socket coming up to ready (NaN while bootstrapping).");

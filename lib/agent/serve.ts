@@ -67,8 +67,13 @@ export async function startAgent(options: ServeOptions): Promise<RunningAgent> {
 
 async function startLocked(options: ServeOptions, lock: AgentLock): Promise<RunningAgent> {
   const { socket, log } = options;
-  const registry = new Registry();
   const metrics = new Metrics();
+  const registry = new Registry(undefined, {
+    refused: (message) => {
+      log("warn", message);
+      metrics.registryFull();
+    },
+  });
   registry.subscribe(({ event, container }) => metrics.registryChange(event, container.source));
   // Events hooks spooled while no agent answered come first: the agent is not
   // serving (so not ready) before they are in the registry.
@@ -105,6 +110,7 @@ async function startLocked(options: ServeOptions, lock: AgentLock): Promise<Runn
           const status = bootstrap.status();
           return metrics.render({
             containers: registry.size,
+            registryBytes: registry.bytes,
             ready: status.state === "ready",
             bootstrapDurationSeconds: status.durationMs === null ? null : status.durationMs / 1000,
             spoolDepth: spool.depth(),

@@ -182,7 +182,8 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
     if (conn.closing) return;
     if (!response.ok) {
       deps.observer?.error(response.error.code, response.error.message);
-      if (response.error.code === "E_DEADLINE" || response.error.code === "E_REGISTRY_FULL") log("warn", response.error.message);
+      // A full registry says so where it refuses (the registry's `refused`), on every path.
+      if (response.error.code === "E_DEADLINE") log("warn", response.error.message);
     }
     if (conn.out.bytes > limits.maxOutboxBytes) {
       log("warn", "dropping a client that does not read its answers", { pending: conn.out.bytes });

@@ -211,7 +211,8 @@ export class Spool {
     if (record.op === "register") {
       const { container } = record;
       if (!this.#alive(container.pid, container.namespaces)) return { result: "skipped", reason: `process ${container.pid} is gone or is another process now` };
-      this.#registry.register(container, "hook");
+      const { outcome, reason } = this.#registry.register(container, "hook");
+      if (outcome === "full") return { result: "skipped", reason: reason ?? "the registry is full" };
       return { result: "registered" };
     }
     const held = this.#registry.get(record.container);

@@ -15,11 +15,17 @@ export const EXIT_STATUS: Record<ErrorCode, number> = {
   E_NOT_FOUND: 6,
   E_NOT_READY: 6,
   E_BUSY: 7,
+  E_REGISTRY_FULL: 7,
+  E_DEADLINE: 7,
   E_AGENT_UNREACHABLE: 7,
   E_AGENT_TIMEOUT: 7,
   E_SOCKET: 1,
   E_INTERNAL: 1,
 };
 
-/** Codes that mean "the agent could not be asked": fail-open turns them into a warning and status 0. */
-export const UNREACHABLE_CODES: ReadonlySet<ErrorCode> = new Set(["E_AGENT_UNREACHABLE", "E_AGENT_TIMEOUT"]);
+/**
+ * Codes that mean "the agent could not be asked", or could not take the container
+ * (its registry is full, or the answer came past the hook's deadline): the
+ * registration is unconfirmed and the fail policy decides (fail-open: a warning, status 0).
+ */
+export const UNREACHABLE_CODES: ReadonlySet<ErrorCode> = new Set(["E_AGENT_UNREACHABLE", "E_AGENT_TIMEOUT", "E_REGISTRY_FULL", "E_DEADLINE"]);

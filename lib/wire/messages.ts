@@ -19,7 +19,15 @@ const inode = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(Number.M
 
 export const RequestSchema = v.variant("op", [
   v.strictObject({ v: version, id: requestId, op: v.literal("ping") }),
-  v.strictObject({ v: version, id: requestId, op: v.literal("register"), source: SourceSchema, container: ContainerInfoSchema }),
+  v.strictObject({
+    v: version,
+    id: requestId,
+    op: v.literal("register"),
+    source: SourceSchema,
+    container: ContainerInfoSchema,
+    /** Unix epoch ms by which the hook needs its answer; a register arriving later is not applied (E_DEADLINE). */
+    deadline: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(Number.MAX_SAFE_INTEGER))),
+  }),
   v.strictObject({ v: version, id: requestId, op: v.literal("unregister"), container: ContainerIdSchema }),
   v.strictObject({ v: version, id: requestId, op: v.literal("list") }),
   v.strictObject({ v: version, id: requestId, op: v.literal("get"), container: ContainerIdSchema }),

@@ -203,6 +203,23 @@ describe("runHook() failures", () => {
     });
   });
 
+  test.each([
+    ["E_REGISTRY_FULL", "agent refused: E_REGISTRY_FULL: the registry is full (10000 containers, …): hook registration of abc (900 bytes) not applied"],
+    ["E_DEADLINE", "agent refused: E_DEADLINE: register of abc arrived 3 ms after its deadline; not applied"],
+  ] as const)("treats an agent that could not take the container (%s) as unconfirmed: fail-open starts it, fail-closed refuses it", async (code, message) => {
+    const agent = async () => {
+      throw new ArmorError(code, message);
+    };
+    const open = await runHook(harness({ agent }).deps);
+    expect(open.status).toBe(0);
+    expect(open.stderr).toStartWith(`armor-hook: warning: ${code}: ${message} (container abc); continuing without the agent (fail-open)`);
+    const closed = harness({ argv: ["createRuntime", "--fail-policy", "closed"], agent });
+    closed.deps.dirExists = async () => true;
+    const refused = await runHook(closed.deps);
+    expect(refused.status).toBe(7);
+    expect(refused.stderr).toStartWith(`armor-hook: ${code}: ${message} (container abc); refusing the container (fail-closed`);
+  });
+
   test("fails with status 6 when the agent rejects the request", async () => {
     const h = harness({
       agent: async () => {

@@ -3,7 +3,7 @@ import { parseAddress } from "../../lib/agent/http.ts";
 import { LAST_ERRORS, LATENCY_BUCKETS, Metrics } from "../../lib/agent/metrics.ts";
 import { ArmorError } from "../../lib/errors.ts";
 
-const gauges = { containers: 3, ready: true, bootstrapDurationSeconds: 0.25, spoolDepth: 2 };
+const gauges = { containers: 3, ready: true, bootstrapDurationSeconds: 0.25, spoolDepth: 2, registryBytes: 4096 };
 const sample = (text: string, series: string): number | undefined => {
   const line = text.split("\n").find((l) => l.startsWith(`${series} `));
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
@@ -34,7 +34,7 @@ describe("Metrics.render()", () => {
   });
 
   test("reports the gauges it is given", () => {
-    const text = new Metrics().render({ containers: 7, ready: false, bootstrapDurationSeconds: null, spoolDepth: 4 });
+    const text = new Metrics().render({ containers: 7, ready: false, bootstrapDurationSeconds: null, spoolDepth: 4, registryBytes: 0 });
     expect(sample(text, "armor_containers")).toBe(7);
     expect(sample(text, "armor_ready")).toBe(0);
     expect(text).toContain("armor_bootstrap_duration_seconds NaN");

@@ -41,8 +41,8 @@ describe("Registry.register()", () => {
     registry.register(containerInfo(), "hook");
     const { outcome, container } = registry.register(containerInfo({ pid: 5000, namespaces: { pid: 11, mnt: 12 } }), "hook");
     expect(outcome).toBe("updated");
-    expect(container.pid).toBe(5000);
-    expect(container.registeredAt).toBe("2025-01-01T00:00:02.000Z");
+    expect(container?.pid).toBe(5000);
+    expect(container?.registeredAt).toBe("2025-01-01T00:00:02.000Z");
     expect(registry.size).toBe(1);
     expect(registry.lookup(11, 12)?.pid).toBe(5000);
     expect(registry.lookup(4026532001, 4026532002)).toBeUndefined();
@@ -57,8 +57,8 @@ describe("Registry.register()", () => {
     registry.register(containerInfo(), "hook");
     const { outcome, container } = registry.register(containerInfo({ apparmorProfile: "other" }), "hook");
     expect(outcome).toBe("updated");
-    expect(container.apparmorProfile).toBe("other");
-    expect(container.registeredAt).toBe("2025-01-01T00:00:01.000Z");
+    expect(container?.apparmorProfile).toBe("other");
+    expect(container?.registeredAt).toBe("2025-01-01T00:00:01.000Z");
     expect(events).toHaveLength(2);
   });
 
@@ -77,7 +77,7 @@ describe("Registry.register()", () => {
     registry.register(containerInfo(), "bootstrap");
     const { outcome, container } = registry.register(containerInfo(), "hook");
     expect(outcome).toBe("updated");
-    expect(container.source).toBe("hook");
+    expect(container?.source).toBe("hook");
   });
 
   test("keeps registering when a subscriber throws, and still tells the other subscribers", () => {
@@ -186,5 +186,73 @@ describe("Registry.list()", () => {
       ["b", "2025-01-01T00:00:02.000Z"],
       ["a", "2025-01-01T00:00:03.000Z"],
     ]);
+  });
+});
+
+describe("Registry bounds", () => {
+  const bytesOf = (info: ReturnType<typeof containerInfo>): number => Buffer.byteLength(JSON.stringify(info));
+
+  function bounded(limits: { maxContainers?: number; maxBytes?: number }) {
+    const refusals: string[] = [];
+    const registry = new Registry(tickingClock(), { limits, refused: (message) => refusals.push(message) });
+    const events: string[] = [];
+    registry.subscribe(({ event, container }) => events.push(`${event}:${container.id}`));
+    return { registry, refusals, events };
+  }
+
+  test("defaults fit the DaemonSet's 512 Mi: 10,000 containers, 32 MiB of records", () => {
+    expect(new Registry().limits).toEqual({ maxContainers: 10_000, maxBytes: 32 * 1024 * 1024 });
+  });
+
+  test("refuses a container past the count bound, changes nothing, and says why once", () => {
+    const { registry, refusals, events } = bounded({ maxContainers: 2 });
+    registry.register(containerInfo({ id: "a" }), "hook");
+    registry.register(containerInfo({ id: "b" }), "hook");
+    const third = registry.register(containerInfo({ id: "c" }), "hook");
+    expect(third.outcome).toBe("full");
+    expect(third.container).toBeUndefined();
+    expect(registry.size).toBe(2);
+    expect(events).toEqual(["add:a", "add:b"]);
+    expect(refusals).toEqual([third.reason]);
+    expect(third.reason).toMatch(
+      /^the registry is full \(2 containers, \d+ bytes; bounds 2 containers, \d+ bytes\): hook registration of c \(\d+ bytes\) not applied$/,
+    );
+    // An update of a held id needs no new slot.
+    expect(registry.register(containerInfo({ id: "a", pid: 7 }), "hook").outcome).toBe("updated");
+    registry.unregister("b");
+    expect(registry.register(containerInfo({ id: "c" }), "bootstrap").outcome).toBe("added");
+  });
+
+  test("refuses what passes the byte bound, a growing update included, and counts what is held", () => {
+    const small = containerInfo({ id: "s" });
+    const { registry, refusals } = bounded({ maxBytes: bytesOf(small) * 2 + 10 });
+    registry.register(small, "hook");
+    registry.register(containerInfo({ id: "t" }), "hook");
+    expect(registry.bytes).toBe(bytesOf(small) + bytesOf(containerInfo({ id: "t" })));
+    const big = containerInfo({ id: "u", image: "x".repeat(4000) });
+    expect(registry.register(big, "hook").outcome).toBe("full");
+    expect(registry.register(containerInfo({ id: "s", image: "x".repeat(4000) }), "hook").outcome).toBe("full");
+    expect(registry.get("s")).toMatchObject({ image: null });
+    expect(refusals).toHaveLength(2);
+    registry.unregister("t");
+    expect(registry.bytes).toBe(bytesOf(small));
+  });
+
+  test("3,600 records of ~32 KiB stop at the byte bound instead of growing", () => {
+    const { registry, refusals } = bounded({});
+    const bulky = (i: number) =>
+      containerInfo({
+        id: `b${i}`,
+        bundle: "b".repeat(4000),
+        image: "i".repeat(4000),
+        containerName: "n".repeat(4000),
+        sandboxId: "s".repeat(4000),
+        apparmorProfile: "a".repeat(4000),
+        pod: { name: "p".repeat(4000), namespace: "q".repeat(4000), uid: "u".repeat(4000) },
+      });
+    for (let i = 0; i < 3600; i++) registry.register(bulky(i), "hook");
+    expect(registry.bytes).toBeLessThanOrEqual(32 * 1024 * 1024);
+    expect(registry.size).toBeLessThan(3600);
+    expect(refusals.length).toBe(3600 - registry.size);
   });
 });

@@ -175,6 +175,42 @@ describe("serve() answering requests", () => {
   });
 });
 
+describe("serve() refusing what it cannot apply", () => {
+  test("a register that arrives after its deadline is not applied: E_DEADLINE, logged, counted", async () => {
+    const errors: string[] = [];
+    listener = serve({
+      socketPath,
+      registry,
+      info: { version: "1", startedAt: new Date() },
+      log: logs.log,
+      observer: { request: () => {}, error: (code) => errors.push(code) },
+    });
+    const client = await raw();
+    client.send({ v: 1, id: 4, op: "register", source: "hook", container: containerInfo({ id: "late" }), deadline: Date.now() - 5 });
+    const answer = (await client.next()) as { id: number; ok: boolean; error: { code: string; message: string } };
+    expect([answer.id, answer.ok, answer.error.code]).toEqual([4, false, "E_DEADLINE"]);
+    expect(answer.error.message).toMatch(/^register of late arrived \d+ ms after its deadline; not applied$/);
+    expect(registry.get("late")).toBeUndefined();
+    expect(errors).toEqual(["E_DEADLINE"]);
+    expect(logs.records.some((r) => r.level === "warn" && r.msg.startsWith("register of late arrived"))).toBe(true);
+    client.send({ v: 1, id: 5, op: "register", source: "hook", container: containerInfo({ id: "timely" }), deadline: Date.now() + 60_000 });
+    expect(await client.next()).toMatchObject({ id: 5, ok: true, result: { outcome: "added" } });
+  });
+
+  test("a register past the registry's bounds is answered E_REGISTRY_FULL, which the client passes on as such", async () => {
+    registry = new Registry(undefined, { limits: { maxContainers: 1 } });
+    start();
+    const client = await agentClient();
+    await client.request({ op: "register", source: "hook", container: containerInfo({ id: "one" }) });
+    const err = await rejectionOf(client.request({ op: "register", source: "hook", container: containerInfo({ id: "two" }) }));
+    expect(err.code).toBe("E_REGISTRY_FULL");
+    expect(err.message).toMatch(
+      /^agent refused: E_REGISTRY_FULL: the registry is full \(1 containers, .*\): hook registration of two \(\d+ bytes\) not applied$/,
+    );
+    expect(registry.size).toBe(1);
+  });
+});
+
 describe("serve() protecting itself", () => {
   test("refuses an oversize frame header, drops that client, and keeps serving others", async () => {
     start();
