@@ -17,6 +17,7 @@ import { DEFAULT_SETTLE_MS } from "./lib/agent/settle.ts";
 import { DEFAULT_STATE_ROOTS, parseStateRoots } from "./lib/bootstrap/state-roots.ts";
 import { DEFAULT_SOCKET } from "./lib/agent/socket-path.ts";
 import { ArmorError, errnoOf, toArmorError } from "./lib/errors.ts";
+import { escapeText } from "./lib/escape.ts";
 import { jsonLogger, type Level } from "./lib/log.ts";
 import { pendingLogName } from "./lib/hook-log-pending.ts";
 import { layout } from "./lib/layout.ts";
@@ -46,7 +47,7 @@ async function guarded(body: () => Promise<unknown>): Promise<void> {
     await body();
   } catch (err) {
     const error = toArmorError(err);
-    console.error(`armor-agent: ${error.code}: ${error.message}`);
+    console.error(`armor-agent: ${error.code}: ${escapeText(error.message)}`);
     process.exit(agentExitStatus(error.code));
   }
 }
@@ -261,7 +262,7 @@ const hookLog = defineCommand({
       if (args._.length > 1) throw new ArmorError("E_USAGE", `hook-log takes one CONTAINER, got ${args._.length}`);
       const query = parseHookLogQuery({ container: args.container, result: args.result, tail: args.tail });
       const path = args["log-file"] ?? layout(args.socket).hookLog;
-      const warn = (line: string): void => console.error(`armor-agent: ${line}`);
+      const warn = (line: string): void => console.error(`armor-agent: ${escapeText(line)}`);
       // Lines of successful calls wait beside the socket until the agent appends them (within a second).
       const logName = pendingLogName(path, args.socket);
       const pendingLines = logName === undefined ? undefined : () => readPendingLines(layout(args.socket).hookLogPending, logName);

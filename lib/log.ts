@@ -1,4 +1,5 @@
 /** Structured JSON log lines on stderr: one object per line, with time, level and message. */
+import { escapeJson } from "./escape.ts";
 
 export type Level = "debug" | "info" | "warn" | "error";
 const RANK: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -14,6 +15,6 @@ export function jsonLogger(
 ): Logger {
   return (level, msg, fields) => {
     if (RANK[level] < RANK[min]) return;
-    write(`${JSON.stringify({ time: now().toISOString(), level, msg, ...fields })}\n`);
+    write(`${escapeJson(JSON.stringify({ time: now().toISOString(), level, msg, ...fields }))}\n`);
   };
 }

@@ -3,6 +3,7 @@ import * as v from "valibot";
 import { AgentClient, callAgent, type ClientOptions } from "../client.ts";
 import type { Container } from "../container.ts";
 import { ArmorError } from "../errors.ts";
+import { escapeJson, escapeText } from "../escape.ts";
 import { layout } from "../layout.ts";
 import { parseWith } from "../validate.ts";
 import { GetResultSchema, ListResultSchema, LookupResultSchema, StatusResultSchema, WatchResultSchema, type Event } from "../wire/messages.ts";
@@ -19,7 +20,7 @@ const connection = (socket: string, timeoutMs: number): ClientOptions => ({ sock
 /** `armor-agent list`: every container the agent holds. */
 export async function listCommand(socket: string, timeoutMs: number, json: boolean, print: Print): Promise<Container[]> {
   const result = parseWith(ListResultSchema, await callAgent(connection(socket, timeoutMs), { op: "list" }), "answer from agent", "E_PROTOCOL");
-  print(json ? JSON.stringify(result.containers, null, 2) : formatTable(result.containers));
+  print(json ? escapeJson(JSON.stringify(result.containers, null, 2)) : formatTable(result.containers));
   return result.containers;
 }
 
@@ -30,7 +31,7 @@ export async function getCommand(socket: string, timeoutMs: number, id: string, 
     throw err;
   });
   const { container } = parseWith(GetResultSchema, raw, "answer from agent", "E_PROTOCOL");
-  print(json ? JSON.stringify(container, null, 2) : formatContainer(container));
+  print(json ? escapeJson(JSON.stringify(container, null, 2)) : formatContainer(container));
   return container;
 }
 
@@ -43,7 +44,7 @@ export async function lookupCommand(socket: string, timeoutMs: number, pidns: st
   const raw = await callAgent(connection(socket, timeoutMs), { op: "lookup", pidns: pid, mntns: mnt });
   const { container } = parseWith(LookupResultSchema, raw, "answer from agent", "E_PROTOCOL");
   if (!container) throw new ArmorError("E_NOT_FOUND", `no container owns pid namespace ${pid} with mount namespace ${mnt}`);
-  print(json ? JSON.stringify(container, null, 2) : formatContainer(container));
+  print(json ? escapeJson(JSON.stringify(container, null, 2)) : formatContainer(container));
   return container;
 }
 
@@ -55,7 +56,7 @@ export async function watchCommand(socket: string, timeoutMs: number, json: bool
   const client = await AgentClient.connect(connection(socket, timeoutMs));
   const ended = new Promise<void>((resolve, reject) => {
     client.listen(
-      (event: Event) => print(json ? JSON.stringify(event) : formatEvent(event)),
+      (event: Event) => print(json ? escapeJson(JSON.stringify(event)) : formatEvent(event)),
       (err) => reject(err ?? new ArmorError("E_AGENT_UNREACHABLE", `the agent at ${socket} closed the watch stream`)),
     );
     signal?.addEventListener("abort", () => {
@@ -70,7 +71,7 @@ export async function watchCommand(socket: string, timeoutMs: number, json: bool
 /** `armor-agent status`: version, uptime, state, counts, bootstrap; with `ready`, E_NOT_READY while bootstrapping. */
 export async function statusCommand(socket: string, timeoutMs: number, json: boolean, ready: boolean, print: Print): Promise<void> {
   const status = parseWith(StatusResultSchema, await callAgent(connection(socket, timeoutMs), { op: "status" }), "answer from agent", "E_PROTOCOL");
-  if (json) print(JSON.stringify(status, null, 2));
+  if (json) print(escapeJson(JSON.stringify(status, null, 2)));
   else {
     const boot = status.bootstrap;
     print(
@@ -81,10 +82,10 @@ export async function statusCommand(socket: string, timeoutMs: number, json: boo
         `uptime:      ${Math.round(status.uptimeMs / 1000)} s (since ${status.startedAt})`,
         `containers:  ${status.containers}`,
         `bootstrap:   mode ${boot.mode}, ${boot.completedBy ? `completed by ${boot.completedBy} with ${boot.containers} pre-existing containers in ${boot.durationMs} ms` : "in progress"}`,
-        ...(boot.warning ? [`warning:     ${boot.warning}`] : []),
+        ...(boot.warning ? [`warning:     ${escapeText(boot.warning)}`] : []),
         `hook log:    ${layout(status.socket).hookLog} (armor-agent hook-log ID: what the hook did with a container)`,
         `errors:      ${status.lastErrors.length === 0 ? "none recently" : `last ${status.lastErrors.length}:`}`,
-        ...status.lastErrors.map((e) => `  ${e.time}  ${e.code}  ${e.message}`),
+        ...status.lastErrors.map((e) => `  ${e.time}  ${e.code}  ${escapeText(e.message)}`),
       ].join("\n"),
     );
   }

@@ -1,5 +1,6 @@
-/** Human-readable views of containers for the CLI: a table and one-line events. */
+/** Human-readable views of containers for the CLI: a table and one-line events. Every field is escaped (lib/escape.ts): a pod author writes most of them. */
 import type { Container } from "../container.ts";
+import { escapeText as e } from "../escape.ts";
 import type { Event } from "../wire/messages.ts";
 
 const COLUMNS: ReadonlyArray<[string, (c: Container) => string]> = [
@@ -17,7 +18,7 @@ const COLUMNS: ReadonlyArray<[string, (c: Container) => string]> = [
 
 /** An aligned table, one container a row. */
 export function formatTable(containers: readonly Container[]): string {
-  const rows = [COLUMNS.map(([title]) => title), ...containers.map((c) => COLUMNS.map(([, cell]) => cell(c)))];
+  const rows = [COLUMNS.map(([title]) => title), ...containers.map((c) => COLUMNS.map(([, cell]) => e(cell(c))))];
   const widths = COLUMNS.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? "").length)));
   return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join("  ")).join("\n");
 }
@@ -28,23 +29,24 @@ export function formatContainer(c: Container): string {
     .map(([kind, inode]) => `${kind}:${inode}`)
     .join(" ");
   return [
-    `id:              ${c.id}`,
+    `id:              ${e(c.id)}`,
     `pid:             ${c.pid}`,
-    `bundle:          ${c.bundle}`,
-    `namespaces:      ${ns}`,
-    `apparmorProfile: ${c.apparmorProfile ?? "-"}`,
-    `pod:             ${c.pod ? `${c.pod.namespace}/${c.pod.name} (uid ${c.pod.uid ?? "-"})` : "-"}`,
-    `containerName:   ${c.containerName ?? "-"}`,
-    `sandboxId:       ${c.sandboxId ?? "-"}`,
-    `containerType:   ${c.containerType ?? "-"}`,
-    `image:           ${c.image ?? "-"}`,
-    `source:          ${c.source}`,
-    `registeredAt:    ${c.registeredAt}`,
+    `bundle:          ${e(c.bundle)}`,
+    `namespaces:      ${e(ns)}`,
+    `apparmorProfile: ${e(c.apparmorProfile ?? "-")}`,
+    `pod:             ${c.pod ? e(`${c.pod.namespace}/${c.pod.name} (uid ${c.pod.uid ?? "-"})`) : "-"}`,
+    `containerName:   ${e(c.containerName ?? "-")}`,
+    `sandboxId:       ${e(c.sandboxId ?? "-")}`,
+    `containerType:   ${e(c.containerType ?? "-")}`,
+    `image:           ${e(c.image ?? "-")}`,
+    `source:          ${e(c.source)}`,
+    `registeredAt:    ${e(c.registeredAt)}`,
   ].join("\n");
 }
 
 /** One line per watch event. */
-export function formatEvent(e: Event): string {
-  const pod = e.container.pod ? ` pod=${e.container.pod.namespace}/${e.container.pod.name}` : "";
-  return `${e.event === "add" ? "+" : "-"} ${e.container.id} pid=${e.container.pid} pidns=${e.container.namespaces.pid ?? "-"} mntns=${e.container.namespaces.mnt ?? "-"}${pod} source=${e.container.source}`;
+export function formatEvent(event: Event): string {
+  const c = event.container;
+  const pod = c.pod ? ` pod=${e(`${c.pod.namespace}/${c.pod.name}`)}` : "";
+  return `${event.event === "add" ? "+" : "-"} ${e(c.id)} pid=${c.pid} pidns=${c.namespaces.pid ?? "-"} mntns=${c.namespaces.mnt ?? "-"}${pod} source=${e(c.source)}`;
 }

@@ -5,6 +5,7 @@
  */
 import { describeContainer } from "../describe.ts";
 import { ArmorError, toArmorError } from "../errors.ts";
+import { escapeText } from "../escape.ts";
 import { readBundleConfig, type BundleConfig } from "../oci/bundle.ts";
 import { kubernetesIdentity, podNamespace } from "../oci/kubernetes.ts";
 import { MAX_STATE_BYTES, parseState, resolveStage, type Stage } from "../oci/state.ts";
@@ -201,9 +202,7 @@ export function isAgentContainer(config: BundleConfig, stateAnnotations: Readonl
   return kubernetesIdentity({ ...config.annotations, ...stateAnnotations }).containerName === agentName;
 }
 
-/** Escapes control characters: ids, paths and agent messages come from outside and must not split the line. */
+/** Escapes what could disguise the line (lib/escape.ts): ids, paths and agent messages come from outside. */
 function oneLine(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f]/g, (c) =>
-    c === "\n" ? "\\n" : c === "\r" ? "\\r" : c === "\t" ? "\\t" : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
-  );
+  return escapeText(text);
 }

@@ -81,3 +81,28 @@ describe("formatEvent()", () => {
     expect(formatEvent({ v: 1, event: "remove", container: { ...plain, namespaces: {} } })).toBe("- c1 pid=7 pidns=- mntns=- source=bootstrap");
   });
 });
+
+describe("what a pod author wrote", () => {
+  const hostile: Container = {
+    ...pod,
+    id: "evil\u202eid",
+    pod: { name: "web\u001b[2J\u001b[H", namespace: "shop\u009b31m", uid: null },
+    containerName: "nginx\u001b]0;pwned\u0007",
+    image: "img\nfake line",
+    bundle: "/b\u2066x",
+  };
+  const raw = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069\u2028\u2029]/;
+
+  test("is escaped in the table, in get's fields and in watch's line", () => {
+    for (const text of [
+      formatTable([hostile]).replaceAll("\n", ""),
+      formatContainer(hostile).replaceAll("\n", ""),
+      formatEvent({ v: 1, event: "add", container: hostile }),
+    ]) {
+      expect(text).not.toMatch(raw);
+    }
+    expect(formatContainer(hostile)).toContain("containerName:   nginx\\u001b]0;pwned\\u0007");
+    expect(formatEvent({ v: 1, event: "add", container: hostile })).toContain("+ evil\\u202eid ");
+    expect(formatTable([hostile]).split("\n")).toHaveLength(2);
+  });
+});

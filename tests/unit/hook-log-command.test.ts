@@ -289,8 +289,9 @@ describe("formatHookLogRecord()", () => {
     expect(formatHookLogRecord(early)).toBe("2026-11-27T02:44:30.754Z error failed       -                12.3ms -            status=1 E_STATE");
   });
 
-  test("escapes control characters a pod's annotations could carry", () => {
-    expect(formatHookLogRecord(record({ containerName: "evil\u001b[2J\nname" }))).toEndWith("container=evil\\u001b[2J\\u000aname");
+  test("escapes control characters and bidi controls a pod's annotations could carry", () => {
+    expect(formatHookLogRecord(record({ containerName: "evil\u001b[2J\nname" }))).toEndWith("container=evil\\u001b[2J\\nname");
+    expect(formatHookLogRecord(record({ pod: "shop/\u200fweb\u2028x", message: "m\u061c" }))).toContain("pod=shop/\\u200fweb\\u2028x");
   });
 });
 

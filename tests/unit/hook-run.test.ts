@@ -330,6 +330,12 @@ describe("runHook() failures", () => {
     expectOneLine(outcome);
   });
 
+  test("escapes terminal sequences and bidi controls in its line", async () => {
+    const outcome = await runHook(harness({ argv: [], stdin: JSON.stringify({ id: "evil\u202e\u001b[2Jid\u2067", status: "running" }) }).deps);
+    expect(outcome.stderr).toContain("evil\\u202e\\u001b[2Jid\\u2067");
+    expect(outcome.stderr).not.toMatch(/[\u001b\u202e\u2067]/);
+  });
+
   test("keeps an agent's multi-line refusal on one line", async () => {
     const outcome = await runHook(
       harness({
