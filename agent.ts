@@ -23,7 +23,7 @@ import { pendingLogName } from "./lib/hook-log-pending.ts";
 import { layout } from "./lib/layout.ts";
 import { readPendingLines } from "./lib/agent/hook-log-fold.ts";
 import { VERSION } from "./lib/version.ts";
-import { parseHookArgs } from "./lib/hook/args.ts";
+import { HOOK_FLAGS, parseHookArgs } from "./lib/hook/args.ts";
 import { socketAgentPort } from "./lib/nri/agent-port.ts";
 import { nriArgsTable, parseNriArgs } from "./lib/nri/args.ts";
 import { nriComponent } from "./lib/nri/connection.ts";
@@ -286,7 +286,7 @@ const nri = defineCommand({
     description:
       "Run the NRI plugin (containerd >= 1.7): inject armor-hook into every container, hand the agent what runs at every Synchronize, register sandboxes. Its own process: the NRI socket controls every container",
   },
-  args: nriArgsTable(),
+  args: nriArgsTable(Object.values(HOOK_FLAGS)),
   run: ({ rawArgs }) =>
     guarded(async () => {
       const own = parseNriArgs(rawArgs);

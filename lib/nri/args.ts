@@ -17,39 +17,26 @@ export const NRI_FLAGS = {
   "--log-level": { default: "info", help: "least severe log level written: debug, info, warn, error" },
 } as const;
 
-/**
- * armor-hook's options, as the nri command's table lists them (value flags, then the
- * one without): tests/unit/nri-args.test.ts fails when armor-hook's usage and this drift.
- */
-export const HOOK_ENTRY_FLAGS = {
-  value: [
-    "--socket",
-    "--timeout-ms",
-    "--agent-name",
-    "--state-root",
-    "--bootstrap-deadline-ms",
-    "--bootstrap-log",
-    "--bootstrap-settle-ms",
-    "--fail-policy",
-    "--fail-allow-namespaces",
-    "--agent-namespace",
-    "--spool-dir",
-    "--log-file",
-    "--log-max-bytes",
-    "--log-keep",
-  ],
-  boolean: ["--no-log-file"],
-} as const;
+/** One of armor-hook's flags, as its table (lib/hook/args.ts HOOK_FLAGS) has it: agent.ts passes them in. */
+export interface HookFlag {
+  name: string;
+  /** Absent for a switch. */
+  hint?: string;
+  help: string;
+}
 
-/** The nri command's args table (citty's shape) for usage and the strict flag check: its own flags and the hook's. */
-export function nriArgsTable(): Record<string, { type: "string" | "boolean"; description: string; valueHint?: string }> {
-  const table: Record<string, { type: "string" | "boolean"; description: string; valueHint?: string }> = {};
+type ArgDef = { type: "string" | "boolean"; description: string; valueHint?: string };
+
+/** The nri command's args table (citty's shape, for its usage and the strict flag check): its own flags, then the hook's. */
+export function nriArgsTable(hookFlags: readonly HookFlag[]): Record<string, ArgDef> {
+  const table: Record<string, ArgDef> = {};
   for (const [flag, def] of Object.entries(NRI_FLAGS))
     table[flag.slice(2)] = { type: "string", description: `${def.help} (default ${def.default})`, valueHint: "VALUE" };
-  for (const flag of HOOK_ENTRY_FLAGS.value)
-    table[flag.slice(2)] ??= { type: "string", description: "armor-hook's option, passed into the injected hook entry (armor-hook --help)" };
-  for (const flag of HOOK_ENTRY_FLAGS.boolean)
-    table[flag.slice(2)] = { type: "boolean", description: "armor-hook's option, passed into the injected hook entry" };
+  for (const flag of hookFlags) {
+    if (flag.name === "--help" || flag.name === "--version") continue;
+    const description = `armor-hook's ${flag.help.split("\n")[0]} (into the injected entry)`;
+    table[flag.name.slice(2)] = flag.hint === undefined ? { type: "boolean", description } : { type: "string", description, valueHint: flag.hint };
+  }
   return table;
 }
 
