@@ -25,7 +25,7 @@ if (argv[0] === "bootstrap") {
 
 const outcome = await runHook({
   argv,
-  readStdin: () => readBoundedText(Bun.stdin.stream(), MAX_STATE_BYTES),
+  readStdin: (signal) => readBoundedText(Bun.stdin.stream(), MAX_STATE_BYTES, signal),
   // One byte past the limit is enough to tell the file is too large; the rest is never read.
   readText: (path) =>
     Bun.file(path)

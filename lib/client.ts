@@ -4,7 +4,7 @@
  * agent's CLI commands (list, get, watch…).
  */
 import type { Socket } from "bun";
-import { withDeadline } from "./deadline.ts";
+import { untilAborted } from "./deadline.ts";
 import { ArmorError, errnoOf, type ErrorCode } from "./errors.ts";
 import { encodeFrame, FrameDecoder } from "./wire/frame.ts";
 import { EventSchema, PROTOCOL_VERSION, ResponseSchema, type Event, type RequestBody } from "./wire/messages.ts";
@@ -13,8 +13,10 @@ import { parseJson, parseWith } from "./validate.ts";
 /** How to reach the agent. */
 export interface ClientOptions {
   socket: string;
-  /** Deadline for connecting and for each answer. */
+  /** Deadline for connecting and for each answer, when no `signal` is given. */
   timeoutMs: number;
+  /** One deadline for the whole conversation (the hook's): connecting and every answer end when it aborts. */
+  signal?: AbortSignal;
   /** Largest answer accepted; list answers of a busy node are large. */
   maxFrameBytes?: number;
 }
@@ -22,7 +24,7 @@ export interface ClientOptions {
 interface Pending {
   resolve: (result: unknown) => void;
   reject: (err: ArmorError) => void;
-  timer: ReturnType<typeof setTimeout>;
+  timer: ReturnType<typeof setTimeout> | undefined;
 }
 
 const decoderText = new TextDecoder();
@@ -66,9 +68,9 @@ export class AgentClient {
     const connecting = Bun.connect({ unix: options.socket, socket: handlers }).catch((err: unknown) => {
       throw unreachable(options.socket, err);
     });
-    const socket = await withDeadline(
+    const socket = await untilAborted(
       connecting,
-      options.timeoutMs,
+      options.signal ?? AbortSignal.timeout(options.timeoutMs),
       () => new ArmorError("E_AGENT_TIMEOUT", `no connection to agent at ${options.socket} within ${options.timeoutMs} ms`),
     );
     client = new AgentClient(socket, options, decoder);
@@ -80,10 +82,12 @@ export class AgentClient {
     if (this.#closed) return Promise.reject(new ArmorError("E_AGENT_UNREACHABLE", "connection to agent is closed"));
     const id = this.#nextId++;
     return new Promise<unknown>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(id);
-        reject(new ArmorError("E_AGENT_TIMEOUT", `agent did not answer "${body.op}" within ${this.#options.timeoutMs} ms`));
-      }, this.#options.timeoutMs);
+      const late = (): void => {
+        if (this.#pending.delete(id)) reject(new ArmorError("E_AGENT_TIMEOUT", `agent did not answer "${body.op}" within ${this.#options.timeoutMs} ms`));
+      };
+      const signal = this.#options.signal;
+      signal?.addEventListener("abort", late, { once: true });
+      const timer = signal ? undefined : setTimeout(late, this.#options.timeoutMs);
       this.#pending.set(id, { resolve, reject, timer });
       this.#send(encodeFrame({ v: PROTOCOL_VERSION, id, ...body }));
     });
@@ -165,13 +169,16 @@ export class AgentClient {
 /** Connects, sends one request, closes: the hook's whole conversation, under one deadline. */
 export function callAgent(options: ClientOptions, body: RequestBody): Promise<unknown> {
   let client: AgentClient | undefined;
+  // The connection, the request and its answer share one signal: no timer of their own.
+  const signal = options.signal ?? AbortSignal.timeout(options.timeoutMs);
+  const shared = { ...options, signal };
   const conversation = (async () => {
-    client = await AgentClient.connect(options);
+    client = await AgentClient.connect(shared);
     return await client.request(body);
   })();
-  return withDeadline(
+  return untilAborted(
     conversation,
-    options.timeoutMs,
+    signal,
     () => new ArmorError("E_AGENT_TIMEOUT", `agent at ${options.socket} did not answer "${body.op}" within ${options.timeoutMs} ms`),
   ).finally(() => client?.close());
 }

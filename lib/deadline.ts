@@ -12,3 +12,18 @@ export function withDeadline<T>(promise: Promise<T>, ms: number, onTimeout: () =
   // race() subscribes to `promise`, so a rejection after the deadline is handled, not reported.
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
+
+/**
+ * Settles as `promise` does, or rejects with `onAbort()` once `signal` aborts: how
+ * one AbortSignal (the hook's --timeout-ms) bounds a step that cannot be cancelled.
+ * Nothing is left listening on `signal` after the race.
+ */
+export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal, onAbort: () => Error): Promise<T> {
+  if (signal.aborted) return Promise.reject(onAbort());
+  let listener: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    listener = () => reject(onAbort());
+    signal.addEventListener("abort", listener, { once: true });
+  });
+  return Promise.race([promise, aborted]).finally(() => signal.removeEventListener("abort", listener as () => void));
+}

@@ -7,6 +7,7 @@ export type ErrorCode =
   | "E_PROCESS_GONE"
   | "E_AGENT_UNREACHABLE"
   | "E_AGENT_TIMEOUT"
+  | "E_HOOK_TIMEOUT"
   | "E_AGENT_REJECTED"
   | "E_PROTOCOL"
   | "E_FRAME_TOO_LARGE"

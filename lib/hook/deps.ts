@@ -9,7 +9,8 @@ import type { SpoolResult } from "./spool.ts";
 
 export interface HookDeps {
   argv: readonly string[];
-  readStdin: () => Promise<string>;
+  /** Reads the OCI state; gives up when `signal` (the hook's deadline) aborts. */
+  readStdin: (signal: AbortSignal) => Promise<string>;
   readText: ReadText;
   readLink: ReadLinkAsync;
   callAgent: (options: ClientOptions, body: RequestBody) => Promise<unknown>;

@@ -19,13 +19,15 @@ export const EXIT_STATUS: Record<ErrorCode, number> = {
   E_DEADLINE: 7,
   E_AGENT_UNREACHABLE: 7,
   E_AGENT_TIMEOUT: 7,
+  E_HOOK_TIMEOUT: 7,
   E_SOCKET: 1,
   E_INTERNAL: 1,
 };
 
 /**
- * Codes that mean "the agent could not be asked", or could not take the container
- * (its registry is full, or the answer came past the hook's deadline): the
- * registration is unconfirmed and the fail policy decides (fail-open: a warning, status 0).
+ * Codes that mean "the agent could not confirm": it could not be reached, did not answer
+ * in time, could not take the container (its registry is full, or the request came past
+ * its deadline), or the hook's own deadline came first. The registration is unconfirmed
+ * and the fail policy decides (fail-open: a warning, status 0).
  */
-export const UNREACHABLE_CODES: ReadonlySet<ErrorCode> = new Set(["E_AGENT_UNREACHABLE", "E_AGENT_TIMEOUT", "E_REGISTRY_FULL", "E_DEADLINE"]);
+export const UNREACHABLE_CODES: ReadonlySet<ErrorCode> = new Set(["E_AGENT_UNREACHABLE", "E_AGENT_TIMEOUT", "E_HOOK_TIMEOUT", "E_REGISTRY_FULL", "E_DEADLINE"]);

@@ -22,7 +22,7 @@ export interface Decision {
 
 /** What the call knew of its container when it ended. */
 export interface CallFacts {
-  stage?: string;
+  stage?: string | undefined;
   containerId?: string;
   pod?: string;
   containerName?: string;

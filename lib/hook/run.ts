@@ -8,7 +8,7 @@ import { ArmorError, toArmorError } from "../errors.ts";
 import { escapeText } from "../escape.ts";
 import { readBundleConfig, type BundleConfig } from "../oci/bundle.ts";
 import { kubernetesIdentity, podNamespace } from "../oci/kubernetes.ts";
-import { MAX_STATE_BYTES, parseState, resolveStage, type Stage } from "../oci/state.ts";
+import { MAX_STATE_BYTES, parseState, resolveStage, stageOfArgument, type Stage } from "../oci/state.ts";
 import { prefetchLinks } from "../proc/namespaces.ts";
 import { parseWith } from "../validate.ts";
 import { RegisterResultSchema, UnregisterResultSchema } from "../wire/messages.ts";
@@ -25,7 +25,7 @@ export type { HookDeps, HookOutcome };
 /** What the hook knows so far, for the failure path: the deadline may cut it off anywhere. */
 interface Progress {
   containerId?: string;
-  stage?: Stage;
+  stage?: Stage | undefined;
   namespace: string | null;
   /** `namespace/name` and container name, for the log, once the bundle is read. */
   pod?: string;
@@ -41,7 +41,7 @@ interface Progress {
  * ends, a hung file system, a silent agent), and logs what came of it. Never
  * throws: every failure becomes an outcome.
  */
-export async function runHook(deps: HookDeps): Promise<HookOutcome> {
+export async function runHook(deps: HookDeps, already: AlreadyRead = {}): Promise<HookOutcome> {
   const { args, error } = readHookArgs(deps.argv);
   if (error) {
     // A bad hook entry fails every container: log it where the entry meant to log.
@@ -53,7 +53,10 @@ export async function runHook(deps: HookDeps): Promise<HookOutcome> {
   if (args.version) return { status: 0, stdout: `armor-hook ${deps.version}` };
   const settings = deps.writeLog ? logSettings(args) : null;
   const progress: Progress = { namespace: null, phase: "reading the OCI state" };
-  const decision = await decide(deps, args, progress, settings === null ? 0 : logReserve(args.timeoutMs));
+  // The one deadline: --timeout-ms less what a caller already spent and the time kept for the log line.
+  const reserveMs = settings === null ? 0 : logReserve(args.timeoutMs);
+  const budgetMs = Math.max(1, Math.floor(args.timeoutMs - reserveMs - (already.spentMs ?? 0)));
+  const decision = await decide(withAlreadyRead(deps, already), args, progress, budgetMs);
   await logCall(deps, settings, progress, decision, args.socket);
   return decision.outcome;
 }
@@ -64,41 +67,70 @@ function logReserve(timeoutMs: number): number {
 }
 const LOG_RESERVE_MS = 100;
 
-/** The work itself, cut off `reserveMs` before --timeout-ms. */
-async function decide(deps: HookDeps, args: HookArgs, progress: Progress, reserveMs: number): Promise<Decision> {
-  const startedAt = performance.now();
-  const budgetMs = Math.max(1, args.timeoutMs - reserveMs);
-  // The agent gets the budget less a reserve, so an unreachable agent still leaves time to spool.
-  const reserve = Math.min(SPOOL_RESERVE_MS, Math.floor(budgetMs / 4));
-  const agentBudget = (): number => Math.max(1, Math.floor(budgetMs - reserve - (performance.now() - startedAt)));
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<Decision>((resolve) => {
-    timer = setTimeout(() => {
-      const error = new ArmorError("E_AGENT_TIMEOUT", `armor-hook did not finish within ${args.timeoutMs} ms (${progress.phase})`);
-      // Cut off mid-write, the spool's temp file may still be whole: the agent replays it then.
-      const dropped = progress.phase === "writing the spool" ? "the deadline cut the spool write short (the agent replays it if it was whole)" : "no time left";
-      resolve(unconfirmed(error, args, progress, { dropped }, true));
-    }, budgetMs);
+/** What a caller (a fast path) already read and spent before handing the call to runHook(). */
+export interface AlreadyRead {
+  /** The OCI state as read from stdin. */
+  stdin?: string;
+  /** `<bundle>/config.json` as read (at most MAX_CONFIG_BYTES + 1 bytes). */
+  config?: { path: string; text: string };
+  /** Milliseconds of --timeout-ms already spent. */
+  spentMs?: number;
+}
+
+function withAlreadyRead(deps: HookDeps, already: AlreadyRead): HookDeps {
+  const { stdin, config } = already;
+  if (stdin === undefined && config === undefined) return deps;
+  return {
+    ...deps,
+    readStdin: stdin === undefined ? deps.readStdin : async () => stdin,
+    readText: config === undefined ? deps.readText : async (path) => (path === config.path ? config.text : deps.readText(path)),
+  };
+}
+
+/**
+ * The work itself, under one AbortSignal that aborts after `budgetMs`: stdin and the
+ * agent conversation take it; a step that cannot be cancelled is raced against it.
+ * The agent gets its share of it, so an unreachable agent still leaves time to spool.
+ */
+async function decide(deps: HookDeps, args: HookArgs, progress: Progress, budgetMs: number): Promise<Decision> {
+  const signal = AbortSignal.timeout(budgetMs);
+  const agentDeadline = Date.now() + budgetMs - Math.min(SPOOL_RESERVE_MS, Math.floor(budgetMs / 4));
+  const cutOff = new Promise<Decision>((resolve) => {
+    signal.addEventListener("abort", () => resolve(timedOut(args, progress)), { once: true });
   });
-  const work = attempt(deps, args, progress, agentBudget).catch((err: unknown) => onFailure(deps, args, progress, toArmorError(err)));
-  try {
-    return await Promise.race([work, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
+  const work = attempt(deps, args, progress, signal, agentDeadline).catch((err: unknown) => onFailure(deps, args, progress, toArmorError(err), signal));
+  return Promise.race([work, cutOff]);
+}
+
+/** The outcome when the hook's own deadline came first: whose time ran out is in the code. */
+function timedOut(args: HookArgs, progress: Progress): Decision {
+  const asked = progress.phase === "asking the agent";
+  const error = asked
+    ? new ArmorError("E_AGENT_TIMEOUT", `no answer from the agent within ${args.timeoutMs} ms (asking the agent)`)
+    : new ArmorError("E_HOOK_TIMEOUT", `armor-hook did not finish within ${args.timeoutMs} ms (${progress.phase})`);
+  progress.failedIn ??= progress.phase;
+  // Cut off mid-write, the spool's temp file may still be whole: the agent replays it then.
+  const dropped = progress.phase === "writing the spool" ? "the deadline cut the spool write short (the agent replays it if it was whole)" : "no time left";
+  return unconfirmed(error, args, progress, { dropped }, true);
 }
 
 /** At most this much of the budget is kept back for writing the spool. */
 const SPOOL_RESERVE_MS = 500;
 
-async function attempt(deps: HookDeps, args: HookArgs, progress: Progress, agentBudget: () => number): Promise<Decision> {
-  const input = await deps.readStdin();
+async function attempt(deps: HookDeps, args: HookArgs, progress: Progress, signal: AbortSignal, agentDeadline: number): Promise<Decision> {
+  // A stage the argument names is known before stdin: a poststop is never refused, even if stdin never ends.
+  progress.stage = stageOfArgument(args.stage);
+  const input = await deps.readStdin(signal);
   if (input.length > MAX_STATE_BYTES) throw new ArmorError("E_STATE", `OCI state on stdin is larger than ${MAX_STATE_BYTES} bytes`);
   const state = parseState(input);
   progress.containerId = state.id;
   const stage = resolveStage(state, args.stage);
   progress.stage = stage;
-  const options = () => ({ socket: args.socket, timeoutMs: agentBudget(), maxFrameBytes: 1024 * 1024 });
+  // The agent's share of the one deadline: it ends before the hook's, leaving time to spool.
+  const options = () => {
+    const timeoutMs = Math.max(1, agentDeadline - Date.now());
+    return { socket: args.socket, timeoutMs, signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]), maxFrameBytes: 1024 * 1024 };
+  };
   const at = deps.nowMicros?.() ?? epochMicros();
   if (stage === "poststop") {
     // The bundle is not read at poststop (it may be gone); the state's annotations name the pod.
@@ -130,7 +162,7 @@ async function attempt(deps: HookDeps, args: HookArgs, progress: Progress, agent
   progress.phase = "asking the agent";
   const result = parseWith(
     RegisterResultSchema,
-    await deps.callAgent(options(), { op: "register", source: "hook", container }),
+    await deps.callAgent(options(), { op: "register", source: "hook", container, deadline: agentDeadline }),
     "answer from agent",
     "E_PROTOCOL",
   );
@@ -147,7 +179,9 @@ function noteIdentity(progress: Progress, annotations: Readonly<Record<string, s
 }
 
 /** A failure: the agent could not be asked (policy, spool), or anything else (its exit status). */
-async function onFailure(deps: HookDeps, args: HookArgs, progress: Progress, error: ArmorError): Promise<Decision> {
+async function onFailure(deps: HookDeps, args: HookArgs, progress: Progress, error: ArmorError, signal: AbortSignal): Promise<Decision> {
+  // Past the deadline the call has already ended (timedOut()): nothing more is written.
+  if (signal.aborted) return timedOut(args, progress);
   progress.failedIn = progress.phase;
   if (!UNREACHABLE_CODES.has(error.code)) return failed(error, progress);
   const spoolExists = deps.dirExists ? await deps.dirExists(args.spoolDir).catch(() => true) : true;

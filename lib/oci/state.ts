@@ -44,6 +44,11 @@ export function parseState(text: string): State {
   return parseWith(StateSchema, json, "OCI state on stdin", "E_STATE");
 }
 
+/** The stage an argument names, or undefined (none, or one resolveStage() refuses). */
+export function stageOfArgument(argument: string | undefined): Stage | undefined {
+  return argument !== undefined && Object.hasOwn(STAGE_ALIASES, argument) ? STAGE_ALIASES[argument] : undefined;
+}
+
 /** The stage: an explicit argument wins; otherwise the status tells it. */
 export function resolveStage(state: State, argument: string | undefined): Stage {
   if (argument !== undefined) {

@@ -122,6 +122,31 @@ describe("armor-hook when the agent cannot answer", () => {
     expect(performance.now() - started).toBeLessThan(2000);
   });
 
+  test("a stdin that never closes: its own deadline (E_HOOK_TIMEOUT); a poststop is never refused, a createRuntime is under fail-closed", async () => {
+    const spool = join(work, "run", "spool");
+    const runOpen = async (stage: string) => {
+      const proc = Bun.spawn([HOOK, stage, "--socket", agent.socket, "--timeout-ms", "300", "--fail-policy=closed"], {
+        stdin: "pipe",
+        stdout: "pipe",
+        stderr: "pipe",
+        env,
+      });
+      // stdin stays open until the hook has exited.
+      const code = await proc.exited;
+      const stderr = await new Response(proc.stderr).text();
+      proc.stdin.end();
+      return { code, stderr };
+    };
+    expect(readdirSync(spool)).toBeDefined();
+    const poststop = await runOpen("poststop");
+    expect(poststop.code).toBe(0);
+    expect(poststop.stderr).toContain("E_HOOK_TIMEOUT: armor-hook did not finish within 300 ms (reading the OCI state)");
+    expect(poststop.stderr).toContain("the container has stopped; nothing to refuse (fail-closed)");
+    const create = await runOpen("createRuntime");
+    expect(create.code).toBe(7);
+    expect(create.stderr).toContain("E_HOOK_TIMEOUT");
+  });
+
   test("an agent that accepts but never answers: gives up after --timeout-ms and exits 0", async () => {
     const silentSocket = join(work, "silent.sock");
     const silent = Bun.listen({ unix: silentSocket, socket: { data() {} } });

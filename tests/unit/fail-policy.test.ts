@@ -192,11 +192,31 @@ describe("runHook() when the agent cannot confirm a registration", () => {
 });
 
 describe("runHook() stays within --timeout-ms", () => {
-  test("gives the agent the budget less a reserve for the spool", async () => {
+  test("gives the agent the budget less a reserve for the spool, as a signal and as the request's deadline", async () => {
+    const before = Date.now();
     const h = harness({ argv: ["createRuntime", "--timeout-ms", "2000"] });
     await runHook(h.deps);
-    expect(h.calls[0]?.options.timeoutMs).toBeLessThanOrEqual(1500);
-    expect(h.calls[0]?.options.timeoutMs).toBeGreaterThan(0);
+    const options = h.calls[0]?.options;
+    expect(options?.timeoutMs).toBeLessThanOrEqual(1500);
+    expect(options?.timeoutMs).toBeGreaterThan(0);
+    expect(options?.signal?.aborted).toBe(false);
+    const body = h.calls[0]?.body;
+    const deadline = body?.op === "register" ? body.deadline : undefined;
+    expect(deadline).toBeGreaterThan(before);
+    expect(deadline).toBeLessThanOrEqual(Date.now() + 1500);
+  });
+
+  test("the agent's signal aborts with the hook's deadline", async () => {
+    let signal: AbortSignal | undefined;
+    const h = harness({
+      argv: ["createRuntime", "--timeout-ms", "40"],
+      agent: (options) => {
+        signal = options.signal;
+        return never();
+      },
+    });
+    expect((await runHook(h.deps)).stderr).toContain("E_AGENT_TIMEOUT: no answer from the agent within 40 ms (asking the agent)");
+    expect(signal?.aborted).toBe(true);
   });
 
   test.each<[string, "open" | "closed", number]>([
@@ -206,7 +226,27 @@ describe("runHook() stays within --timeout-ms", () => {
     const h = harness({ argv: ["createRuntime", "--timeout-ms", "30", `--fail-policy=${policy}`], stdin: never });
     const outcome = await runHook(h.deps);
     expect(outcome.status).toBe(status);
-    expect(outcome.stderr).toContain("E_AGENT_TIMEOUT: armor-hook did not finish within 30 ms (reading the OCI state)");
+    // The agent was never asked: the hook's own deadline has its own code.
+    expect(outcome.stderr).toContain("E_HOOK_TIMEOUT: armor-hook did not finish within 30 ms (reading the OCI state)");
+  });
+
+  test("stdin's read is handed the deadline, and it aborts", async () => {
+    let signal: AbortSignal | undefined;
+    const h = harness({ argv: ["createRuntime", "--timeout-ms", "30"], stdin: never });
+    h.deps.readStdin = (s) => {
+      signal = s;
+      return never();
+    };
+    await runHook(h.deps);
+    expect(signal?.aborted).toBe(true);
+  });
+
+  test("a poststop named by its argument is never refused, even when stdin never ends", async () => {
+    const h = harness({ argv: ["poststop", "--timeout-ms", "30", "--fail-policy=closed"], stdin: never });
+    const outcome = await runHook(h.deps);
+    expect(outcome.status).toBe(0);
+    expect(outcome.stderr).toContain("E_HOOK_TIMEOUT");
+    expect(outcome.stderr).toContain("the container has stopped; nothing to refuse (fail-closed)");
   });
 
   test("an agent call that never settles (ignoring its own timeout) ends at the deadline", async () => {

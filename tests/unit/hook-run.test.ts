@@ -115,7 +115,7 @@ describe("runHook() at createRuntime", () => {
       image: null,
       containerType: null,
     };
-    expect(h.calls[0]?.body).toEqual({ op: "register", source: "hook", container: expected });
+    expect(h.calls[0]?.body).toEqual({ op: "register", source: "hook", container: expected, deadline: expect.any(Number) });
     expect(h.calls[0]?.options.socket).toBe("/tmp/agent.sock");
     // The agent gets the hook's budget less the reserve for the spool (a quarter of 300 ms).
     expect(h.calls[0]?.options.timeoutMs).toBeLessThanOrEqual(225);
