@@ -14,7 +14,7 @@
  * binary and its shim directory (Debian's 1.6, or the 1.7.13 build with NRI),
  * whether a base runtime spec is configured, and extra TOML (e.g. the NRI section).
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -143,7 +143,7 @@ export class Containerd {
   readonly paths: ContainerdPaths;
   readonly options: ContainerdOptions;
   readonly cri: CriClient;
-  readonly #proc: Subprocess;
+  #proc: Subprocess;
 
   private constructor(paths: ContainerdPaths, options: ContainerdOptions, proc: Subprocess) {
     this.paths = paths;
@@ -158,31 +158,42 @@ export class Containerd {
     const paths = containerdPaths(dir);
     for (const sub of [paths.root, paths.state, paths.runcRoot, join(dir, "cni", "bin"), join(dir, "cni", "conf")]) mkdirSync(sub, { recursive: true });
     writeFileSync(paths.config, containerdConfig(paths, options));
-    const path = [...(options.shimDir === null ? [] : [options.shimDir]), "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"].join(
-      ":",
-    );
-    const logFd = Bun.file(paths.log);
-    const proc = Bun.spawn([options.binary, "--config", paths.config], { stdin: "ignore", stdout: "ignore", stderr: logFd, env: { PATH: path, HOME: dir } });
-    const containerd = new Containerd(paths, options, proc);
+    const containerd = new Containerd(paths, options, spawnDaemon(paths, options));
     try {
-      await waitFor(
-        "containerd's CRI service",
-        async () => {
-          if (proc.exitCode !== null) throw new Error(`containerd exited with ${proc.exitCode}: ${containerd.log().slice(-2000)}`);
-          if (!existsSync(paths.address)) return false;
-          return await containerd.cri.version().then(
-            () => true,
-            () => false,
-          );
-        },
-        30_000,
-      );
+      await containerd.#serving();
       await containerd.importImage();
     } catch (error) {
       await containerd.stop();
       throw error;
     }
     return containerd;
+  }
+
+  /**
+   * Stops the daemon alone (SIGTERM; its shims and containers run on) and starts it
+   * again on the same directory and config, as a node's containerd restart does.
+   */
+  async restart(): Promise<void> {
+    if (this.#proc.exitCode === null) this.#proc.kill("SIGTERM");
+    await this.#proc.exited;
+    this.#proc = spawnDaemon(this.paths, this.options);
+    await this.#serving();
+  }
+
+  async #serving(): Promise<void> {
+    const proc = this.#proc;
+    await waitFor(
+      "containerd's CRI service",
+      async () => {
+        if (proc.exitCode !== null) throw new Error(`containerd exited with ${proc.exitCode}: ${this.log().slice(-2000)}`);
+        if (!existsSync(this.paths.address)) return false;
+        return await this.cri.version().then(
+          () => true,
+          () => false,
+        );
+      },
+      30_000,
+    );
   }
 
   /** Runs Debian's `ctr` against this instance in the CRI namespace. */
@@ -241,6 +252,19 @@ export class Containerd {
     await killStragglers(this.paths.dir);
     for (const point of mountsUnder(this.paths.dir)) await run(["umount", "-l", point]);
     await reapOrphans();
+  }
+}
+
+/** The daemon on `paths`' config, logging to its log file (appended across restarts). */
+function spawnDaemon(paths: ContainerdPaths, options: ContainerdOptions): Subprocess {
+  const path = [...(options.shimDir === null ? [] : [options.shimDir]), "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"].join(
+    ":",
+  );
+  const log = openSync(paths.log, "a");
+  try {
+    return Bun.spawn([options.binary, "--config", paths.config], { stdin: "ignore", stdout: "ignore", stderr: log, env: { PATH: path, HOME: paths.dir } });
+  } finally {
+    closeSync(log);
   }
 }
 

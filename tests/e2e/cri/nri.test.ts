@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Subprocess } from "bun";
 import { AGENT, AgentProcess, HOOK, ROOT, sharedLibraryMounts, waitFor } from "../support.ts";
+import { CriError, type PodSandboxConfig } from "./client.ts";
 import { containerdTestLifecycle, hostNetworkPod } from "./containerd.ts";
 import { IMAGE } from "./image.ts";
 
@@ -83,8 +84,15 @@ const SELF_CHECK = [
 ];
 
 let pods = 0;
-/** A host-network pod with one container, created and started; the pod is removed after the test. */
-async function runPod(namespace: string, agentSocket: string, command = SELF_CHECK): Promise<{ podId: string; id: string; uid: string; name: string }> {
+interface Pod {
+  podId: string;
+  uid: string;
+  name: string;
+  config: PodSandboxConfig;
+}
+
+/** A host-network pod, running; it is removed after the test. */
+async function startPod(namespace: string): Promise<Pod> {
   const cri = life.containerd().cri;
   const name = `nri-${++pods}`;
   const uid = `uid-${name}`;
@@ -94,16 +102,37 @@ async function runPod(namespace: string, agentSocket: string, command = SELF_CHE
     await cri.stopPodSandbox(podId).catch(() => undefined);
     await cri.removePodSandbox(podId).catch(() => undefined);
   });
+  return { podId, uid, name, config };
+}
+
+/** Creates (CRI CreateContainer: the NRI call) and starts a container in `pod`, with the agent's CLI and socket mounted. */
+async function startContainer(pod: Pod, agentSocket: string, command = SELF_CHECK): Promise<string> {
+  const cri = life.containerd().cri;
   const libs = await sharedLibraryMounts(AGENT);
   const mounts = [{ source: AGENT, destination: "/armor/bin/armor-agent" }, { source: dirname(agentSocket), destination: "/armor/run" }, ...libs].map((m) => ({
     hostPath: m.source,
     containerPath: m.destination,
     readonly: true,
   }));
-  const id = await cri.createContainer(podId, { metadata: { name: "app" }, image: { image: IMAGE }, command, mounts }, config);
+  const id = await cri.createContainer(pod.podId, { metadata: { name: "app" }, image: { image: IMAGE }, command, mounts }, pod.config);
   await cri.startContainer(id);
-  return { podId, id, uid, name };
+  return id;
 }
+
+async function runPod(namespace: string, agentSocket: string, command = SELF_CHECK): Promise<Pod & { id: string }> {
+  const pod = await startPod(namespace);
+  return { ...pod, id: await startContainer(pod, agentSocket, command) };
+}
+
+/** The ids containerd runs now: ready sandboxes and running containers. */
+async function runningIds(): Promise<string[]> {
+  const cri = life.containerd().cri;
+  const sandboxes = (await cri.listPodSandbox({ state: { state: "SANDBOX_READY" } })).map((p) => p.id);
+  const containers = (await cri.listContainers({ state: { state: "CONTAINER_RUNNING" } })).map((c) => c.id);
+  return [...sandboxes, ...containers].sort();
+}
+
+const heldIds = async (a: AgentProcess): Promise<string[]> => (await a.list()).map((r) => String(r.id)).sort();
 
 /** Whether the container still runs a second after its start: its self-check passed. */
 async function stillRunning(id: string): Promise<boolean> {
@@ -136,5 +165,70 @@ describe.skipIf(!available)("armor-agent nri with containerd 1.7.13 (CRI, no bas
       pod: { name, namespace: "shop", uid },
       sandboxId: podId,
     });
+  }, 120_000);
+
+  test("(b) the plugin killed, a pod started, the plugin back: the container is registered within 5 s, after its start, and removed at its stop", async () => {
+    const a = await agent();
+    const cri = life.containerd().cri;
+    await (await NriProcess.start(a.socket)).stop("SIGKILL");
+    // While the plugin is down containerd creates containers without the hook: the self-check fails (the check can fail)…
+    const unchecked = await runPod("shop", a.socket);
+    expect(await stillRunning(unchecked.id)).toBe(false);
+    expect((await cri.containerStatus(unchecked.id)).exitCode).toBe(42);
+    // …and a plain container runs unheld.
+    const { podId, id, name, uid } = await runPod("shop", a.socket, ["sleep", "600"]);
+    expect(await heldIds(a)).not.toContain(id);
+
+    await NriProcess.start(a.socket);
+    await waitFor("the container's record from the plugin's Synchronize batch", async () => (await heldIds(a)).includes(id), 5_000);
+    const records = await a.list();
+    expect(records.find((r) => r.id === id)).toMatchObject({
+      source: "nri",
+      containerType: "container",
+      pod: { name, namespace: "shop", uid },
+      containerName: "app",
+      sandboxId: podId,
+    });
+    expect(records.find((r) => r.id === podId)).toMatchObject({ source: "nri", containerType: "sandbox" });
+
+    await cri.stopContainer(id);
+    await waitFor("the container's removal at StopContainer", async () => !(await heldIds(a)).includes(id), 5_000);
+    await cri.stopPodSandbox(podId);
+    await waitFor("the sandbox's removal at STOP_POD_SANDBOX", async () => !(await heldIds(a)).includes(podId), 5_000);
+  }, 120_000);
+
+  test("(c) containerd restarted: the plugin reconnects and the registry still equals what runs", async () => {
+    const a = await agent();
+    const plugin = await NriProcess.start(a.socket);
+    const before = await runPod("shop", a.socket);
+    expect(await stillRunning(before.id)).toBe(true);
+    await waitFor("the registry to equal what runs", async () => JSON.stringify(await heldIds(a)) === JSON.stringify(await runningIds()));
+
+    await life.containerd().restart();
+    await waitFor("the plugin's second registration", () => plugin.stderr.split("registered with the runtime's NRI").length > 2, 30_000);
+    expect(plugin.stderr).toContain("the runtime closed the NRI connection; reconnecting");
+    // A pod started after the restart gets the hook again, and the registry matches containerd's own list.
+    const after = await runPod("shop", a.socket);
+    expect(await stillRunning(after.id)).toBe(true);
+    await waitFor("the registry to equal what runs", async () => JSON.stringify(await heldIds(a)) === JSON.stringify(await runningIds()));
+    expect(await heldIds(a)).toEqual([before.podId, before.id, after.podId, after.id].sort());
+  }, 120_000);
+
+  test("(e) fail-closed: with the agent down, CreateContainer is refused outside the allow-list and goes ahead inside it", async () => {
+    const a = await agent();
+    await NriProcess.start(a.socket, ["--fail-policy", "closed"]);
+    const shop = await startPod("shop");
+    const system = await startPod("kube-system");
+    await a.stop();
+    const refused = await startContainer(shop, a.socket, ["sleep", "600"]).then(
+      () => null,
+      (err: unknown) => err,
+    );
+    expect(refused).toBeInstanceOf(CriError);
+    expect(String((refused as CriError).details)).toContain('refusing the container (fail-closed: namespace "shop" is not on the allow-list)');
+    expect((await life.containerd().cri.listContainers({ podSandboxId: shop.podId })).length).toBe(0);
+    // kube-system is allowed: created with its hook, which (fail-closed too) lets it start for the same reason.
+    const allowed = await startContainer(system, a.socket, ["sleep", "600"]);
+    expect(await stillRunning(allowed)).toBe(true);
   }, 120_000);
 });
