@@ -4,10 +4,12 @@
  * and carry their own size (the hook bounds the spool from names alone):
  * `<µs since epoch, 16 digits>-<hook pid>-<random>-<bytes>.json`. A file appears
  * under that name only once complete (written as `.tmp-<name>`, then renamed).
- * Nothing here builds a schema at load: the hook imports this on its hot path
- * (lib/agent/spool.ts validates what it reads).
+ * Its name grammar, bounds and record schema (the type inferred from it) live here;
+ * the schema is built on first use: the hook imports this on its hot path and only
+ * writes records (lib/agent/spool.ts validates what it reads).
  */
-import type { ContainerInfo } from "./container.ts";
+import * as v from "valibot";
+import { ContainerIdSchema, ContainerInfoSchema } from "./container.ts";
 
 /** At most this many spooled events; the hook drops (with a warning) beyond it. */
 export const MAX_SPOOL_FILES = 4096;
@@ -20,8 +22,21 @@ export const SPOOL_TMP_PREFIX = ".tmp-";
 
 const NAME = /^(\d{16})-(\d{1,10})-([0-9a-f]{8})-(\d{1,8})\.json$/;
 
-/** One spooled event, as the hook writes it. */
-export type SpoolRecord = { v: 1; at: number; op: "register"; container: ContainerInfo } | { v: 1; at: number; op: "unregister"; container: string };
+function buildSchema() {
+  const at = v.pipe(v.number(), v.integer(), v.minValue(0));
+  return v.variant("op", [
+    v.strictObject({ v: v.literal(1), at, op: v.literal("register"), container: ContainerInfoSchema }),
+    v.strictObject({ v: v.literal(1), at, op: v.literal("unregister"), container: ContainerIdSchema }),
+  ]);
+}
+let schema: ReturnType<typeof buildSchema> | undefined;
+
+/** What a spooled event must be (built once, on first use); anything else in the spool is removed with a warning. */
+export function spoolRecordSchema(): ReturnType<typeof buildSchema> {
+  return (schema ??= buildSchema());
+}
+/** One spooled event, as the hook writes it: `at` is µs since the epoch. */
+export type SpoolRecord = v.InferOutput<ReturnType<typeof buildSchema>>;
 
 /** Microseconds since the epoch, the clock spool and pending-log file names sort by. */
 export function epochMicros(): number {

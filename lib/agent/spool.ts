@@ -11,8 +11,7 @@ import { existsSync, readdirSync, readlinkSync, unlinkSync } from "node:fs";
 import { errnoOf } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Registry } from "../registry.ts";
-import { ContainerIdSchema, ContainerInfoSchema } from "../container.ts";
-import { MAX_SPOOL_ENTRY_BYTES, parseSpoolFileName, SPOOL_TMP_PREFIX, type SpoolRecord } from "../spool-format.ts";
+import { MAX_SPOOL_ENTRY_BYTES, parseSpoolFileName, SPOOL_TMP_PREFIX, spoolRecordSchema, type SpoolRecord } from "../spool-format.ts";
 import { describeIssue } from "../validate.ts";
 import { fileAgeMs, preparePrivateDir } from "./private-dir.ts";
 import { SerialPass } from "./serial-pass.ts";
@@ -24,12 +23,6 @@ export const SPOOL_SWEEP_MS = 1000;
 export const STALE_TMP_MS = 60_000;
 /** A temp file whose hook's pid is gone is final only once untouched for this long (see #writerEnded). */
 export const TMP_SETTLE_MS = 2_000;
-
-/** What a spooled event must be; anything else in the spool is removed with a warning. */
-export const SpoolRecordSchema = v.variant("op", [
-  v.strictObject({ v: v.literal(1), at: v.pipe(v.number(), v.integer(), v.minValue(0)), op: v.literal("register"), container: ContainerInfoSchema }),
-  v.strictObject({ v: v.literal(1), at: v.pipe(v.number(), v.integer(), v.minValue(0)), op: v.literal("unregister"), container: ContainerIdSchema }),
-]);
 
 /** The host as the replay sees it; injected so tests need no real processes. */
 export interface SpoolHost {
@@ -199,7 +192,7 @@ export class Spool {
       this.#discard(path, `${bad}: ${err instanceof Error ? err.message : String(err)}`);
       return undefined;
     }
-    const parsed = v.safeParse(SpoolRecordSchema, json);
+    const parsed = v.safeParse(spoolRecordSchema(), json);
     if (!parsed.success) {
       this.#discard(path, `${bad}: ${describeIssue(parsed.issues[0])}`);
       return undefined;

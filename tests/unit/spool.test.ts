@@ -11,8 +11,10 @@ import {
   parseSpoolFileName,
   SPOOL_TMP_PREFIX,
   spoolFileName,
+  spoolRecordSchema,
   type SpoolRecord,
 } from "../../lib/spool-format.ts";
+import * as v from "valibot";
 import { containerInfo, recordingLogger, tempDir } from "./_fixtures.ts";
 
 let tmp: { dir: string; remove: () => void };
@@ -49,6 +51,27 @@ describe("spool file names", () => {
       expect(parseSpoolFileName(name)).toBeUndefined();
     },
   );
+});
+
+describe("spoolRecordSchema()", () => {
+  test.each([
+    ["an add", add(1_700_000_000_000_001)],
+    ["a remove", remove(1_700_000_000_000_002)],
+  ])("takes %s as the hook writes it", async (_name, record) => {
+    const result = await writeSpool(dir, record, 4242);
+    expect("written" in result).toBe(true);
+    const [name] = readdirSync(dir);
+    expect(v.parse(spoolRecordSchema(), JSON.parse(readFileSync(join(dir, name as string), "utf8")))).toEqual(record);
+  });
+
+  test.each([
+    ["a version it does not know", { ...remove(1), v: 2 }],
+    ["a negative time", remove(-1)],
+    ["an extra field", { ...remove(1), note: "x" }],
+    ["an unknown op", { v: 1, at: 1, op: "poke", container: "c1" }],
+  ])("refuses %s", (_name, record) => {
+    expect(v.safeParse(spoolRecordSchema(), record).success).toBe(false);
+  });
 });
 
 describe("writeSpool() (hook side)", () => {
