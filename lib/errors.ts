@@ -21,6 +21,14 @@ export type ErrorCode =
   | "E_SOCKET"
   | "E_INTERNAL";
 
+/**
+ * Codes an agent answers for the client's own mistake (an unknown id, a request it cannot read):
+ * counted apart from the agent's errors (`armor_client_errors_total`), and not shown in `status`.
+ */
+export const CLIENT_ERROR_CODES = ["E_NOT_FOUND", "E_INVALID_REQUEST", "E_VERSION", "E_FRAME_TOO_LARGE", "E_PROTOCOL"] as const satisfies readonly ErrorCode[];
+/** Codes of the agent's own errors, exported at 0 from the start (`armor_errors_total`); others are counted as they come. */
+export const AGENT_ERROR_CODES = ["E_INTERNAL", "E_BUSY", "E_REGISTRY_FULL", "E_DEADLINE", "E_SOCKET"] as const satisfies readonly ErrorCode[];
+
 /** The one error type of armor-hooks: a stable code plus a one-line message. */
 export class ArmorError extends Error {
   readonly code: ErrorCode;

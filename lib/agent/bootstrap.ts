@@ -31,8 +31,11 @@ export const BATCH_STALL_MS = 15_000;
 /** An enumeration of runtime state that takes longer than this is abandoned (a hung file system). */
 export const RECONCILE_TIMEOUT_MS = 60_000;
 
-/** The agent's own enumeration: registers what it finds, or returns null when no runtime state is readable. */
-export type Reconcile = () => Promise<number | null>;
+/**
+ * The agent's own enumeration: registers what it finds and returns how many, with a warning when
+ * it knows it missed some (their /proc/<pid>/ns denied), or null when no runtime state is readable.
+ */
+export type Reconcile = () => Promise<number | { containers: number; missed: string } | null>;
 
 interface Batch {
   session: number;
@@ -55,6 +58,7 @@ export class BootstrapTracker {
   #completedBy: BootstrapStatus["completedBy"] = null;
   #containers = 0;
   #warning: string | null = null;
+  #incomplete = false;
   #batch: Batch | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #stall: ReturnType<typeof setTimeout> | undefined;
@@ -116,6 +120,7 @@ export class BootstrapTracker {
     clearTimeout(this.#stall);
     const warning = received === count ? null : `bootstrap batch announced ${count} containers but sent ${received}`;
     if (warning) this.#log("warn", warning);
+    if (warning && this.#state === "bootstrapping") this.#incomplete = true;
     if (this.#state === "bootstrapping") this.#ready("batch", received, warning);
   }
 
@@ -172,7 +177,7 @@ export class BootstrapTracker {
     this.#fallingBack = true;
     clearTimeout(this.#timer);
     if (reason) this.#log("warn", `${reason}; enumerating runtime state itself`);
-    let found: number | null;
+    let found: Awaited<ReturnType<Reconcile>>;
     try {
       const ms = this.#reconcileTimeoutMs;
       found = await withDeadline(this.#reconcile(), ms, () => new Error(`enumeration did not finish within ${ms} ms`));
@@ -188,7 +193,19 @@ export class BootstrapTracker {
       this.#log("warn", warning);
       return this.#ready("unavailable", 0, warning);
     }
-    this.#ready("reconcile", found, reason);
+    if (typeof found === "number") return this.#ready("reconcile", found, reason);
+    const warning = [reason, `${found.missed}: ready without them`].filter((part) => part !== null).join("; ");
+    this.#log("warn", warning);
+    this.#incomplete = true;
+    this.#ready("reconcile", found.containers, warning);
+  }
+
+  /**
+   * The bootstrap ended without (all) the containers that predate the agent: no runtime state
+   * was readable, the batch was short, or some could not be read. They run unattributed.
+   */
+  get incomplete(): boolean {
+    return this.#incomplete || this.#completedBy === "unavailable";
   }
 
   #ready(by: NonNullable<BootstrapStatus["completedBy"]>, containers: number, warning: string | null): void {

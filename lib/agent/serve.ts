@@ -14,6 +14,7 @@ import { PendingLogFolder } from "./hook-log-fold.ts";
 import { DEFAULT_SETTLE_MS, scheduleSettlePass } from "./settle.ts";
 import { startHttp } from "./http.ts";
 import { Metrics } from "./metrics.ts";
+import { sampleProcess } from "./process-metrics.ts";
 import { startPolling } from "./poll.ts";
 import { WarmPages } from "./warm-pages.ts";
 
@@ -67,7 +68,7 @@ export async function startAgent(options: ServeOptions): Promise<RunningAgent> {
 
 async function startLocked(options: ServeOptions, lock: AgentLock): Promise<RunningAgent> {
   const { socket, log } = options;
-  const metrics = new Metrics();
+  const metrics = new Metrics(undefined, { version: options.version, bun: Bun.version });
   const registry = new Registry(undefined, {
     refused: (message) => {
       log("warn", message);
@@ -96,10 +97,15 @@ async function startLocked(options: ServeOptions, lock: AgentLock): Promise<Runn
     deadlineMs: options.bootstrapWaitMs ?? DEFAULT_BOOTSTRAP_WAIT_MS,
     log,
     reconcile: async () => {
-      const { containers, rootsRead } = await enumerateContainers(roots, hostFs, log);
+      const { containers, rootsRead, denied } = await enumerateContainers(roots, hostFs, log);
       if (rootsRead === 0) return null;
       for (const container of containers) registry.register(container, "bootstrap");
-      return containers.length;
+      if (denied === 0) return containers.length;
+      metrics.procDenied(denied);
+      return {
+        containers: containers.length,
+        missed: `${denied} running containers could not be read (/proc/<pid>/ns denied: the agent needs CAP_SYS_PTRACE)`,
+      };
     },
   });
   // Before the socket: a bad --metrics address fails the start with nothing left behind.
@@ -114,6 +120,8 @@ async function startLocked(options: ServeOptions, lock: AgentLock): Promise<Runn
             ready: status.state === "ready",
             bootstrapDurationSeconds: status.durationMs === null ? null : status.durationMs / 1000,
             spoolDepth: spool.depth(),
+            bootstrapIncomplete: bootstrap.incomplete,
+            process: sampleProcess(),
           });
         },
       })

@@ -8,6 +8,7 @@
 import type { Socket, UnixSocketListener } from "bun";
 import { dispatch, type AgentInfo } from "./dispatch.ts";
 import { Outbox, OutputBudget } from "./outbox.ts";
+import { CLIENT_ERROR_CODES } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Registry, RegistryEvent } from "../registry.ts";
 import { describeIssue } from "../validate.ts";
@@ -53,7 +54,9 @@ export const DEFAULT_LIMITS: ServerLimits = {
 export type ConnectionKind = "new" | "hook" | "client";
 
 /** Why the server dropped a client (a label of `armor_clients_dropped_total`). */
-export type DropReason = "busy" | "idle" | "stalled-frame" | "framing" | "slow-reader" | "output-budget" | "evicted-new";
+/** Why the server dropped a client (armor_clients_dropped_total{reason}). */
+export const DROP_REASONS = ["busy", "idle", "stalled-frame", "framing", "slow-reader", "output-budget", "evicted-new"] as const;
+export type DropReason = (typeof DROP_REASONS)[number];
 
 interface Connection {
   /** Numbers the connection, so a bootstrap batch can be tied to the one that carries it. */
@@ -184,6 +187,9 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
       deps.observer?.error(response.error.code, response.error.message);
       // A full registry says so where it refuses (the registry's `refused`), on every path.
       if (response.error.code === "E_DEADLINE") log("warn", response.error.message);
+      // A client's mistake is its own: at debug, so a noisy client cannot flood the agent's log (it is counted).
+      else if ((CLIENT_ERROR_CODES as readonly string[]).includes(response.error.code))
+        log("debug", "request refused", { code: response.error.code, error: response.error.message });
     }
     if (conn.out.bytes > limits.maxOutboxBytes) {
       log("warn", "dropping a client that does not read its answers", { pending: conn.out.bytes });
@@ -363,7 +369,7 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
         }
         if (conn.closing) return;
         if (error) {
-          log("warn", "dropping a client that broke framing", { code: error.code, error: error.message });
+          log("debug", "dropping a client that broke framing", { code: error.code, error: error.message });
           answer(socket, errorResponse(null, error.code, error.message));
           drop(socket, "framing", true);
           return;

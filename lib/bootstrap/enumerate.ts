@@ -25,18 +25,27 @@ export interface Enumeration {
   containers: ContainerInfo[];
   /** How many roots could be listed; 0 means no runtime state was readable at all. */
   rootsRead: number;
+  /** Running containers left out because reading their /proc/<pid>/ns was denied (the agent lacks CAP_SYS_PTRACE). */
+  denied: number;
 }
+
+/** What describing a live entry came to when its /proc/<pid>/ns could not be read for want of privilege. */
+const DENIED = Symbol("denied");
 
 const CONCURRENCY = 64;
 
 /** Lists and describes every live container under `roots`; unreadable or dead entries are logged and skipped. */
 export async function enumerateContainers(roots: readonly StateRoot[], deps: EnumerateDeps, log: Logger): Promise<Enumeration> {
   const { entries, rootsRead } = await readStateRoots(roots, deps, log);
+  let denied = 0;
   const containers = await inSlices(entries, async (entry) => {
     const live = await liveEntry(entry, deps, log);
-    return live && describeEntry(live, deps, log);
+    const described = live && (await describeOrDenied(live, deps, log));
+    if (described !== DENIED) return described;
+    denied += 1;
+    return undefined;
   });
-  return { containers, rootsRead };
+  return { containers, rootsRead, denied };
 }
 
 /**
@@ -125,13 +134,31 @@ async function liveEntry(entry: StateEntry, deps: EnumerateDeps, log: Logger): P
   return { ...entry, startTime: startTime ?? entry.startTime };
 }
 
-/** Describes a live entry (namespaces, bundle), or returns undefined when its process stopped meanwhile. */
+/**
+ * Describes a live entry (namespaces, bundle), or returns undefined when its process stopped
+ * meanwhile, or when /proc/<pid>/ns was denied (logged as a warning: the container runs unattributed).
+ */
 export async function describeEntry(entry: StateEntry, deps: EnumerateDeps, log: Logger): Promise<ContainerInfo | undefined> {
+  const described = await describeOrDenied(entry, deps, log);
+  return described === DENIED ? undefined : described;
+}
+
+async function describeOrDenied(entry: StateEntry, deps: EnumerateDeps, log: Logger): Promise<ContainerInfo | undefined | typeof DENIED> {
   const ref = { id: entry.id, pid: entry.pid, bundle: entry.bundle };
   try {
     return await describeContainer(ref, deps);
   } catch (err) {
     if (!(err instanceof ArmorError)) throw err;
+    const errno = errnoOf(err.cause);
+    if (errno === "EACCES" || errno === "EPERM") {
+      // Never a silent skip: a process that runs but cannot be read is a container nobody attributes.
+      log("warn", "cannot read a running container's namespaces: permission denied (the agent needs CAP_SYS_PTRACE)", {
+        id: entry.id,
+        pid: entry.pid,
+        error: err.message,
+      });
+      return DENIED;
+    }
     if (err.code === "E_BUNDLE") {
       // The process runs: hold it without AppArmor/pod details rather than miss it.
       log("warn", "registering a pre-existing container without its bundle's details", { id: entry.id, error: err.message });

@@ -67,12 +67,20 @@ test("/readyz is 503 until the bootstrap ends; /metrics counts a real container'
   await stopContainer(runtime, "metrics-1");
   const garbage = await Bun.connect({ unix: socket, socket: { data() {} } });
   garbage.write(encodeFrame("not a request"));
-  // A JSON string has no protocol version: E_VERSION, counted and kept for `status`.
-  await waitFor("the error to be counted", async () => value(await (await get("/metrics")).text(), 'armor_errors_total{code="E_VERSION"}') === 1, 5000);
+  // A JSON string has no protocol version: E_VERSION, the client's mistake, counted apart and kept for `status`.
+  await waitFor("the error to be counted", async () => value(await (await get("/metrics")).text(), 'armor_client_errors_total{code="E_VERSION"}') === 1, 5000);
   garbage.end();
   text = await (await get("/metrics")).text();
   expect(value(text, "armor_containers")).toBe(0);
   expect(value(text, 'armor_removals_total{source="hook"}')).toBe(1);
+  expect(value(text, 'armor_errors_total{code="E_INTERNAL"}')).toBe(0);
+  expect(value(text, "process_resident_memory_bytes")).toBeGreaterThan(1024 * 1024);
+  expect(value(text, "process_open_fds")).toBeGreaterThan(2);
+  expect(text).toMatch(/^armor_build_info\{version="[^"]+",bun="[^"]+"\} 1$/m);
+  // What a real Prometheus would reject or warn about (names, types, HELP, histograms), by its own linter.
+  const lint = Bun.spawnSync(["promtool", "check", "metrics"], { stdin: new TextEncoder().encode(text), stderr: "pipe", stdout: "pipe" });
+  expect(`${lint.stdout.toString()}${lint.stderr.toString()}`).toBe("");
+  expect(lint.exitCode).toBe(0);
 
   const status = await run([AGENT, "status", "--json", "--socket", socket]);
   const parsed = JSON.parse(status.stdout) as { lastErrors: Array<{ code: string; message: string }> };

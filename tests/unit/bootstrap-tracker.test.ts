@@ -114,6 +114,28 @@ describe("BootstrapTracker enumerating itself (mode reconcile)", () => {
     expect(status).toMatchObject({ state: "ready", completedBy: "unavailable", containers: 0 });
     expect(status.warning).toBe("reconcile requested; no runtime state root is readable here: ready without pre-existing containers");
     expect(warnings(h)).toContain(status.warning as string);
+    expect(h.tracker.incomplete).toBe(true);
+  });
+
+  test("is ready, incomplete, with a warning naming what it missed, when some containers could not be read", async () => {
+    const h = harness("reconcile", { reconcile: async () => ({ containers: 2, missed: "3 running containers could not be read" }) });
+    h.tracker.start();
+    await h.tracker.whenReady();
+    expect(h.tracker.status()).toMatchObject({
+      state: "ready",
+      completedBy: "reconcile",
+      containers: 2,
+      warning: "3 running containers could not be read: ready without them",
+    });
+    expect(warnings(h)).toContain("3 running containers could not be read: ready without them");
+    expect(h.tracker.incomplete).toBe(true);
+  });
+
+  test("a whole enumeration is not incomplete", async () => {
+    const h = harness("reconcile", { reconcile: async () => 7 });
+    h.tracker.start();
+    await h.tracker.whenReady();
+    expect(h.tracker.incomplete).toBe(false);
   });
 
   test("is still ready, unavailable, when its enumeration throws", async () => {
@@ -173,6 +195,7 @@ describe("BootstrapTracker waiting for the hook's batch (mode hook)", () => {
       warning: "bootstrap batch announced 3 containers but sent 1",
     });
     expect(warnings(h)).toContain("bootstrap batch announced 3 containers but sent 1");
+    expect(h.tracker.incomplete).toBe(true);
   });
 
   test("falls back to its own enumeration when no batch arrives before the deadline", async () => {

@@ -1,6 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import { parseAddress } from "../../lib/agent/http.ts";
-import { LAST_ERRORS, LATENCY_BUCKETS, Metrics } from "../../lib/agent/metrics.ts";
+import { HOOK_BUCKETS, HOOK_STAGES, LAST_ERRORS, LATENCY_BUCKETS, Metrics } from "../../lib/agent/metrics.ts";
+import { sampleProcess, type ProcessReader } from "../../lib/agent/process-metrics.ts";
+import { DROP_REASONS } from "../../lib/agent/server.ts";
+import { AGENT_ERROR_CODES, CLIENT_ERROR_CODES } from "../../lib/errors.ts";
+import { HOOK_RESULTS } from "../../lib/hook-log-record.ts";
 import { ArmorError } from "../../lib/errors.ts";
 
 const gauges = { containers: 3, ready: true, bootstrapDurationSeconds: 0.25, spoolDepth: 2, registryBytes: 4096 };
@@ -80,6 +84,133 @@ describe("Metrics.render()", () => {
     const m = new Metrics();
     m.error('E_"X\\\n', "x");
     expect(m.render(gauges)).toContain('armor_errors_total{code="E_\\"X\\\\\\n"} 1');
+  });
+});
+
+describe("pre-initialised label sets", () => {
+  // increase() over a series born at 1 misses that first event: every known label set starts at 0.
+  const fresh = new Metrics().render(gauges);
+  test.each(HOOK_STAGES.flatMap((stage) => HOOK_RESULTS.map((result) => [stage, result])))(
+    "armor_hook_calls_total{stage=%p,result=%p} is 0",
+    (stage, result) => {
+      expect(sample(fresh, `armor_hook_calls_total{stage="${stage}",result="${result}"}`)).toBe(0);
+    },
+  );
+  test.each([
+    ...AGENT_ERROR_CODES.map((code) => `armor_errors_total{code="${code}"}`),
+    ...CLIENT_ERROR_CODES.map((code) => `armor_client_errors_total{code="${code}"}`),
+    ...DROP_REASONS.map((reason) => `armor_clients_dropped_total{reason="${reason}"}`),
+    ...["hook", "bootstrap", "poll"].map((source) => `armor_registrations_total{source="${source}"}`),
+    'armor_requests_total{op="register",result="error"}',
+    'armor_hook_duration_seconds_count{stage="poststop"}',
+    "armor_proc_denied_total",
+    "armor_settle_found_total",
+  ])("%s is 0", (series) => {
+    expect(sample(fresh, series)).toBe(0);
+  });
+});
+
+describe("client mistakes and agent errors", () => {
+  test("a get of an unknown id is a client error, not an agent error, and not one of status's last errors", () => {
+    const m = new Metrics();
+    m.error("E_NOT_FOUND", 'no container "x"');
+    const text = m.render(gauges);
+    expect(sample(text, 'armor_client_errors_total{code="E_NOT_FOUND"}')).toBe(1);
+    expect(text).not.toContain('armor_errors_total{code="E_NOT_FOUND"}');
+    expect(m.lastErrors()).toEqual([]);
+  });
+
+  test("an invalid request is the client's mistake; an internal error is the agent's", () => {
+    const m = new Metrics();
+    m.error("E_INVALID_REQUEST", "invalid request: op");
+    m.error("E_INTERNAL", "boom");
+    const text = m.render(gauges);
+    expect(sample(text, 'armor_client_errors_total{code="E_INVALID_REQUEST"}')).toBe(1);
+    expect(sample(text, 'armor_errors_total{code="E_INVALID_REQUEST"}')).toBeUndefined();
+    expect(sample(text, 'armor_errors_total{code="E_INTERNAL"}')).toBe(1);
+    expect(m.lastErrors().map((e) => e.code)).toEqual(["E_INVALID_REQUEST", "E_INTERNAL"]);
+  });
+});
+
+describe("hook calls", () => {
+  test("count by stage and result, and time each stage in its own histogram", () => {
+    const m = new Metrics();
+    m.hookCall("createRuntime", "registered", 0.03);
+    m.hookCall("createRuntime", "refused", 2.2);
+    m.hookCall("poststop", "unregistered", 0.02);
+    const text = m.render(gauges);
+    expect(sample(text, 'armor_hook_calls_total{stage="createRuntime",result="registered"}')).toBe(1);
+    expect(sample(text, 'armor_hook_calls_total{stage="createRuntime",result="refused"}')).toBe(1);
+    expect(sample(text, 'armor_hook_calls_total{stage="poststop",result="unregistered"}')).toBe(1);
+    const buckets = HOOK_BUCKETS.map((bound) => sample(text, `armor_hook_duration_seconds_bucket{stage="createRuntime",le="${bound}"}`));
+    expect(buckets).toEqual([0, 0, 0, 1, 1, 1, 1, 1, 2, 2]);
+    expect(sample(text, 'armor_hook_duration_seconds_count{stage="createRuntime"}')).toBe(2);
+    expect(sample(text, 'armor_hook_duration_seconds_sum{stage="poststop"}')).toBeCloseTo(0.02, 6);
+  });
+});
+
+describe("build, bootstrap and process gauges", () => {
+  test("armor_build_info carries the version and Bun's", () => {
+    expect(new Metrics(undefined, { version: "1.2.3", bun: "1.4.5" }).render(gauges)).toContain('armor_build_info{version="1.2.3",bun="1.4.5"} 1');
+  });
+
+  test("armor_bootstrap_incomplete says when the bootstrap ended without the pre-existing containers", () => {
+    expect(sample(new Metrics().render(gauges), "armor_bootstrap_incomplete")).toBe(0);
+    expect(sample(new Metrics().render({ ...gauges, bootstrapIncomplete: true }), "armor_bootstrap_incomplete")).toBe(1);
+  });
+
+  test("process_* from /proc, with a command name holding spaces and parentheses", () => {
+    const reader: ProcessReader = {
+      readText: (path) =>
+        ({
+          "/p/stat": "42 (armor agent) (x)) S 1 42 42 0 -1 4194560 100 0 0 0 15 5 0 0 20 0 9 0 12345 1048576000 9000 184467",
+          "/proc/stat": "cpu  1 2 3\nbtime 1700000000\nprocesses 9\n",
+          "/p/limits":
+            "Limit                     Soft Limit           Hard Limit           Units\nMax open files            65536                65536                files\n",
+        })[path] ?? "",
+      countDir: () => 12,
+      cpuMicros: () => 2_500_000,
+      residentBytes: () => 36_000_000,
+    };
+    const p = sampleProcess(reader, "/p");
+    expect(p).toEqual({ cpuSeconds: 2.5, residentBytes: 36_000_000, virtualBytes: 1048576000, openFds: 11, maxFds: 65536, startTimeSeconds: 1700000123.45 });
+    const text = new Metrics().render({ ...gauges, process: p });
+    expect(sample(text, "process_start_time_seconds")).toBe(1700000123.45);
+    expect(text).toContain("# TYPE process_cpu_seconds_total counter");
+  });
+
+  test("a figure the system does not show is left out, not made up", () => {
+    const reader: ProcessReader = {
+      readText: () => {
+        throw new Error("EACCES");
+      },
+      countDir: () => {
+        throw new Error("EACCES");
+      },
+      cpuMicros: () => 1,
+      residentBytes: () => 1,
+    };
+    const p = sampleProcess(reader, "/p");
+    expect(p).toMatchObject({ openFds: null, maxFds: null, startTimeSeconds: null, virtualBytes: null });
+    expect(new Metrics().render({ ...gauges, process: p })).not.toContain("process_open_fds");
+  });
+
+  test("the real /proc/self gives every figure", () => {
+    const p = sampleProcess();
+    for (const value of Object.values(p)) expect(value).toBeGreaterThan(0);
+  });
+});
+
+describe("promtool check metrics", () => {
+  test("finds nothing to say about a full exposition", () => {
+    const m = new Metrics(undefined, { version: "0.1.0", bun: Bun.version });
+    m.request("register", true, 0.001);
+    m.hookCall("createRuntime", "registered", 0.04);
+    m.error("E_NOT_FOUND", "x");
+    const text = m.render({ ...gauges, bootstrapIncomplete: false, process: sampleProcess() });
+    const lint = Bun.spawnSync(["promtool", "check", "metrics"], { stdin: new TextEncoder().encode(text), stdout: "pipe", stderr: "pipe" });
+    expect(`${lint.stdout.toString()}${lint.stderr.toString()}`).toBe("");
+    expect(lint.exitCode).toBe(0);
   });
 });
 

@@ -142,6 +142,22 @@ describe("serve() answering requests", () => {
     expect(await client.next()).toMatchObject({ id: 6, ok: true });
   });
 
+  test("logs a protocol rejection at debug, never louder: a client's mistake cannot flood the agent's log", async () => {
+    start();
+    const client = await raw();
+    client.send({ v: 1, id: 5, op: "reboot" });
+    client.send({ v: 99, id: 6, op: "ping" });
+    client.send({ v: 1, id: 7, op: "get", container: "absent" });
+    for (let i = 0; i < 3; i++) await client.next();
+    const rejections = logs.records.filter((record) => record.msg === "request refused");
+    expect(rejections.map((record) => [record.level, record.fields?.code])).toEqual([
+      ["debug", "E_INVALID_REQUEST"],
+      ["debug", "E_VERSION"],
+      ["debug", "E_NOT_FOUND"],
+    ]);
+    expect(logs.records.filter((record) => record.level !== "debug")).toEqual([]);
+  });
+
   test("serves frames split into 1-byte chunks", async () => {
     start();
     const client = await raw();
