@@ -122,6 +122,7 @@ HOOK_BIN=$PREFIX/armor-hook
 AGENT_BIN=$PREFIX/armor-agent
 HOOKS_FILE=$HOOKS_DIR/10-armor-hooks.json
 UNIT_FILE=/etc/systemd/system/armor-agent.service
+NRI_UNIT_FILE=/etc/systemd/system/armor-nri.service
 MANIFEST=$PREFIX/install-manifest
 HOOK_ENV=PATH=/usr/sbin:/usr/bin:/sbin:/bin
 # The runtime's own limit on the hook: above the hook's deadline for the agent.
@@ -302,6 +303,30 @@ UnsetEnvironment=BUN_BE_BUN BUN_OPTIONS
 # --reconcile: a restarted agent enumerates the running containers from the runtimes'
 # state on disk, so its registry matches the node again.
 ExecStart=$AGENT_BIN serve --socket $SOCKET --reconcile
+Restart=always
+RestartSec=1
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+}
+
+# armor-agent nri: containerd's NRI plugin, a process of its own (the NRI socket controls every
+# container, so the agent serving consumers never holds it). Not enabled by install.sh: NRI must be
+# on in containerd first (next steps). It injects the same entry as hook_entry below.
+nri_unit_text() {
+	cat <<UNIT
+# Written by armor-hooks install.sh; \`install.sh --uninstall\` removes it.
+[Unit]
+Description=armor-hooks NRI plugin (injects armor-hook into every containerd container)
+After=containerd.service armor-agent.service
+Wants=armor-agent.service
+
+[Service]
+Type=simple
+UnsetEnvironment=BUN_BE_BUN BUN_OPTIONS
+# It reconnects by itself when containerd restarts; this covers its own exits.
+ExecStart=$AGENT_BIN nri --hook-path $HOOK_BIN --socket $SOCKET --timeout-ms $TIMEOUT_MS
 Restart=always
 RestartSec=1
 
@@ -514,6 +539,7 @@ decide() {
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/armor-install.XXXXXX")
 hooks_json >"$WORK/hooks.json"
 unit_text >"$WORK/unit"
+nri_unit_text >"$WORK/nri-unit"
 
 # The plan, in the order files land: binaries before anything naming them, the agent's unit
 # before the hook config that makes runtimes call the hook. Fields: path mode source why.
@@ -524,6 +550,10 @@ $AGENT_BIN 0755 $FROM/armor-agent the node agent the hook registers containers w
 if [ "$SYSTEMD" = yes ]; then
 	PLAN="$PLAN
 $UNIT_FILE 0644 $WORK/unit systemd unit running the agent on $SOCKET, restarted when it exits"
+	if uses containerd; then
+		PLAN="$PLAN
+$NRI_UNIT_FILE 0644 $WORK/nri-unit systemd unit running armor-agent nri, containerd's NRI plugin that injects the hook (enable it once NRI is on)"
+	fi
 fi
 if [ "$USES_HOOKS_D" = true ]; then
 	PLAN="$PLAN
@@ -551,14 +581,14 @@ next_steps() {
 	fi
 	if uses containerd; then
 		cat <<STEPS
-- containerd, path 1 (containerd 1.7 or newer): NRI + the containerd/nri hook-injector plugin,
-  which injects what $HOOKS_DIR holds.
+- containerd, path 1 (containerd 1.7 or newer): NRI + armor-agent nri, our NRI plugin: it injects
+  the hook into every container, hands the agent what runs each time it (re)connects, and
+  registers pod sandboxes too.
   containerd 1.7: enable NRI in /etc/containerd/config.toml, then: systemctl restart containerd
       [plugins."io.containerd.nri.v1.nri"]
         disable = false
   containerd 2.x: NRI is on by default (check that disable = false).
-  Then run the hook-injector (on the node as hook-injector -idx 10, or its DaemonSet); it must
-  see $HOOK_BIN at that same path (mount $PREFIX into its pod read-only).
+  Then: $(if [ "$SYSTEMD" = yes ]; then printf 'systemctl daemon-reload && systemctl enable --now armor-nri.service'; else printf 'run, under your supervisor: env -u BUN_BE_BUN -u BUN_OPTIONS %s nri --hook-path %s --socket %s' "$AGENT_BIN" "$HOOK_BIN" "$SOCKET"; fi)
 - containerd, path 2 (containerd 1.5 or newer, without NRI): a base_runtime_spec carrying the hooks.
   ctr oci spec > /etc/containerd/armor-base-spec.json, add to that file
 $(runc_snippet)
@@ -616,13 +646,18 @@ if [ "$MODE" = uninstall ]; then
 	dirs=$(sed -n 's/^dir //p' "$ROOT$MANIFEST_AT" | tac_lines)
 	unit_listed=false
 	if printf '%s\n' "$files" | grep -qxF "$UNIT_FILE"; then unit_listed=true; fi
+	nri_listed=false
+	if printf '%s\n' "$files" | grep -qxF "$NRI_UNIT_FILE"; then nri_listed=true; fi
 	if [ "$DRY_RUN" = false ]; then
 		begin uninstall
-		if [ "$unit_listed" = true ] && [ -z "$ROOT" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-			systemctl disable --now armor-agent.service || fail "systemctl disable --now armor-agent.service"
+		if [ -z "$ROOT" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+			# The plugin first: no container gets a hook entry whose binary is about to go.
+			if [ "$nri_listed" = true ]; then systemctl disable --now armor-nri.service || fail "systemctl disable --now armor-nri.service"; fi
+			if [ "$unit_listed" = true ]; then systemctl disable --now armor-agent.service || fail "systemctl disable --now armor-agent.service"; fi
 		fi
-	elif [ "$unit_listed" = true ] && [ -z "$ROOT" ]; then
-		say "would run: systemctl disable --now armor-agent.service"
+	elif [ -z "$ROOT" ]; then
+		[ "$nri_listed" = false ] || say "would run: systemctl disable --now armor-nri.service"
+		[ "$unit_listed" = false ] || say "would run: systemctl disable --now armor-agent.service"
 	fi
 	# Hook config first, binaries last: a runtime never sees an entry whose binary is gone.
 	REMOVED=

@@ -25,6 +25,17 @@ export interface HookFlag {
   help: string;
 }
 
+/** Hook options the plugin reads for itself too. */
+const USED_HERE: Record<string, string> = {
+  "--socket": "the plugin's batches and sandboxes go there too",
+  "--timeout-ms": "also the plugin's bound on each agent call",
+  "--state-root": "the plugin finds bundles there",
+  "--fail-policy": "closed: the plugin refuses CreateContainer while the agent does not answer",
+  "--fail-allow-namespaces": "the plugin's refusals spare them too",
+  "--agent-namespace": "with --agent-name, the agent's own pod, never refused",
+  "--spool-dir": "its absence means the agent never started here: nothing refused",
+};
+
 type ArgDef = { type: "string" | "boolean"; description: string; valueHint?: string };
 
 /** The nri command's args table (citty's shape, for its usage and the strict flag check): its own flags, then the hook's. */
@@ -34,7 +45,8 @@ export function nriArgsTable(hookFlags: readonly HookFlag[]): Record<string, Arg
     table[flag.slice(2)] = { type: "string", description: `${def.help} (default ${def.default})`, valueHint: "VALUE" };
   for (const flag of hookFlags) {
     if (flag.name === "--help" || flag.name === "--version") continue;
-    const description = `armor-hook's ${flag.help.split("\n")[0]} (into the injected entry)`;
+    const used = flag.name in USED_HERE ? `; ${USED_HERE[flag.name]}` : "";
+    const description = `[hook entry] ${flag.help.replaceAll("\n", " ")}${used}`;
     table[flag.name.slice(2)] = flag.hint === undefined ? { type: "boolean", description } : { type: "string", description, valueHint: flag.hint };
   }
   return table;

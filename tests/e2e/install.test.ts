@@ -11,6 +11,7 @@ const INSTALL = join(ROOT, "install.sh");
 const PREFIX = "/usr/local/lib/armor-hooks";
 const HOOKS_FILE = "/usr/share/containers/oci/hooks.d/10-armor-hooks.json";
 const UNIT_FILE = "/etc/systemd/system/armor-agent.service";
+const NRI_UNIT_FILE = "/etc/systemd/system/armor-nri.service";
 
 /** Every path under `dir` with its type, mode, owner, inode and content hash: a node's state. */
 function snapshot(dir: string): Record<string, string> {
@@ -120,7 +121,7 @@ describe("install.sh", () => {
     const tree = snapshot(root);
     const written = Object.keys(tree).filter((path) => path !== "/" && !path.startsWith("/usr/bin") && !path.startsWith("/run"));
     expect(written.filter((path) => tree[path]?.startsWith("file")).sort()).toEqual(
-      [`${PREFIX}/armor-hook`, `${PREFIX}/armor-agent`, `${PREFIX}/install-manifest`, HOOKS_FILE, UNIT_FILE].sort(),
+      [`${PREFIX}/armor-hook`, `${PREFIX}/armor-agent`, `${PREFIX}/install-manifest`, HOOKS_FILE, UNIT_FILE, NRI_UNIT_FILE].sort(),
     );
     for (const path of written) {
       const expected =
@@ -141,14 +142,19 @@ describe("install.sh", () => {
     expect(unit).toContain("Restart=always\n");
     expect(unit).toContain("UnsetEnvironment=BUN_BE_BUN BUN_OPTIONS\n");
     expect(unit).toContain("WantedBy=multi-user.target\n");
+    // containerd is here: the NRI plugin's unit, injecting the same entry as the hooks.d file above.
+    const nriUnit = readFileSync(join(root, NRI_UNIT_FILE), "utf8");
+    expect(nriUnit).toContain(`ExecStart=${PREFIX}/armor-agent nri --hook-path ${PREFIX}/armor-hook --socket /run/armor/armor.sock --timeout-ms 2000\n`);
+    expect(nriUnit).toContain("After=containerd.service armor-agent.service\n");
+    expect(nriUnit).toContain("UnsetEnvironment=BUN_BE_BUN BUN_OPTIONS\n");
 
     const manifest = readFileSync(join(root, PREFIX, "install-manifest"), "utf8")
       .trim()
       .split("\n");
     // Landing order: binaries before the unit, the unit before the hook config; each with its sha256 as written.
     const sha256 = (path: string): string => new Bun.CryptoHasher("sha256").update(readFileSync(join(root, path))).digest("hex");
-    expect(manifest.slice(0, 4)).toEqual(
-      [`${PREFIX}/armor-hook`, `${PREFIX}/armor-agent`, UNIT_FILE, HOOKS_FILE].map((path) => `file ${path} ${sha256(path)}`),
+    expect(manifest.slice(0, 5)).toEqual(
+      [`${PREFIX}/armor-hook`, `${PREFIX}/armor-agent`, UNIT_FILE, NRI_UNIT_FILE, HOOKS_FILE].map((path) => `file ${path} ${sha256(path)}`),
     );
     expect(manifest).toContain("dir /usr/share/containers/oci/hooks.d");
     expect(manifest).not.toContain("dir /usr/bin");
@@ -175,7 +181,7 @@ describe("install.sh", () => {
     const again = await install();
     expect(again.code).toBe(0);
     expect(again.stdout).not.toContain("wrote ");
-    expect(again.stdout.match(/^unchanged /gm)).toHaveLength(4);
+    expect(again.stdout.match(/^unchanged /gm)).toHaveLength(5);
     // Same inodes: not even rewritten with the same bytes.
     expect(snapshot(root)).toEqual(first);
   });
@@ -199,7 +205,7 @@ describe("install.sh", () => {
     const before = snapshot(root);
     const ran = await install("--dry-run");
     expect(ran.code).toBe(0);
-    for (const path of [`${PREFIX}/armor-hook`, `${PREFIX}/armor-agent`, UNIT_FILE, HOOKS_FILE, `${PREFIX}/install-manifest`]) {
+    for (const path of [`${PREFIX}/armor-hook`, `${PREFIX}/armor-agent`, UNIT_FILE, NRI_UNIT_FILE, HOOKS_FILE, `${PREFIX}/install-manifest`]) {
       expect(ran.stdout).toMatch(new RegExp(`^would write ${root}${path} \\((0755|0644) root:root\\): \\S`, "m"));
     }
     expect(ran.stdout).toContain('"version": "1.0.0"');
@@ -210,7 +216,7 @@ describe("install.sh", () => {
     const installed = snapshot(root);
     const again = await install("--dry-run");
     expect(again.stdout).not.toContain("would write /");
-    expect(again.stdout.match(/^unchanged /gm)).toHaveLength(4);
+    expect(again.stdout.match(/^unchanged /gm)).toHaveLength(5);
     expect(snapshot(root)).toEqual(installed);
   });
 
@@ -300,6 +306,9 @@ describe("install.sh", () => {
     expect(ran.stdout).toContain("containerd 1.7 or newer");
     expect(ran.stdout).toContain("base_runtime_spec");
     expect(ran.stdout).toContain("containerd 1.5 or newer");
+    // No systemd: the plugin's command line to run under another supervisor.
+    expect(ran.stdout).toContain(`${PREFIX}/armor-agent nri --hook-path ${PREFIX}/armor-hook --socket /run/armor/armor.sock`);
+    expect(snapshot(root)[NRI_UNIT_FILE]).toBeUndefined();
   });
 
   test("warns about another hooks.d file that would stop every container", async () => {
