@@ -11,7 +11,7 @@
 import { CLIENT_ERROR_CODES, AGENT_ERROR_CODES } from "../errors.ts";
 import { HOOK_RESULTS } from "../hook-log-record.ts";
 import { SourceSchema } from "../container.ts";
-import { DROP_REASONS } from "./server.ts";
+import { DROP_REASONS } from "./drop-reason.ts";
 import type { ProcessSample } from "./process-metrics.ts";
 
 /** Upper bounds (seconds) of the registration-latency histogram (the agent's own answer). */

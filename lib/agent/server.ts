@@ -5,6 +5,7 @@
  * budget (lib/agent/outbox.ts); a client that does not read is dropped, and
  * nobody else notices. Hooks keep a share of the connection slots.
  */
+import type { DropReason } from "./drop-reason.ts";
 import type { Socket, UnixSocketListener } from "bun";
 import { dispatch, type AgentInfo } from "./dispatch.ts";
 import { Outbox, OutputBudget } from "./outbox.ts";
@@ -52,11 +53,6 @@ export const DEFAULT_LIMITS: ServerLimits = {
  * first frame a connection is `new`.
  */
 export type ConnectionKind = "new" | "hook" | "client";
-
-/** Why the server dropped a client (a label of `armor_clients_dropped_total`). */
-/** Why the server dropped a client (armor_clients_dropped_total{reason}). */
-export const DROP_REASONS = ["busy", "idle", "stalled-frame", "framing", "slow-reader", "output-budget", "evicted-new"] as const;
-export type DropReason = (typeof DROP_REASONS)[number];
 
 interface Connection {
   /** Numbers the connection, so a bootstrap batch can be tied to the one that carries it. */

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { parseAddress } from "../../lib/agent/http.ts";
 import { HOOK_BUCKETS, HOOK_STAGES, LAST_ERRORS, LATENCY_BUCKETS, Metrics } from "../../lib/agent/metrics.ts";
 import { sampleProcess, type ProcessReader } from "../../lib/agent/process-metrics.ts";
-import { DROP_REASONS } from "../../lib/agent/server.ts";
+import { DROP_REASONS } from "../../lib/agent/drop-reason.ts";
 import { AGENT_ERROR_CODES, CLIENT_ERROR_CODES } from "../../lib/errors.ts";
 import { HOOK_RESULTS } from "../../lib/hook-log-record.ts";
 import { ArmorError } from "../../lib/errors.ts";
