@@ -1,11 +1,36 @@
-/** `serve --metrics ADDR`: /metrics (Prometheus text), /healthz (serving), /readyz (bootstrap done). */
-import type { Server } from "bun";
+/**
+ * `serve --metrics ADDR`: /metrics (Prometheus text), /healthz (serving), /readyz
+ * (bootstrap done), on a small HTTP/1.1 server of our own over Bun.listen. Any local
+ * user can reach a TCP port, so it is bounded in everything the hook socket needs:
+ * at most `maxConnections` at once (the next is answered 503 and closed), each
+ * request read within `maxRequestBytes` and the whole exchange within
+ * `deadlineMs`, one request per connection. Bun.serve has no connection cap: 20,000
+ * idle connections took every descriptor of the agent.
+ */
+import type { Socket, TCPSocketListener } from "bun";
 import { ArmorError } from "../errors.ts";
 
 /** What the endpoints read. */
 export interface HttpDeps {
   metrics: () => string;
   ready: () => boolean;
+}
+
+/** Bounds of the metrics listener. */
+export interface HttpLimits {
+  maxConnections: number;
+  /** From accept to the last byte of the answer. */
+  deadlineMs: number;
+  /** Request line and headers; a longer request is answered 431. */
+  maxRequestBytes: number;
+}
+
+export const DEFAULT_HTTP_LIMITS: HttpLimits = { maxConnections: 16, deadlineMs: 5_000, maxRequestBytes: 8 * 1024 };
+
+/** A running metrics listener. */
+export interface HttpServer {
+  port: number;
+  stop: () => void;
 }
 
 /** Parses `HOST:PORT` (IPv4 or a name; `[::1]:PORT` for IPv6); throws E_USAGE. */
@@ -16,23 +41,135 @@ export function parseAddress(addr: string): { hostname: string; port: number } {
   return { hostname: match[1].replace(/^\[|\]$/g, ""), port };
 }
 
+/** One answer: status, content type, body. */
+export interface HttpAnswer {
+  status: number;
+  type: string;
+  body: string;
+}
+
+const TEXT = "text/plain; charset=utf-8";
+const REASONS: Record<number, string> = {
+  200: "OK",
+  400: "Bad Request",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  408: "Request Timeout",
+  431: "Request Header Fields Too Large",
+  503: "Service Unavailable",
+};
+
+/** The answer to a request head (request line and headers, without the blank line). */
+export function answerRequest(head: string, deps: HttpDeps): HttpAnswer {
+  const line = head.slice(0, head.indexOf("\r\n") < 0 ? head.length : head.indexOf("\r\n"));
+  const match = /^([A-Z]+) (\S+) HTTP\/1\.[01]$/.exec(line);
+  if (!match) return { status: 400, type: TEXT, body: "bad request\n" };
+  const [, method, target = ""] = match;
+  if (method !== "GET") return { status: 405, type: TEXT, body: "method not allowed\n" };
+  let path = target.replace(/[?#].*$/, "");
+  if (/^https?:\/\//i.test(path)) path = path.replace(/^https?:\/\/[^/]*/i, "") || "/";
+  if (path === "/metrics") return { status: 200, type: "text/plain; version=0.0.4; charset=utf-8", body: deps.metrics() };
+  if (path === "/healthz") return { status: 200, type: TEXT, body: "ok\n" };
+  if (path === "/readyz") return deps.ready() ? { status: 200, type: TEXT, body: "ready\n" } : { status: 503, type: TEXT, body: "bootstrapping\n" };
+  return { status: 404, type: TEXT, body: "not found\n" };
+}
+
+const encoder = new TextEncoder();
+
+function encodeAnswer(answer: HttpAnswer): Uint8Array {
+  const body = encoder.encode(answer.body);
+  const head =
+    `HTTP/1.1 ${answer.status} ${REASONS[answer.status] ?? ""}\r\n` +
+    `content-type: ${answer.type}\r\ncontent-length: ${body.length}\r\nconnection: close\r\n` +
+    (answer.status === 405 ? "allow: GET\r\n" : "") +
+    "\r\n";
+  const bytes = new Uint8Array(head.length + body.length);
+  bytes.set(encoder.encode(head), 0);
+  bytes.set(body, head.length);
+  return bytes;
+}
+
+interface Exchange {
+  request: string;
+  /** Answer bytes not yet written; null until the request is read. */
+  pending: Uint8Array | null;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  counted: boolean;
+}
+
 /** Starts the HTTP endpoints; the caller stops the returned server. */
-export function startHttp(addr: string, deps: HttpDeps): Server<undefined> {
+export function startHttp(addr: string, deps: HttpDeps, limits: Partial<HttpLimits> = {}): HttpServer {
+  const bounds = { ...DEFAULT_HTTP_LIMITS, ...limits };
   const { hostname, port } = parseAddress(addr);
+  let open = 0;
+
+  const release = (socket: Socket<Exchange>): void => {
+    const exchange = socket.data;
+    clearTimeout(exchange.timer);
+    if (exchange.counted) open -= 1;
+    exchange.counted = false;
+  };
+
+  const write = (socket: Socket<Exchange>): void => {
+    const exchange = socket.data;
+    if (!exchange.pending) return;
+    const written = Math.max(0, socket.write(exchange.pending));
+    exchange.pending = exchange.pending.subarray(written);
+    if (exchange.pending.length === 0) {
+      release(socket);
+      socket.end();
+    }
+  };
+
+  const reply = (socket: Socket<Exchange>, answer: HttpAnswer): void => {
+    socket.data.pending = encodeAnswer(answer);
+    write(socket);
+  };
+
+  let listener: TCPSocketListener<Exchange>;
   try {
-    return Bun.serve({
+    listener = Bun.listen<Exchange>({
       hostname,
       port,
-      fetch(request) {
-        const path = new URL(request.url).pathname;
-        if (request.method !== "GET") return new Response("method not allowed\n", { status: 405 });
-        if (path === "/metrics") return new Response(deps.metrics(), { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
-        if (path === "/healthz") return new Response("ok\n");
-        if (path === "/readyz") return deps.ready() ? new Response("ready\n") : new Response("bootstrapping\n", { status: 503 });
-        return new Response("not found\n", { status: 404 });
+      socket: {
+        open(socket) {
+          socket.data = { request: "", pending: null, timer: undefined, counted: false };
+          if (open >= bounds.maxConnections) {
+            // Over the cap: one short answer and the descriptor is free again at once.
+            socket.end(encodeAnswer({ status: 503, type: TEXT, body: "busy\n" }));
+            return;
+          }
+          open += 1;
+          socket.data.counted = true;
+          socket.data.timer = setTimeout(() => {
+            release(socket);
+            socket.terminate();
+          }, bounds.deadlineMs);
+        },
+        data(socket, chunk) {
+          const exchange = socket.data;
+          if (!exchange.counted || exchange.pending) return;
+          exchange.request += Buffer.from(chunk).toString("latin1");
+          const end = exchange.request.indexOf("\r\n\r\n");
+          if (end >= 0 && end <= bounds.maxRequestBytes) reply(socket, answerRequest(exchange.request.slice(0, end), deps));
+          else if (exchange.request.length > bounds.maxRequestBytes) reply(socket, { status: 431, type: TEXT, body: "request too large\n" });
+        },
+        drain(socket) {
+          write(socket);
+        },
+        close(socket) {
+          release(socket);
+        },
+        error(socket) {
+          release(socket);
+        },
       },
     });
   } catch (err) {
     throw new ArmorError("E_SOCKET", `cannot listen for metrics on ${addr}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
+  return {
+    port: listener.port,
+    stop: () => listener.stop(true),
+  };
 }

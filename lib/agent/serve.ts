@@ -4,7 +4,7 @@ import { describeEntry, enumerateContainers, listLiveEntries } from "../bootstra
 import { DEFAULT_STATE_ROOTS, type StateRoot } from "../bootstrap/state-roots.ts";
 import type { Logger } from "../log.ts";
 import { Registry } from "../registry.ts";
-import { serve, type ServerLimits } from "./server.ts";
+import { DEFAULT_LIMITS, serve, type ServerLimits } from "./server.ts";
 import { BootstrapTracker, type BootstrapMode } from "./bootstrap.ts";
 import type { AgentLock } from "./lock.ts";
 import { prepareSocketPath, restrictSocket } from "./socket-path.ts";
@@ -12,7 +12,8 @@ import { Spool } from "./spool.ts";
 import { dirOf, layout } from "../layout.ts";
 import { PendingLogFolder } from "./hook-log-fold.ts";
 import { DEFAULT_SETTLE_MS, scheduleSettlePass } from "./settle.ts";
-import { startHttp } from "./http.ts";
+import { connectionBudget, DESCRIPTOR_RESERVE, raiseFileLimit } from "./descriptors.ts";
+import { DEFAULT_HTTP_LIMITS, startHttp } from "./http.ts";
 import { Metrics } from "./metrics.ts";
 import { sampleProcess } from "./process-metrics.ts";
 import { startPolling } from "./poll.ts";
@@ -68,6 +69,20 @@ export async function startAgent(options: ServeOptions): Promise<RunningAgent> {
 
 async function startLocked(options: ServeOptions, lock: AgentLock): Promise<RunningAgent> {
   const { socket, log } = options;
+  const files = raiseFileLimit();
+  if (files.raisedFrom !== null) log("info", "raised the soft RLIMIT_NOFILE to the hard limit", { from: files.raisedFrom, to: files.soft });
+  const caps = connectionBudget(files.soft, {
+    socket: options.limits?.maxConnections ?? DEFAULT_LIMITS.maxConnections,
+    hooks: options.limits?.hookConnections ?? DEFAULT_LIMITS.hookConnections,
+    http: options.metrics ? DEFAULT_HTTP_LIMITS.maxConnections : 0,
+  });
+  if (caps.reduced) {
+    log(
+      "warn",
+      `RLIMIT_NOFILE ${files.soft} leaves room for ${caps.socket} socket connections (${caps.hooks} kept for hooks) beside ${DESCRIPTOR_RESERVE} reserved descriptors`,
+    );
+  }
+  const limits: Partial<ServerLimits> = { ...options.limits, maxConnections: caps.socket, hookConnections: caps.hooks };
   const metrics = new Metrics(undefined, { version: options.version, bun: Bun.version });
   const registry = new Registry(undefined, {
     refused: (message) => {
@@ -110,21 +125,25 @@ async function startLocked(options: ServeOptions, lock: AgentLock): Promise<Runn
   });
   // Before the socket: a bad --metrics address fails the start with nothing left behind.
   const http = options.metrics
-    ? startHttp(options.metrics, {
-        ready: () => bootstrap.state === "ready",
-        metrics: () => {
-          const status = bootstrap.status();
-          return metrics.render({
-            containers: registry.size,
-            registryBytes: registry.bytes,
-            ready: status.state === "ready",
-            bootstrapDurationSeconds: status.durationMs === null ? null : status.durationMs / 1000,
-            spoolDepth: spool.depth(),
-            bootstrapIncomplete: bootstrap.incomplete,
-            process: sampleProcess(),
-          });
+    ? startHttp(
+        options.metrics,
+        {
+          ready: () => bootstrap.state === "ready",
+          metrics: () => {
+            const status = bootstrap.status();
+            return metrics.render({
+              containers: registry.size,
+              registryBytes: registry.bytes,
+              ready: status.state === "ready",
+              bootstrapDurationSeconds: status.durationMs === null ? null : status.durationMs / 1000,
+              spoolDepth: spool.depth(),
+              bootstrapIncomplete: bootstrap.incomplete,
+              process: sampleProcess(),
+            });
+          },
         },
-      })
+        { maxConnections: caps.http },
+      )
     : undefined;
   if (options.metrics) log("info", "metrics endpoint up", { address: options.metrics });
   // Create the socket owner-only from the start: no window in which others could connect.
@@ -137,7 +156,7 @@ async function startLocked(options: ServeOptions, lock: AgentLock): Promise<Runn
       info: { version: options.version, startedAt: new Date(), socket, bootstrap, lastErrors: () => metrics.lastErrors() },
       log,
       observer: metrics,
-      ...(options.limits ? { limits: options.limits } : {}),
+      limits,
     });
   } finally {
     process.umask(previousUmask);
@@ -185,7 +204,7 @@ async function startLocked(options: ServeOptions, lock: AgentLock): Promise<Runn
     spool.stop();
     hookLog.stop();
     warmPages?.stop();
-    void http?.stop(true);
+    http?.stop();
     listener.stop(true);
     try {
       unlinkSync(socket);

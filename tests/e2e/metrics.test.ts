@@ -1,8 +1,23 @@
 /** `serve --metrics` on loopback with a real runc container through the hook: what an operator's Prometheus and probes see. */
 import { afterEach, expect, test } from "bun:test";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { encodeFrame } from "../../lib/wire/frame.ts";
-import { AGENT, AgentProcess, hookEntry, makeBundle, removeDir, run, runcRuntime, runDetached, stopContainer, tempDir, waitFor } from "./support.ts";
+import {
+  AGENT,
+  AgentProcess,
+  HOOK,
+  hookEntry,
+  makeBundle,
+  removeDir,
+  run,
+  runcRuntime,
+  readUntil,
+  runDetached,
+  stopContainer,
+  tempDir,
+  waitFor,
+} from "./support.ts";
 
 const cleanups: Array<() => Promise<unknown> | void> = [];
 afterEach(async () => {
@@ -99,3 +114,65 @@ test("a --metrics address that cannot be used stops the agent before it takes th
   expect(ran.stderr).toContain("--metrics must be HOST:PORT");
   expect(await Bun.file(socket).exists()).toBe(false);
 });
+
+test("3,000 idle connections from another user to the metrics port take nothing the hooks need", async () => {
+  const dir = tempDir("e2e-metrics-flood");
+  cleanups.push(() => removeDir(dir));
+  const socket = join(dir, "run", "armor.sock");
+  mkdirSync(dirname(socket), { recursive: true, mode: 0o700 });
+  const port = freePort();
+  // 256 descriptors, soft and hard: the flood alone would take every one of them.
+  const proc = Bun.spawn(["prlimit", "--nofile=256:256", "--", AGENT, "serve", "--socket", socket, "--metrics", `127.0.0.1:${port}`], {
+    stdin: "ignore",
+    stdout: "ignore",
+    stderr: "pipe",
+  });
+  cleanups.push(async () => {
+    proc.kill("SIGTERM");
+    await proc.exited;
+  });
+  await waitFor("the agent's socket", async () => (await run([AGENT, "status", "--socket", socket])).code === 0);
+  // uid 65534 (nobody) holds 3,000 connections open from bash, the way any local user could.
+  const flood = Bun.spawn(
+    [
+      "setpriv",
+      "--reuid=65534",
+      "--regid=65534",
+      "--clear-groups",
+      "bash",
+      "-c",
+      `ulimit -n 4096; n=0; for i in $(seq 3000); do exec {fd}<>/dev/tcp/127.0.0.1/${port} && n=$((n+1)); done; echo "opened $n"; sleep 60`,
+    ],
+    { stdin: "ignore", stdout: "pipe", stderr: "ignore" },
+  );
+  cleanups.push(async () => {
+    flood.kill("SIGKILL");
+    await flood.exited;
+  });
+  // An agent whose descriptors ran out accepts no more: the flood then stalls, and the hooks go on anyway.
+  const opened = await readUntil(flood.stdout, "opened", 20_000).catch(() => "flood stalled");
+
+  const sleeper = Bun.spawn(["sleep", "600"], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+  cleanups.push(async () => {
+    sleeper.kill();
+    await sleeper.exited;
+  });
+  const bundle = join(dir, "bundle");
+  mkdirSync(bundle);
+  writeFileSync(join(bundle, "config.json"), JSON.stringify({ process: { args: ["sleep"] } }));
+  const hooks = await Promise.all(
+    Array.from({ length: 30 }, (_, i) =>
+      run([HOOK, "createRuntime", "--socket", socket, "--timeout-ms", "2000", "--no-log-file"], {
+        stdin: JSON.stringify({ ociVersion: "1.2.0", id: `flooded-${i}`, status: "created", pid: sleeper.pid, bundle }),
+        env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
+      }),
+    ),
+  );
+  expect(hooks.map((hook) => [hook.code, hook.stderr])).toEqual(hooks.map(() => [0, ""]));
+  expect(opened).toMatch(/opened 3000/);
+  const list = await run([AGENT, "list", "--json", "--socket", socket]);
+  expect((JSON.parse(list.stdout) as unknown[]).length).toBe(30);
+  // The flood's connections within the cap are cut at the deadline: scraping works again.
+  await waitFor("a scrape to succeed", async () => (await fetch(`http://127.0.0.1:${port}/metrics`).catch(() => undefined))?.status === 200, 15_000);
+  expect(proc.exitCode).toBeNull();
+}, 120_000);
