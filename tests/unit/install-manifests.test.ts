@@ -47,10 +47,11 @@ const flag = (container: IContainer, name: string): string | undefined => {
 };
 
 describe("deploy/kubernetes", () => {
-  test("holds the namespace and both DaemonSets", () => {
+  test("holds the namespace and the three DaemonSets", () => {
     expect(manifests.map((m) => `${m.doc.kind}/${m.doc.metadata?.name}`).sort()).toEqual([
       "DaemonSet/armor-agent",
       "DaemonSet/armor-hooks-installer",
+      "DaemonSet/armor-nri",
       "Namespace/armor-system",
     ]);
   });
@@ -113,9 +114,33 @@ describe("deploy/kubernetes", () => {
     const installer = daemonSet("armor-hooks-installer");
     expect(agent.affinity?.nodeAffinity).toEqual(installer.affinity?.nodeAffinity);
     const term = agent.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms[0]?.matchExpressions?.[0];
-    expect(term).toEqual({ key: "armor-hooks/injection", operator: "In", values: ["hooks-d", "base-runtime-spec"] });
-    const images = new Set([...agent.containers, ...installer.containers, ...(installer.initContainers ?? [])].map((c) => c.image));
+    expect(term).toEqual({ key: "armor-hooks/injection", operator: "In", values: ["hooks-d", "base-runtime-spec", "nri"] });
+    const nri = daemonSet("armor-nri");
+    const images = new Set([...agent.containers, ...installer.containers, ...(installer.initContainers ?? []), ...nri.containers].map((c) => c.image));
     expect(images.size).toBe(1);
+  });
+
+  test("the NRI plugin runs only on nri nodes, apart from the agent, and injects the hook where the installer put it", () => {
+    const spec = daemonSet("armor-nri");
+    const installer = daemonSet("armor-hooks-installer").initContainers?.[0];
+    const term = spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms[0]?.matchExpressions?.[0];
+    expect(term).toEqual({ key: "armor-hooks/injection", operator: "In", values: ["nri"] });
+    const [nri, ...others] = spec.containers;
+    expect(others).toEqual([]);
+    expect(nri?.args?.[0]).toBe("nri");
+    expect(flag(nri!, "--hook-path")).toBe(`${flag(installer!, "--prefix")}/armor-hook`);
+    expect(flag(nri!, "--socket")).toBe(flag(installer!, "--socket"));
+    // Host paths: the NRI socket, the agent's socket directory, and runc's state and bundles read-only; never a runtime socket.
+    expect(hostPaths(spec).sort()).toEqual(["/run/armor", "/run/containerd/io.containerd.runtime.v2.task", "/run/containerd/runc", "/var/run/nri"]);
+    for (const mount of nri?.volumeMounts ?? []) if (mount.mountPath.startsWith("/run/containerd")) expect(mount.readOnly).toBe(true);
+    expect(nri?.securityContext).toMatchObject({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ["ALL"], add: ["SYS_PTRACE"] },
+    });
+    expect(nri?.securityContext?.privileged ?? false).toBe(false);
+    // The agent's own pod never holds the NRI socket.
+    expect(hostPaths(daemonSet("armor-agent"))).not.toContain("/var/run/nri");
   });
 
   test("the Containerfile puts the binaries and install.sh where the manifests run them", () => {
