@@ -3,7 +3,7 @@
  * from /proc/<pid>/ns, AppArmor profile and annotations from the bundle's
  * config.json. The live hook and the bootstrap enumeration share it.
  */
-import type { ContainerInfo } from "./container.ts";
+import type { ContainerInfo, Namespaces } from "./container.ts";
 import { readBundleConfig, type BundleConfig, type ReadText } from "./oci/bundle.ts";
 import { kubernetesIdentity } from "./oci/kubernetes.ts";
 import { readNamespaces, type ReadLink } from "./proc/namespaces.ts";
@@ -20,13 +20,20 @@ export interface ContainerRef {
 /** Reads the host's view of `ref`; throws E_PROCESS_GONE or E_BUNDLE. */
 export async function describeContainer(ref: ContainerRef, deps: { readText: ReadText; readLink: ReadLink }, config?: BundleConfig): Promise<ContainerInfo> {
   const namespaces = readNamespaces(ref.pid, deps.readLink);
-  const bundleConfig = config ?? (await readBundleConfig(ref.bundle, deps.readText));
+  return describeWith(ref, config ?? (await readBundleConfig(ref.bundle, deps.readText)), namespaces);
+}
+
+/**
+ * The record from what was read: synchronous, for the hook's fast path (lib/hook/fast.ts),
+ * which reads /proc and config.json itself.
+ */
+export function describeWith(ref: ContainerRef, config: BundleConfig, namespaces: Namespaces): ContainerInfo {
   return {
     id: ref.id,
     pid: ref.pid,
     bundle: ref.bundle,
     namespaces,
-    apparmorProfile: bundleConfig.apparmorProfile,
-    ...kubernetesIdentity({ ...bundleConfig.annotations, ...ref.annotations }),
+    apparmorProfile: config.apparmorProfile,
+    ...kubernetesIdentity({ ...config.annotations, ...ref.annotations }),
   };
 }

@@ -6,6 +6,9 @@
  * (a runtime runs hooks in the bundle directory).
  */
 
+/** Where the agent serves its protocol unless told otherwise (hook, agent and CLI share it). */
+export const DEFAULT_SOCKET = "/run/armor/armor.sock";
+
 /** Every file beside one socket. */
 export interface Layout {
   /** The socket's directory. */

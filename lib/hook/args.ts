@@ -11,9 +11,8 @@
 import * as v from "valibot";
 import { DEFAULT_SETTLE_MS, DEFAULT_STATE_ROOTS, parseStateRoots, type StateRoot } from "../bootstrap/state-roots.ts";
 import { ArmorError } from "../errors.ts";
-import { layout } from "../layout.ts";
+import { DEFAULT_SOCKET, layout } from "../layout.ts";
 import type { FailPolicy } from "../fail-policy.ts";
-import { DEFAULT_SOCKET } from "../wire/messages.ts";
 
 export { DEFAULT_SOCKET };
 export type { FailPolicy };

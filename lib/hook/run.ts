@@ -6,7 +6,7 @@
 import { describeContainer } from "../describe.ts";
 import { ArmorError, toArmorError } from "../errors.ts";
 import { escapeText } from "../escape.ts";
-import { readBundleConfig, type BundleConfig } from "../oci/bundle.ts";
+import { readBundleConfig } from "../oci/bundle.ts";
 import { kubernetesIdentity, podNamespace } from "../oci/kubernetes.ts";
 import { MAX_STATE_BYTES, parseState, resolveStage, stageOfArgument, type Stage } from "../oci/state.ts";
 import { prefetchLinks } from "../proc/namespaces.ts";
@@ -17,10 +17,13 @@ import { bootstrapArgv, hookUsage, logSettings, readHookArgs, type HookArgs } fr
 import { EXIT_STATUS, UNREACHABLE_CODES } from "./exit-status.ts";
 import { logCall, type Decision } from "./log-call.ts";
 import { failureVerdict } from "../fail-policy.ts";
+import { isAgentContainer } from "./agent-container.ts";
+import { agentShare, hookBudget } from "./budget.ts";
 import type { SpoolResult } from "./spool.ts";
 import type { HookDeps, HookOutcome } from "./deps.ts";
 
 export type { HookDeps, HookOutcome };
+export { isAgentContainer };
 
 /** What the hook knows so far, for the failure path: the deadline may cut it off anywhere. */
 interface Progress {
@@ -54,18 +57,11 @@ export async function runHook(deps: HookDeps, already: AlreadyRead = {}): Promis
   const settings = deps.writeLog ? logSettings(args) : null;
   const progress: Progress = { namespace: null, phase: "reading the OCI state" };
   // The one deadline: --timeout-ms less what a caller already spent and the time kept for the log line.
-  const reserveMs = settings === null ? 0 : logReserve(args.timeoutMs);
-  const budgetMs = Math.max(1, Math.floor(args.timeoutMs - reserveMs - (already.spentMs ?? 0)));
+  const { budgetMs } = hookBudget(args.timeoutMs, settings !== null, already.spentMs ?? 0);
   const decision = await decide(withAlreadyRead(deps, already), args, progress, budgetMs);
   await logCall(deps, settings, progress, decision, args.socket);
   return decision.outcome;
 }
-
-/** Time kept back at the end of --timeout-ms for the log line. */
-function logReserve(timeoutMs: number): number {
-  return Math.min(LOG_RESERVE_MS, Math.floor(timeoutMs / 10));
-}
-const LOG_RESERVE_MS = 100;
 
 /** What a caller (a fast path) already read and spent before handing the call to runHook(). */
 export interface AlreadyRead {
@@ -94,7 +90,7 @@ function withAlreadyRead(deps: HookDeps, already: AlreadyRead): HookDeps {
  */
 async function decide(deps: HookDeps, args: HookArgs, progress: Progress, budgetMs: number): Promise<Decision> {
   const signal = AbortSignal.timeout(budgetMs);
-  const agentDeadline = Date.now() + budgetMs - Math.min(SPOOL_RESERVE_MS, Math.floor(budgetMs / 4));
+  const agentDeadline = agentShare(budgetMs, Date.now());
   const cutOff = new Promise<Decision>((resolve) => {
     signal.addEventListener("abort", () => resolve(timedOut(args, progress)), { once: true });
   });
@@ -113,9 +109,6 @@ function timedOut(args: HookArgs, progress: Progress): Decision {
   const dropped = progress.phase === "writing the spool" ? "the deadline cut the spool write short (the agent replays it if it was whole)" : "no time left";
   return unconfirmed(error, args, progress, { dropped }, true);
 }
-
-/** At most this much of the budget is kept back for writing the spool. */
-const SPOOL_RESERVE_MS = 500;
 
 async function attempt(deps: HookDeps, args: HookArgs, progress: Progress, signal: AbortSignal, agentDeadline: number): Promise<Decision> {
   // A stage the argument names is known before stdin: a poststop is never refused, even if stdin never ends.
@@ -227,13 +220,6 @@ function failed(error: ArmorError, progress: { containerId?: string }): Decision
     result: "failed",
     code: error.code,
   };
-}
-
-/** The agent's own container: process.args[0]'s basename or its container-name annotation is the agent's name. */
-export function isAgentContainer(config: BundleConfig, stateAnnotations: Readonly<Record<string, string>> | undefined, agentName: string): boolean {
-  const arg0 = config.args[0];
-  if (arg0 !== undefined && arg0.slice(arg0.lastIndexOf("/") + 1) === agentName) return true;
-  return kubernetesIdentity({ ...config.annotations, ...stateAnnotations }).containerName === agentName;
 }
 
 /** Escapes what could disguise the line (lib/escape.ts): ids, paths and agent messages come from outside. */

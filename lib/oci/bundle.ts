@@ -27,17 +27,32 @@ export interface BundleConfig {
 /** Reads a file as text; injected so tests need no real bundle. */
 export type ReadText = (path: string) => Promise<string>;
 
+/** `<bundle>/config.json`. */
+export function configPath(bundle: string): string {
+  return `${bundle.replace(/\/+$/, "")}/config.json`;
+}
+
 /** Reads and validates `<bundle>/config.json`; throws E_BUNDLE naming the file and the problem. */
 export async function readBundleConfig(bundle: string, readText: ReadText): Promise<BundleConfig> {
-  const path = `${bundle.replace(/\/+$/, "")}/config.json`;
+  const path = configPath(bundle);
   let text: string;
   try {
     text = await readText(path);
   } catch (err) {
-    const errno = errnoOf(err);
-    const reason = errno === "ENOENT" ? "not found" : (errno ?? (err instanceof Error ? err.message : String(err)));
-    throw new ArmorError("E_BUNDLE", `${path}: ${reason}`, { cause: err });
+    throw unreadableConfig(path, err);
   }
+  return parseBundleConfig(path, text);
+}
+
+/** The E_BUNDLE error for a config.json that could not be read. */
+export function unreadableConfig(path: string, err: unknown): ArmorError {
+  const errno = errnoOf(err);
+  const reason = errno === "ENOENT" ? "not found" : (errno ?? (err instanceof Error ? err.message : String(err)));
+  return new ArmorError("E_BUNDLE", `${path}: ${reason}`, { cause: err });
+}
+
+/** Validates the text of config.json at `path` (read by the caller, at most MAX_CONFIG_BYTES + 1 bytes); throws E_BUNDLE. */
+export function parseBundleConfig(path: string, text: string): BundleConfig {
   if (text.length > MAX_CONFIG_BYTES) throw new ArmorError("E_BUNDLE", `${path}: larger than ${MAX_CONFIG_BYTES} bytes`);
   const config = parseWith(ConfigSchema, parseJson(text, path, "E_BUNDLE"), path, "E_BUNDLE");
   const profile = config.process?.apparmorProfile;

@@ -6,6 +6,9 @@
  */
 import { ArmorError } from "../errors.ts";
 
+/** The protocol version this build speaks: every message carries it (lib/wire/messages.ts). */
+export const PROTOCOL_VERSION = 1;
+
 /** Largest payload a peer may send, in bytes. */
 export const MAX_FRAME_BYTES = 64 * 1024;
 const HEADER_BYTES = 4;

@@ -7,11 +7,10 @@ import * as v from "valibot";
 import { ContainerIdSchema, ContainerInfoSchema, ContainerSchema, SourceSchema } from "../container.ts";
 import type { ErrorCode } from "../errors.ts";
 
-/** Where the agent serves this protocol unless told otherwise (hook, agent and CLI share it). */
-export const DEFAULT_SOCKET = "/run/armor/armor.sock";
-
-/** The protocol version this build speaks. */
-export const PROTOCOL_VERSION = 1;
+// Here too for their users; defined where the hook's fast path reads them without these schemas.
+export { DEFAULT_SOCKET } from "../layout.ts";
+export { PROTOCOL_VERSION } from "./frame.ts";
+import { PROTOCOL_VERSION } from "./frame.ts";
 
 const version = v.literal(PROTOCOL_VERSION);
 const requestId = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(2 ** 31 - 1));

@@ -1,0 +1,84 @@
+/**
+ * The hook's healthy path, synchronous from start to exit: no event loop, no thread pool, no
+ * timer (bench/README.md has what each costs). It does what runHook() does when all goes well
+ * — the same request, the same answer checks, the same log line — and nothing else: bad input,
+ * an unreachable or slow agent, an agent that refuses, the agent's own container, --help: it
+ * hands the call to runHook() (lib/hook/run.ts, a chunk loaded only then) with what it already
+ * read and the time it spent, so the policy, the spool and the failure lines live in one place.
+ */
+import { describeWith } from "../describe.ts";
+import { configPath, MAX_CONFIG_BYTES, parseBundleConfig, unreadableConfig, type BundleConfig } from "../oci/bundle.ts";
+import { kubernetesIdentity } from "../oci/kubernetes.ts";
+import { MAX_STATE_BYTES, parseState, resolveStage, type Stage } from "../oci/state.ts";
+import { readNamespaces } from "../proc/namespaces.ts";
+import { checkRegisterAnswer, checkUnregisterAnswer, hookRequestFrame } from "../wire/hook-call.ts";
+import { logSettings, readHookArgs, type HookArgs } from "./args.ts";
+import { agentShare, hookBudget } from "./budget.ts";
+import { isAgentContainer } from "./agent-container.ts";
+import type { CallFacts, Decision } from "./log-call.ts";
+import type { SyncIo } from "./sync-io.ts";
+
+/** What the fast path read before it handed over (runHook()'s `already`). */
+export interface Handoff {
+  /** Why it handed over, for tests. */
+  reason: string;
+  stdin?: string;
+  config?: { path: string; text: string };
+  spentMs: number;
+}
+
+/** A healthy call, for the log; or the call handed over. */
+export type FastResult = { decision: Decision; facts: CallFacts; args: HookArgs } | { handoff: Handoff };
+
+/** Largest answer the hook reads (as the full path's client). */
+const MAX_ANSWER_BYTES = 1024 * 1024;
+
+/** Runs the healthy path; never throws (anything thrown is a handoff). */
+export function fastHook(argv: readonly string[], io: SyncIo): FastResult {
+  const read: { stdin?: string; config?: { path: string; text: string } } = {};
+  const handoff = (reason: string): FastResult => ({ handoff: { reason, ...read, spentMs: io.now() } });
+  try {
+    const { args, error } = readHookArgs(argv);
+    if (error || args.help || args.version) return handoff(error ? "usage" : "help or version");
+    const budget = hookBudget(args.timeoutMs, logSettings(args) !== null, 0);
+    const stdin = io.readStdin(MAX_STATE_BYTES, budget.budgetMs);
+    if (!stdin.ended) return handoff("stdin did not end in time");
+    read.stdin = stdin.text;
+    if (stdin.text.length > MAX_STATE_BYTES) return handoff("state too large");
+    const state = parseState(stdin.text);
+    const stage: Stage = resolveStage(state, args.stage);
+    const facts: CallFacts = { stage, containerId: state.id, phase: "asking the agent" };
+    const agentUntil = agentShare(budget.budgetMs, 0);
+    const ask = (frame: Uint8Array): unknown => JSON.parse(new TextDecoder().decode(io.ask(args.socket, frame, agentUntil, MAX_ANSWER_BYTES)));
+    if (stage === "poststop") {
+      noteIdentity(facts, state.annotations ?? {});
+      checkUnregisterAnswer(ask(hookRequestFrame({ op: "unregister", container: state.id })));
+      return { decision: { outcome: { status: 0 }, result: "unregistered" }, facts, args };
+    }
+    if (state.pid === undefined || state.pid === 0 || state.bundle === undefined || state.bundle === "") return handoff("state without pid or bundle");
+    const path = configPath(state.bundle);
+    let config: BundleConfig;
+    try {
+      read.config = { path, text: io.readFile(path, MAX_CONFIG_BYTES) };
+    } catch (err) {
+      throw unreadableConfig(path, err);
+    }
+    config = parseBundleConfig(path, read.config.text);
+    if (isAgentContainer(config, state.annotations, args.agentName)) return handoff("the agent's own container");
+    noteIdentity(facts, { ...config.annotations, ...state.annotations });
+    const ref = { id: state.id, pid: state.pid, bundle: state.bundle, annotations: state.annotations };
+    const container = describeWith(ref, config, readNamespaces(state.pid, io.readLink));
+    const deadline = Math.floor(performance.timeOrigin + agentUntil);
+    checkRegisterAnswer(ask(hookRequestFrame({ op: "register", source: "hook", container, deadline })), container.id);
+    return { decision: { outcome: { status: 0 }, result: "registered" }, facts, args };
+  } catch (err) {
+    return handoff(err instanceof Error ? err.message : String(err));
+  }
+}
+
+/** The pod and container name, for the log line (as runHook() notes them). */
+function noteIdentity(facts: CallFacts, annotations: Readonly<Record<string, string>>): void {
+  const identity = kubernetesIdentity(annotations);
+  if (identity.pod) facts.pod = `${identity.pod.namespace}/${identity.pod.name}`;
+  if (identity.containerName !== null) facts.containerName = identity.containerName;
+}
