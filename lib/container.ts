@@ -4,9 +4,8 @@
  */
 import * as v from "valibot";
 
-/** Namespace kinds the hook reads from /proc/<pid>/ns, in a stable order. */
-export const NAMESPACE_KINDS = ["pid", "mnt", "net", "uts", "ipc", "cgroup", "user", "time"] as const;
-export type NamespaceKind = (typeof NAMESPACE_KINDS)[number];
+// Defined beside the reader of /proc/<pid>/ns: the hook's fast path imports that, not these schemas.
+export { NAMESPACE_KINDS, type NamespaceKind } from "./proc/namespaces.ts";
 
 /** Upper bounds on strings from outside: a frame can't smuggle megabytes into the registry. */
 export const MAX_ID_LENGTH = 256;

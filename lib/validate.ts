@@ -27,3 +27,12 @@ export function parseJson(text: string, what: string, code: ErrorCode): unknown 
     throw new ArmorError(code, `${what} is not valid JSON (${reason})`);
   }
 }
+
+/**
+ * A value (a schema) built on first use, not at module load: the hook's start-up pays only for
+ * the schemas its path parses (every valibot function run for the first time costs ~10 µs).
+ */
+export function lazy<T>(build: () => T): () => T {
+  let value: T | undefined;
+  return () => (value ??= build());
+}

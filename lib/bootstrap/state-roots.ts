@@ -5,6 +5,7 @@
  */
 import * as v from "valibot";
 import { ArmorError } from "../errors.ts";
+import { lazy } from "../validate.ts";
 
 /**
  * How long after the agent comes up its runtime state is enumerated once more, adding
@@ -58,19 +59,22 @@ export interface StateEntry {
   bundle: string;
 }
 
-const pid = v.pipe(v.number(), v.integer(), v.minValue(1));
-
-const RuncStateSchema = v.looseObject({
-  id: v.string(),
-  init_process_pid: pid,
-  init_process_start: v.optional(v.number()),
-  config: v.looseObject({ labels: v.optional(v.array(v.string())) }),
-});
-
-const CrunStatusSchema = v.looseObject({
-  pid,
-  "process-start-time": v.optional(v.number()),
-  bundle: v.string(),
+// Built on first use: the hook imports this module for its flags' defaults and never parses a state file.
+const stateSchemas = lazy(() => {
+  const pid = v.pipe(v.number(), v.integer(), v.minValue(1));
+  return {
+    runc: v.looseObject({
+      id: v.string(),
+      init_process_pid: pid,
+      init_process_start: v.optional(v.number()),
+      config: v.looseObject({ labels: v.optional(v.array(v.string())) }),
+    }),
+    crun: v.looseObject({
+      pid,
+      "process-start-time": v.optional(v.number()),
+      bundle: v.string(),
+    }),
+  };
 });
 
 /** The file holding a container's state inside its directory, per format. */
@@ -85,13 +89,13 @@ export function parseStateFile(format: StateFormat, dirName: string, text: strin
     return "not valid JSON";
   }
   if (format === "runc") {
-    const parsed = v.safeParse(RuncStateSchema, json);
+    const parsed = v.safeParse(stateSchemas().runc, json);
     if (!parsed.success) return "not a runc state";
     const label = parsed.output.config.labels?.find((l) => l.startsWith("bundle="));
     if (!label) return "no bundle label";
     return { id: parsed.output.id, pid: parsed.output.init_process_pid, startTime: parsed.output.init_process_start, bundle: label.slice("bundle=".length) };
   }
-  const parsed = v.safeParse(CrunStatusSchema, json);
+  const parsed = v.safeParse(stateSchemas().crun, json);
   if (!parsed.success) return "not a crun status";
   return { id: dirName, pid: parsed.output.pid, startTime: parsed.output["process-start-time"], bundle: parsed.output.bundle };
 }

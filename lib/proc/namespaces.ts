@@ -1,6 +1,11 @@
 /** Namespace inode numbers of a process, from the `/proc/<pid>/ns/*` links ("pid:[4026532180]"). */
-import { NAMESPACE_KINDS, type Namespaces } from "../container.ts";
 import { ArmorError, errnoOf } from "../errors.ts";
+
+/** Namespace kinds the hook reads from /proc/<pid>/ns, in a stable order (lib/container.ts's record has one field each). */
+export const NAMESPACE_KINDS = ["pid", "mnt", "net", "uts", "ipc", "cgroup", "user", "time"] as const;
+export type NamespaceKind = (typeof NAMESPACE_KINDS)[number];
+/** Inode number per namespace kind (lib/container.ts's NamespacesSchema checks the same shape). */
+export type NamespaceInodes = Partial<Record<NamespaceKind, number>>;
 
 /** Reads a symlink's target; injected so tests need no real process. */
 export type ReadLink = (path: string) => string;
@@ -13,8 +18,8 @@ const LINK = /^[a-z_]+:\[(\d+)\]$/;
  * Reads every namespace the kernel exposes for `pid`. A kind the kernel lacks (e.g. `time`
  * before 5.6) is left out; a process that is gone is an E_PROCESS_GONE error.
  */
-export function readNamespaces(pid: number, readLink: ReadLink, procRoot = "/proc"): Namespaces {
-  const namespaces: Namespaces = {};
+export function readNamespaces(pid: number, readLink: ReadLink, procRoot = "/proc"): NamespaceInodes {
+  const namespaces: NamespaceInodes = {};
   for (const kind of NAMESPACE_KINDS) {
     const path = `${procRoot}/${pid}/ns/${kind}`;
     let target: string;
