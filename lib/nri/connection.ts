@@ -31,6 +31,8 @@ export const DEFAULT_PLUGIN_INDEX = "10";
 export const DEFAULT_NRI_SOCKET = "/var/run/nri/nri.sock";
 /** RegisterPlugin's answer must come within the runtime's registration timeout (5 s by default). */
 const REGISTER_TIMEOUT_MS = 5_000;
+/** An answer slower than this is logged as a warning: the runtime gives up at 2 s. */
+const SLOW_ANSWER_MS = 1_000;
 /** Reconnection backoff: doubling from the first to the last. */
 export const RECONNECT_MIN_MS = 250;
 export const RECONNECT_MAX_MS = 5_000;
@@ -83,7 +85,16 @@ export async function connectNri(o: ConnectionOptions): Promise<NriConnection> {
     socket?.end();
     resolveClosed();
   };
-  const plugin = new TtrpcConn(sender(PLUGIN_SERVICE_CONN), (service, method, payload) => serveRuntimeCall(o, service, method, payload));
+  const plugin = new TtrpcConn(sender(PLUGIN_SERVICE_CONN), async (service, method, payload) => {
+    const started = performance.now();
+    try {
+      return await serveRuntimeCall(o, service, method, payload);
+    } finally {
+      const ms = Math.round((performance.now() - started) * 100) / 100;
+      // The runtime drops a plugin slower than its request timeout (2 s): say so well before.
+      o.log(ms > SLOW_ANSWER_MS ? "warn" : "debug", "answered the runtime", { method, ms });
+    }
+  });
   const runtime = new TtrpcConn(sender(RUNTIME_SERVICE_CONN), async () => {
     throw new RpcError(RPC_CODE.UNIMPLEMENTED, "the plugin serves nothing on the runtime's connection");
   });

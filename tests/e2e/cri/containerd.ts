@@ -42,6 +42,21 @@ export interface ContainerdOptions {
   extraToml: string;
 }
 
+/** containerd 1.7.13 with NRI, beside the checkout (ARMOR_CONTAINERD_NRI names another directory). */
+export const CONTAINERD_NRI_DIR = process.env.ARMOR_CONTAINERD_NRI || join(import.meta.dir, "../../../../shared/tools/containerd-1.7.13");
+
+/** extraToml turning NRI on, its socket at `{dir}/nri/nri.sock` (make `{dir}/nri/conf.d` and `plugins` first). */
+export const NRI_TOML = `
+[plugins."io.containerd.nri.v1.nri"]
+  disable = false
+  disable_connections = false
+  plugin_config_path = "{dir}/nri/conf.d"
+  plugin_path = "{dir}/nri/plugins"
+  plugin_registration_timeout = "5s"
+  plugin_request_timeout = "2s"
+  socket_path = "{dir}/nri/nri.sock"
+`;
+
 export const DEFAULT_CONTAINERD: ContainerdOptions = {
   binary: "containerd",
   shimDir: null,

@@ -8,24 +8,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Subprocess } from "bun";
-import { AGENT, AgentProcess, HOOK, ROOT, sharedLibraryMounts, waitFor } from "../support.ts";
+import { AGENT, AgentProcess, HOOK, sharedLibraryMounts, waitFor } from "../support.ts";
 import { CriError, type PodSandboxConfig } from "./client.ts";
-import { containerdTestLifecycle, hostNetworkPod } from "./containerd.ts";
+import { CONTAINERD_NRI_DIR, containerdTestLifecycle, hostNetworkPod, NRI_TOML } from "./containerd.ts";
 import { IMAGE } from "./image.ts";
 
-/** containerd 1.7.13 with NRI, beside the checkout (ARMOR_CONTAINERD_NRI names another directory). */
-const CONTAINERD_1_7 = process.env.ARMOR_CONTAINERD_NRI || join(ROOT, "../shared/tools/containerd-1.7.13");
-const NRI_TOML = `
-[plugins."io.containerd.nri.v1.nri"]
-  disable = false
-  disable_connections = false
-  plugin_config_path = "{dir}/nri/conf.d"
-  plugin_path = "{dir}/nri/plugins"
-  plugin_registration_timeout = "5s"
-  plugin_request_timeout = "2s"
-  socket_path = "{dir}/nri/nri.sock"
-`;
-
+const CONTAINERD_1_7 = CONTAINERD_NRI_DIR;
 const available = existsSync(join(CONTAINERD_1_7, "containerd"));
 if (!available) console.warn(`skipping the NRI suite: no containerd 1.7 at ${CONTAINERD_1_7} (set ARMOR_CONTAINERD_NRI)`);
 const skipped = (): void => {};
