@@ -4,6 +4,7 @@
  * directory, and a compiled binary would otherwise read .env/bunfig.toml there.
  */
 import { $ } from "bun";
+import { patchRuntimeEnv, type PatchReport } from "./runtime-env.ts";
 
 /** The `bun build` flags of both binaries. */
 export const COMPILE_FLAGS = ["--compile", "--minify", "--bytecode", "--format=esm", "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig"];
@@ -18,43 +19,26 @@ export const COMPILE_FLAGS = ["--compile", "--minify", "--bytecode", "--format=e
 export const HOOK_FLAGS = [...COMPILE_FLAGS, "--splitting", "--compile-jit-policy=100"];
 
 /**
- * Environment variables the embedded Bun runtime obeys before any of our code runs, and
- * no build flag turns off: BUN_BE_BUN makes the binary the `bun` CLI (which would run a
- * script named like the hook's stage from the bundle directory), BUN_OPTIONS adds
- * `--preload` and the like, BUN_INSPECT* opens a debugger. A runtime may hand its own
- * environment to a hook, so their names are erased from the runtime's string table: a
- * name starting with a NUL byte matches no environment variable. install.sh's hooks.d check
- * is a subcommand of the agent (`armor-agent check-hooks`), so neither binary needs them.
+ * Every environment variable name the embedded runtime reads is made inert after compiling:
+ * scripts/runtime-env.ts holds the table (erased, or kept and why) and fails the build on a
+ * name nobody classified. Our own bundle's strings are never touched.
  */
-export const ERASED_ENV_NAMES = {
-  hook: ["BUN_BE_BUN", "BUN_OPTIONS", "BUN_INSPECT"],
-  agent: ["BUN_BE_BUN", "BUN_OPTIONS", "BUN_INSPECT"],
-} as const;
-
-/** Erases `names` in a compiled binary; throws if one is missing (a Bun that reads them otherwise). */
-export async function eraseRuntimeEnvNames(path: string, names: readonly string[]): Promise<void> {
-  const binary = Buffer.from(await Bun.file(path).arrayBuffer());
-  for (const name of names) {
-    const needle = Buffer.from(name);
-    let found = 0;
-    for (let at = binary.indexOf(needle); at >= 0; at = binary.indexOf(needle, at + 1)) {
-      binary[at] = 0;
-      found += 1;
-    }
-    if (found === 0) throw new Error(`${path}: ${name} not found in the embedded runtime; check how this Bun reads it before shipping`);
-  }
+export async function patchBinary(path: string): Promise<PatchReport> {
+  const binary = new Uint8Array(await Bun.file(path).arrayBuffer());
+  const report = patchRuntimeEnv(binary);
   await Bun.write(path, binary);
+  return report;
 }
 
 const targets = [
-  ["hook.ts", "dist/armor-hook", HOOK_FLAGS, ERASED_ENV_NAMES.hook],
-  ["agent.ts", "dist/armor-agent", COMPILE_FLAGS, ERASED_ENV_NAMES.agent],
+  ["hook.ts", "dist/armor-hook", HOOK_FLAGS],
+  ["agent.ts", "dist/armor-agent", COMPILE_FLAGS],
 ] as const;
 
 if (import.meta.main) {
-  for (const [entry, outfile, flags, erased] of targets) {
+  for (const [entry, outfile, flags] of targets) {
     await $`bun build ${entry} ${flags} --outfile ${outfile}`.quiet();
-    await eraseRuntimeEnvNames(outfile, erased);
-    console.log(`built ${outfile}`);
+    const { erased } = await patchBinary(outfile);
+    console.log(`built ${outfile} (${erased.size} runtime environment names erased, BUN_JSC_* off)`);
   }
 }

@@ -7,7 +7,8 @@ set -euo pipefail
 
 # containerd: Debian's 1.6 daemon (its CRI plugin) and ctr, for the CRI e2e suite.
 # prometheus: promtool, which checks the agent's /metrics exposition in the tests.
-APT_PACKAGES=(runc crun busybox-static podman containerd procps util-linux prometheus)
+# gdb: tests/e2e/runtime-env.test.ts traces which environment names the compiled binaries getenv().
+APT_PACKAGES=(runc crun busybox-static podman containerd procps util-linux prometheus gdb)
 BUN_VERSION=1.4.5
 
 cd "$(dirname "$0")/.."
