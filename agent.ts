@@ -4,7 +4,7 @@
  * become one line and an exit status in `guarded`.
  */
 import { defineCommand } from "citty";
-import { closeSync, constants, existsSync, fstatSync, openSync, readlinkSync, readSync } from "node:fs";
+import { closeSync, constants, existsSync, fstatSync, openSync, readlinkSync, readSync, statSync } from "node:fs";
 import { getCommand, listCommand, lookupCommand, statusCommand, watchCommand } from "./lib/agent/commands.ts";
 import { agentExitStatus } from "./lib/agent/exit-status.ts";
 import { HOOK_RESULTS, hookLogCommand, MAX_TAIL, parseHookLogQuery, type OpenedLog } from "./lib/agent/hook-log.ts";
@@ -30,6 +30,10 @@ import { nriComponent } from "./lib/nri/connection.ts";
 import { describeNri } from "./lib/nri/describe.ts";
 import { hookEntries } from "./lib/nri/hook-entry.ts";
 import { NriPlugin } from "./lib/nri/plugin.ts";
+import { parseWith } from "./lib/validate.ts";
+import { GateNameSchema, MAX_GATE_TIMEOUT_MS } from "./lib/wire/messages.ts";
+import { GATE_POLICIES, type GatePolicy } from "./lib/agent/watch.ts";
+import { DEFAULT_SWEEP_INTERVAL_MS } from "./lib/agent/sweep.ts";
 
 const socketArg = {
   type: "string",
@@ -104,6 +108,19 @@ const serve = defineCommand({
       valueHint: "PATH",
       description: "where hooks leave events the agent could not take; replayed at start and every second (default: spool beside the socket)",
     },
+    "gate-policy": {
+      type: "enum",
+      options: [...GATE_POLICIES],
+      default: "open",
+      description:
+        "a gate (watch --gate) that times out or disconnects mid-decision: open starts the container with a warning (answer, hook log, metric); closed refuses it",
+    },
+    "sweep-interval-ms": {
+      type: "string",
+      default: String(DEFAULT_SWEEP_INTERVAL_MS),
+      valueHint: "N",
+      description: "look at every record's process this often, removing those that died without a poststop (source sweep)",
+    },
     "warm-hook": {
       type: "boolean",
       default: true,
@@ -139,6 +156,8 @@ const serve = defineCommand({
         settleMs: args["bootstrap-settle-ms"] === "0" ? 0 : wholeMs("--bootstrap-settle-ms", args["bootstrap-settle-ms"], 3_600_000),
         ...(args.metrics ? { metrics: args.metrics } : {}),
         ...(args["warm-hook"] ? { warmHook: args["hook-binary"] } : {}),
+        gatePolicy: args["gate-policy"] as GatePolicy,
+        sweepIntervalMs: wholeMs("--sweep-interval-ms", args["sweep-interval-ms"], 3_600_000),
         ...(args.mode === "poll" ? { poll: { intervalMs: wholeMs("--interval-ms", args["interval-ms"], 3_600_000) } } : {}),
       });
       for (const signal of ["SIGTERM", "SIGINT"] as const) {
@@ -165,15 +184,29 @@ const get = defineCommand({
 });
 
 const lookup = defineCommand({
-  meta: { name: "lookup", description: "Which container owns a (pid, mnt) namespace pair (exit 3 when none)" },
+  meta: {
+    name: "lookup",
+    description: "Which container owns a (pid, mnt) namespace pair, a host process (--pid) or a cgroup (--cgroup-id) (exit 3 when none)",
+  },
   args: {
-    pidns: { type: "positional", description: "pid namespace inode", required: true },
-    mntns: { type: "positional", description: "mount namespace inode", required: true },
+    pidns: { type: "positional", description: "pid namespace inode", required: false },
+    mntns: { type: "positional", description: "mount namespace inode", required: false },
+    pid: { type: "string", valueHint: "PID", description: "a host process id: the agent reads its /proc/PID/ns (a `runc exec` process finds its container)" },
+    "cgroup-id": { type: "string", valueHint: "N", description: "a cgroup id, as bpf_get_current_cgroup_id() returns it" },
     socket: socketArg,
     json: jsonArg,
     "timeout-ms": timeoutArg,
   },
-  run: ({ args }) => guarded(() => lookupCommand(args.socket, timeoutMs(args["timeout-ms"]), args.pidns, args.mntns, args.json, print)),
+  run: ({ args }) =>
+    guarded(() =>
+      lookupCommand(
+        args.socket,
+        timeoutMs(args["timeout-ms"]),
+        { pidns: args.pidns, mntns: args.mntns, pid: args.pid, cgroupId: args["cgroup-id"] },
+        args.json,
+        print,
+      ),
+    ),
 });
 
 const status = defineCommand({
@@ -201,10 +234,52 @@ const checkHooks = defineCommand({
 });
 
 const watch = defineCommand({
-  meta: { name: "watch", description: "Stream add/remove events as they happen" },
-  args: { socket: socketArg, json: jsonArg, "timeout-ms": timeoutArg },
-  // process.stdout.write, not console.log, which swallows EPIPE: a closed reader must end the watch (quietly, below).
-  run: ({ args }) => guarded(() => watchCommand(args.socket, timeoutMs(args["timeout-ms"]), args.json, (line) => void process.stdout.write(`${line}\n`))),
+  meta: {
+    name: "watch",
+    description:
+      "A snapshot of every container, then each change as it happens, with no gap; reconnects and resumes. With --gate: decide on each live registration",
+  },
+  args: {
+    socket: socketArg,
+    json: { ...jsonArg, description: "print the snapshot and each change as JSON lines (PROTOCOL.md)" },
+    since: {
+      type: "string",
+      valueHint: "EPOCH:REV",
+      description: "resume after this revision (an event's epoch and rev); a fresh snapshot (reset) if the agent no longer has it",
+    },
+    reconnect: { type: "boolean", default: false, description: "when the agent goes away, reconnect and resume (a gate always does) instead of exiting 4" },
+    gate: { type: "string", valueHint: "NAME", description: "be a gate: the agent answers a container's hook only after --exec acked it" },
+    exec: {
+      type: "string",
+      valueHint: "CMD",
+      description: "with --gate: run CMD (sh -c) per gated add, record on stdin, ARMOR_CONTAINER_ID set; exit 0 acks, else nacks with its first stderr line",
+    },
+    "gate-timeout-ms": {
+      type: "string",
+      default: "1000",
+      valueHint: "N",
+      description: `with --gate: the agent waits at most N ms (up to ${MAX_GATE_TIMEOUT_MS}) for a decision, never beyond the hook's deadline`,
+    },
+    "timeout-ms": timeoutArg,
+  },
+  run: ({ args }) =>
+    guarded(async () => {
+      if ((args.gate === undefined) !== (args.exec === undefined)) throw new ArmorError("E_USAGE", "--gate NAME and --exec CMD go together");
+      const gate =
+        args.gate === undefined || args.exec === undefined
+          ? undefined
+          : {
+              name: parseWith(GateNameSchema, args.gate, "--gate", "E_USAGE"),
+              exec: args.exec,
+              timeoutMs: wholeMs("--gate-timeout-ms", args["gate-timeout-ms"], MAX_GATE_TIMEOUT_MS),
+            };
+      const warn = (line: string): void => console.error(line);
+      await watchCommand(
+        { socket: args.socket, timeoutMs: timeoutMs(args["timeout-ms"]), json: args.json, since: args.since, reconnect: args.reconnect, gate, warn },
+        // process.stdout.write, not console.log, which swallows EPIPE: a closed reader must end the watch (quietly, below).
+        (line) => void process.stdout.write(`${line}\n`),
+      );
+    }),
 });
 
 /** Opens a log file now (rotations after this change nothing), or null when absent. */
@@ -306,7 +381,13 @@ const nri = defineCommand({
         {
           agent: socketAgentPort(hook.socket, hook.timeoutMs),
           describe: (ref) =>
-            describeNri(ref, { readText: (path) => Bun.file(path).text(), readLink: (path) => readlinkSync(path), stateRoots: hook.stateRoots, log }),
+            describeNri(ref, {
+              readText: (path) => Bun.file(path).text(),
+              readLink: (path) => readlinkSync(path),
+              statIno: (path) => statSync(path).ino,
+              stateRoots: hook.stateRoots,
+              log,
+            }),
           agentEverStarted: () => existsSync(hook.spoolDir),
           log,
         },

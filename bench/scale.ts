@@ -42,6 +42,7 @@ function record(i: number): ContainerInfo {
     sandboxId: hex(i + 1),
     image: "registry.example/team/nginx@sha256:4f1c2b3a4f1c2b3a4f1c2b3a4f1c2b3a4f1c2b3a4f1c2b3a4f1c2b3a4f1c2b3a",
     containerType: "container",
+    cgroup: { path: `/kubepods/besteffort/pod${hex(i)}/${hex(i)}`, id: 10_000 + i },
   };
 }
 

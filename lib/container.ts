@@ -69,6 +69,18 @@ export const AFTER_START_SOURCES = ["bootstrap", "nri"] as const satisfies reado
 export type AfterStartSource = (typeof AFTER_START_SOURCES)[number];
 export const isAfterStart = (source: Source): source is AfterStartSource => source === "bootstrap" || source === "nri";
 
+/**
+ * The container's cgroup v2 identity: `path`, the `0::` line of /proc/<pid>/cgroup (as
+ * the reader's cgroup namespace shows it), and `id`, the inode of that directory under
+ * the cgroup2 mount — what bpf_get_current_cgroup_id() returns for its tasks — or null
+ * where no cgroup2 hierarchy is mounted (or the directory could not be looked at).
+ */
+export const CgroupSchema = v.strictObject({
+  path: boundedString,
+  id: v.nullable(inode),
+});
+export type Cgroup = v.InferOutput<typeof CgroupSchema>;
+
 /** What the hook knows about a container at createRuntime. */
 export const ContainerInfoSchema = v.strictObject({
   id: ContainerIdSchema,
@@ -82,6 +94,8 @@ export const ContainerInfoSchema = v.strictObject({
   image: nullableString,
   /** Optional on the wire (null when absent), so a hook of the previous build still registers. */
   containerType: v.optional(v.nullable(ContainerTypeSchema), null),
+  /** Null when the process shows no cgroup v2 line (a pure cgroup v1 host); absent from older senders: null. */
+  cgroup: v.optional(v.nullable(CgroupSchema), null),
 });
 export type ContainerInfo = v.InferOutput<typeof ContainerInfoSchema>;
 

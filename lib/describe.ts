@@ -1,11 +1,12 @@
 /**
  * Builds the record of one container from what the host shows of it: namespaces
- * from /proc/<pid>/ns, AppArmor profile and annotations from the bundle's
- * config.json. The live hook and the bootstrap enumeration share it.
+ * from /proc/<pid>/ns, the cgroup from /proc/<pid>/cgroup (lib/proc/cgroup.ts), AppArmor
+ * profile and annotations from the bundle's config.json. The live hook and the bootstrap enumeration share it.
  */
-import type { ContainerInfo, Namespaces } from "./container.ts";
+import type { Cgroup, ContainerInfo, Namespaces } from "./container.ts";
 import { readBundleConfig, type BundleConfig, type ReadText } from "./oci/bundle.ts";
 import { kubernetesIdentity } from "./oci/kubernetes.ts";
+import { readCgroup, type StatIno } from "./proc/cgroup.ts";
 import { readNamespaces, type ReadLink } from "./proc/namespaces.ts";
 
 /** What is known of a container before looking at the host. */
@@ -17,17 +18,26 @@ export interface ContainerRef {
   annotations?: Readonly<Record<string, string>> | undefined;
 }
 
+/** What describing reads the host with. */
+export interface DescribeDeps {
+  readText: ReadText;
+  readLink: ReadLink;
+  /** stat(2)'s inode: the cgroup id is the inode of the container's cgroup2 directory. */
+  statIno: StatIno;
+}
+
 /** Reads the host's view of `ref`; throws E_PROCESS_GONE or E_BUNDLE. */
-export async function describeContainer(ref: ContainerRef, deps: { readText: ReadText; readLink: ReadLink }, config?: BundleConfig): Promise<ContainerInfo> {
+export async function describeContainer(ref: ContainerRef, deps: DescribeDeps, config?: BundleConfig): Promise<ContainerInfo> {
   const namespaces = readNamespaces(ref.pid, deps.readLink);
-  return describeWith(ref, config ?? (await readBundleConfig(ref.bundle, deps.readText)), namespaces);
+  const cgroup = readCgroup(ref.pid, deps);
+  return describeWith(ref, config ?? (await readBundleConfig(ref.bundle, deps.readText)), namespaces, await cgroup);
 }
 
 /**
  * The record from what was read: synchronous, for the hook's fast path (lib/hook/fast.ts),
  * which reads /proc and config.json itself.
  */
-export function describeWith(ref: ContainerRef, config: BundleConfig, namespaces: Namespaces): ContainerInfo {
+export function describeWith(ref: ContainerRef, config: BundleConfig, namespaces: Namespaces, cgroup: Cgroup | null): ContainerInfo {
   return {
     id: ref.id,
     pid: ref.pid,
@@ -35,5 +45,6 @@ export function describeWith(ref: ContainerRef, config: BundleConfig, namespaces
     namespaces,
     apparmorProfile: config.apparmorProfile,
     ...kubernetesIdentity({ ...config.annotations, ...ref.annotations }),
+    cgroup,
   };
 }

@@ -19,6 +19,8 @@ export type ErrorCode =
   | "E_REGISTRY_FULL"
   | "E_DEADLINE"
   | "E_SOCKET"
+  /** A gate (a `watch` consumer with a name) refused the container, or did not answer under `--gate-policy closed`. */
+  | "E_GATE_REFUSED"
   | "E_INTERNAL";
 
 /**

@@ -4,11 +4,17 @@
  */
 import { isAfterStart, type Container, type ContainerInfo, type Source } from "./container.ts";
 
-/** A change to the registry, as `watch` streams it. */
-export interface RegistryEvent {
-  event: "add" | "remove";
-  container: Container;
-}
+/** What took a container out of the registry: its poststop (or a client), the stale-record sweep, a gate's refusal, the polling baseline. */
+export type RemovedBy = "unregister" | "sweep" | "gate" | "poll";
+
+/**
+ * A change to the registry, as `watch` streams it: `rev` numbers it (1, 2, 3… per
+ * registry, no gaps); a remove says what removed the container.
+ */
+export type RegistryEvent = { event: "add"; rev: number; container: Container } | { event: "remove"; rev: number; source: RemovedBy; container: Container };
+
+/** How many changes the registry keeps for `watch` consumers resuming with `since`. */
+export const MAX_HISTORY = 10_000;
 
 /** What a registration did; "full": not applied, the registry is at its bounds. */
 export type RegisterOutcome = "added" | "updated" | "unchanged" | "ignored" | "full";
@@ -27,6 +33,10 @@ export interface RegistryOptions {
   limits?: Partial<RegistryLimits>;
   /** Called with a one-line reason for every registration refused at the bounds (log line, metric). */
   refused?: (message: string) => void;
+  /** Names this registry for watchers (default: 16 random hex digits). */
+  epoch?: string;
+  /** How many changes are kept for watchers resuming with `since` (default MAX_HISTORY). */
+  historySize?: number;
 }
 
 const recordBytes = (info: ContainerInfo): number => Buffer.byteLength(JSON.stringify(info));
@@ -41,6 +51,7 @@ export const TOMBSTONE_TTL_MS = 10 * 60_000;
 export class Registry {
   readonly #byId = new Map<string, Container>();
   readonly #byNamespaces = new Map<string, string>();
+  readonly #byCgroupId = new Map<number, string>();
   readonly #listeners = new Set<(event: RegistryEvent) => void>();
   /** Ids a live poststop removed, with when: a pre-existing add for them is stale. */
   readonly #tombstones = new Map<string, number>();
@@ -50,16 +61,47 @@ export class Registry {
   /** Size of each held record, and their sum. */
   readonly #sizes = new Map<string, number>();
   #bytes = 0;
+  /** The last MAX_HISTORY changes, a ring: `#history[(rev - 1) % length]` holds change `rev`. */
+  readonly #history: RegistryEvent[] = [];
+  readonly #historySize: number;
+  #rev = 0;
+  /** Names this registry (this agent process): a rev means nothing under another epoch. */
+  readonly epoch: string;
 
   constructor(now: () => Date = () => new Date(), options: RegistryOptions = {}) {
     this.#now = now;
     this.limits = { ...DEFAULT_REGISTRY_LIMITS, ...options.limits };
     this.#refused = options.refused ?? (() => {});
+    this.epoch = options.epoch ?? newEpoch();
+    this.#historySize = options.historySize ?? MAX_HISTORY;
   }
 
   /** Sum of the held records' sizes. */
   get bytes(): number {
     return this.#bytes;
+  }
+
+  /** The revision of the last change: 0 before any. */
+  get rev(): number {
+    return this.#rev;
+  }
+
+  /** Everything held, at the revision it was held at. */
+  snapshot(): { rev: number; containers: Container[] } {
+    return { rev: this.#rev, containers: this.list() };
+  }
+
+  /**
+   * The changes after `rev`, oldest first — or undefined when they are no longer all
+   * kept (or `rev` is not one this registry reached): the caller needs a snapshot.
+   */
+  changesSince(rev: number): RegistryEvent[] | undefined {
+    if (!Number.isInteger(rev) || rev < 0 || rev > this.#rev) return undefined;
+    const oldestKept = this.#rev - this.#history.length + 1;
+    if (rev + 1 < oldestKept) return undefined;
+    const changes: RegistryEvent[] = [];
+    for (let r = rev + 1; r <= this.#rev; r++) changes.push(this.#history[(r - 1) % this.#historySize] as RegistryEvent);
+    return changes;
   }
 
   /**
@@ -102,15 +144,16 @@ export class Registry {
     if (existing && existing.registeredAt !== container.registeredAt) this.#byId.delete(container.id);
     this.#byId.set(container.id, container);
     this.#index(container);
-    this.#emit({ event: "add", container });
+    this.#emit({ event: "add", rev: this.#rev + 1, container });
     return { outcome: existing ? "updated" : "added", container };
   }
 
   /**
    * Removes a container; an unknown id is not an error (returns undefined). Either
    * way the id is remembered, so a stale pre-existing add cannot bring it back.
+   * `by` says what removed it (the remove event carries it as `source`).
    */
-  unregister(id: string): Container | undefined {
+  unregister(id: string, by: RemovedBy = "unregister"): Container | undefined {
     this.#tombstones.delete(id);
     this.#tombstones.set(id, this.#now().getTime());
     if (this.#tombstones.size > MAX_TOMBSTONES) {
@@ -123,7 +166,7 @@ export class Registry {
     this.#bytes -= this.#sizes.get(id) ?? 0;
     this.#sizes.delete(id);
     this.#unindex(existing);
-    this.#emit({ event: "remove", container: existing });
+    this.#emit({ event: "remove", rev: this.#rev + 1, source: by, container: existing });
     return existing;
   }
 
@@ -139,6 +182,12 @@ export class Registry {
   lookup(pidns: number, mntns: number): Container | undefined {
     const id = this.#byNamespaces.get(nsKey(pidns, mntns));
     return id === undefined ? undefined : this.#byId.get(id);
+  }
+
+  /** The container whose cgroup has this id (the inode eBPF programs see); the latest registration owns a reused one. */
+  lookupCgroup(id: number): Container | undefined {
+    const held = this.#byCgroupId.get(id);
+    return held === undefined ? undefined : this.#byId.get(held);
   }
 
   /** Every container held, oldest registration first. */
@@ -163,11 +212,15 @@ export class Registry {
   }
 
   #index(container: Container): void {
+    const cgroupId = container.cgroup?.id;
+    if (cgroupId !== undefined && cgroupId !== null) this.#byCgroupId.set(cgroupId, container.id);
     const { pid, mnt } = container.namespaces;
     if (pid !== undefined && mnt !== undefined) this.#byNamespaces.set(nsKey(pid, mnt), container.id);
   }
 
   #unindex(container: Container): void {
+    const cgroupId = container.cgroup?.id;
+    if (cgroupId !== undefined && cgroupId !== null && this.#byCgroupId.get(cgroupId) === container.id) this.#byCgroupId.delete(cgroupId);
     const { pid, mnt } = container.namespaces;
     if (pid === undefined || mnt === undefined) return;
     const key = nsKey(pid, mnt);
@@ -176,6 +229,9 @@ export class Registry {
   }
 
   #emit(event: RegistryEvent): void {
+    this.#rev = event.rev;
+    if (this.#history.length < this.#historySize) this.#history.push(event);
+    else this.#history[(event.rev - 1) % this.#historySize] = event;
     for (const listener of this.#listeners) {
       try {
         listener(event);
@@ -184,6 +240,11 @@ export class Registry {
       }
     }
   }
+}
+
+/** 16 random hex digits: two agent processes never share an epoch. */
+function newEpoch(): string {
+  return [...crypto.getRandomValues(new Uint8Array(8))].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 function sameInfo(a: Container, b: ContainerInfo): boolean {

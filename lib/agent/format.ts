@@ -1,7 +1,7 @@
 /** Human-readable views of containers for the CLI: a table and one-line events. Every field is escaped (lib/escape.ts): a pod author writes most of them. */
 import type { Container } from "../container.ts";
 import { escapeText as e } from "../escape.ts";
-import type { Event } from "../wire/messages.ts";
+import type { ChangeEvent } from "../wire/messages.ts";
 
 const COLUMNS: ReadonlyArray<[string, (c: Container) => string]> = [
   ["ID", (c) => c.id],
@@ -39,14 +39,17 @@ export function formatContainer(c: Container): string {
     `sandboxId:       ${e(c.sandboxId ?? "-")}`,
     `containerType:   ${e(c.containerType ?? "-")}`,
     `image:           ${e(c.image ?? "-")}`,
+    `cgroup:          ${c.cgroup ? `${e(c.cgroup.path)} (id ${c.cgroup.id ?? "-"})` : "-"}`,
     `source:          ${e(c.source)}`,
     `registeredAt:    ${e(c.registeredAt)}`,
   ].join("\n");
 }
 
-/** One line per watch event. */
-export function formatEvent(event: Event): string {
+/** One line per watch change: `+` added, `-` removed (and by what, unless its poststop), then its revision. */
+export function formatEvent(event: ChangeEvent): string {
   const c = event.container;
   const pod = c.pod ? ` pod=${e(`${c.pod.namespace}/${c.pod.name}`)}` : "";
-  return `${event.event === "add" ? "+" : "-"} ${e(c.id)} pid=${c.pid} pidns=${c.namespaces.pid ?? "-"} mntns=${c.namespaces.mnt ?? "-"}${pod} source=${e(c.source)}`;
+  const cgroup = c.cgroup?.id ? ` cgroup=${c.cgroup.id}` : "";
+  const by = event.event === "remove" && event.source !== "unregister" ? ` removed-by=${event.source}` : "";
+  return `${event.event === "add" ? "+" : "-"} ${e(c.id)} pid=${c.pid} pidns=${c.namespaces.pid ?? "-"} mntns=${c.namespaces.mnt ?? "-"}${cgroup}${pod} source=${e(c.source)}${by} rev=${event.rev}`;
 }

@@ -1,5 +1,5 @@
 /** `armor-agent serve`: prepare the socket, serve the registry, bootstrap, clean up on SIGTERM/SIGINT. */
-import { readdirSync, readlinkSync, unlinkSync } from "node:fs";
+import { readdirSync, readlinkSync, statSync, unlinkSync } from "node:fs";
 import { describeEntry, enumerateContainers, listLiveEntries } from "../bootstrap/enumerate.ts";
 import { DEFAULT_STATE_ROOTS, type StateRoot } from "../bootstrap/state-roots.ts";
 import type { Logger } from "../log.ts";
@@ -16,6 +16,9 @@ import { connectionBudget, DESCRIPTOR_RESERVE, raiseFileLimit } from "./descript
 import { DEFAULT_HTTP_LIMITS, startHttp } from "./http.ts";
 import { Metrics } from "./metrics.ts";
 import { sampleProcess } from "./process-metrics.ts";
+import { createConsumers } from "./consumers.ts";
+import { DEFAULT_SWEEP_INTERVAL_MS } from "./sweep.ts";
+import type { GatePolicy } from "./watch.ts";
 import { startPolling } from "./poll.ts";
 import { WarmPages } from "./warm-pages.ts";
 
@@ -37,6 +40,10 @@ export interface ServeOptions {
   metrics?: string;
   /** The polling baseline instead of events: list the state roots every `intervalMs`. */
   poll?: { intervalMs: number };
+  /** What a gate that times out or leaves mid-decision means (default open). */
+  gatePolicy?: GatePolicy;
+  /** How often records' processes are checked (lib/agent/sweep.ts). */
+  sweepIntervalMs?: number;
   /** With `reconcile`: look at runtime state once more this long after start, adding what is missing (lib/agent/settle.ts); 0: never. */
   settleMs?: number;
   /** The hook binary whose pages the agent keeps resident (lib/agent/warm-pages.ts); absent: none. */
@@ -90,6 +97,14 @@ async function startLocked(options: ServeOptions, lock: AgentLock): Promise<Runn
       metrics.registryFull();
     },
   });
+  // Before anything registers: the sweeper looks at each record's process as it arrives.
+  const consumers = createConsumers({
+    registry,
+    log,
+    gatePolicy: options.gatePolicy ?? "open",
+    sweepIntervalMs: options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS,
+    readLink: (path) => readlinkSync(path),
+  });
   registry.subscribe(({ event, container }) => metrics.registryChange(event, container.source));
   // Events hooks spooled while no agent answered come first: the agent is not
   // serving (so not ready) before they are in the registry.
@@ -106,6 +121,7 @@ async function startLocked(options: ServeOptions, lock: AgentLock): Promise<Runn
     readDir: (path: string) => readdirSync(path),
     readText: (path: string) => Bun.file(path).text(),
     readLink: (path: string) => readlinkSync(path),
+    statIno: (path: string) => statSync(path).ino,
   };
   const bootstrap = new BootstrapTracker({
     mode: options.bootstrap ?? "none",
@@ -131,7 +147,7 @@ async function startLocked(options: ServeOptions, lock: AgentLock): Promise<Runn
           ready: () => bootstrap.state === "ready",
           metrics: () => {
             const status = bootstrap.status();
-            return metrics.render({
+            const agent = metrics.render({
               containers: registry.size,
               registryBytes: registry.bytes,
               ready: status.state === "ready",
@@ -140,6 +156,7 @@ async function startLocked(options: ServeOptions, lock: AgentLock): Promise<Runn
               bootstrapIncomplete: bootstrap.incomplete,
               process: sampleProcess(),
             });
+            return agent + consumers.renderMetrics();
           },
         },
         { maxConnections: caps.http },
@@ -153,7 +170,7 @@ async function startLocked(options: ServeOptions, lock: AgentLock): Promise<Runn
     listener = serve({
       socketPath: socket,
       registry,
-      info: { version: options.version, startedAt: new Date(), socket, bootstrap, lastErrors: () => metrics.lastErrors() },
+      info: { version: options.version, startedAt: new Date(), socket, bootstrap, lastErrors: () => metrics.lastErrors(), consumers },
       log,
       observer: metrics,
       limits,
@@ -172,6 +189,7 @@ async function startLocked(options: ServeOptions, lock: AgentLock): Promise<Runn
     mode: options.poll ? `poll every ${options.poll.intervalMs} ms` : "events",
   });
   bootstrap.start();
+  consumers.start();
   spool.startSweeping();
   const warmPages = options.warmHook === undefined ? undefined : new WarmPages({ binary: options.warmHook, log });
   // Behind the socket: hooks are served while their pages are learnt and locked.
@@ -199,6 +217,7 @@ async function startLocked(options: ServeOptions, lock: AgentLock): Promise<Runn
     if (stopped) return;
     stopped = true;
     bootstrap.stop();
+    consumers.stop();
     settle?.stop();
     poller?.stop();
     spool.stop();

@@ -7,11 +7,13 @@
  */
 import type { DropReason } from "./drop-reason.ts";
 import type { Socket, UnixSocketListener } from "bun";
+import { defaultConsumers } from "./consumers.ts";
 import { dispatch, type AgentInfo } from "./dispatch.ts";
 import { Outbox, OutputBudget } from "./outbox.ts";
 import { CLIENT_ERROR_CODES } from "../errors.ts";
+import type { WatchPeer } from "./watch.ts";
 import type { Logger } from "../log.ts";
-import type { Registry, RegistryEvent } from "../registry.ts";
+import type { Registry } from "../registry.ts";
 import { describeIssue } from "../validate.ts";
 import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES } from "../wire/frame.ts";
 import { errorResponse, PROTOCOL_VERSION, RequestSchema, type Response } from "../wire/messages.ts";
@@ -66,6 +68,10 @@ interface Connection {
   idle: ReturnType<typeof setTimeout> | undefined;
   frame: ReturnType<typeof setTimeout> | undefined;
   watching: boolean;
+  /** How the watch hub (lib/agent/watch.ts) streams to this connection. */
+  peer: WatchPeer | undefined;
+  /** Answers still waiting on gates: later answers on this connection queue behind them, in order. */
+  answers: Promise<void> | undefined;
   closing: boolean;
 }
 
@@ -104,6 +110,8 @@ const text = new TextDecoder();
 export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
   const limits = { ...DEFAULT_LIMITS, ...deps.limits };
   const { registry, log } = deps;
+  const info: AgentInfo = deps.info.consumers ? deps.info : { ...deps.info, consumers: defaultConsumers(registry, log) };
+  const hub = info.consumers?.hub;
   const budget = new OutputBudget(limits.outputBudgetBytes);
   const clientSlots = Math.max(1, limits.maxConnections - limits.hookConnections);
   const counts = { new: 0, hook: 0, client: 0 };
@@ -204,24 +212,37 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
     write(socket);
   };
 
-  /** Queues an event for every watcher; written once the current answer is out. */
-  const fanOut = (event: RegistryEvent): void => {
-    if (watchers.size === 0) return;
-    const frame = encodeFrame({ v: PROTOCOL_VERSION, ...event }, Number.MAX_SAFE_INTEGER);
-    for (const socket of watchers) {
-      const conn = socket.data;
-      if (conn.out.bytes + frame.length > limits.maxOutboxBytes) {
-        log("warn", "dropping a watcher that does not read its events", { pending: conn.out.bytes });
-        drop(socket, "slow-reader", false);
-        continue;
-      }
-      makeRoom(frame.length, undefined);
-      if (conn.closing) continue;
-      conn.out.push(frame);
-      backlogged.add(socket);
-      if (unflushed.size === 0) setImmediate(flushWatchers);
-      unflushed.add(socket);
+  /** One event encoded once for every watcher it goes to (the hub sends the same object to each). */
+  const frames = new WeakMap<object, Uint8Array>();
+  /**
+   * Queues a message of the watch stream (lib/agent/watch.ts): its answer, snapshot
+   * and events, in order; written once the current answer is out. The first message
+   * queued always fits (a snapshot may be large); a watcher that leaves more unread
+   * than maxOutboxBytes is dropped.
+   */
+  const stream = (socket: Socket<Connection>, message: object): void => {
+    const conn = socket.data;
+    if (conn.closing) return;
+    if ("ok" in message && message.ok === false && "error" in message) {
+      const error = message.error as { code: string; message: string };
+      deps.observer?.error(error.code, error.message);
     }
+    let frame = frames.get(message);
+    if (!frame) {
+      frame = encodeFrame(message, Number.MAX_SAFE_INTEGER);
+      frames.set(message, frame);
+    }
+    if (conn.out.bytes > 0 && conn.out.bytes + frame.length > limits.maxOutboxBytes) {
+      log("warn", "dropping a watcher that does not read its events", { pending: conn.out.bytes });
+      drop(socket, "slow-reader", false);
+      return;
+    }
+    makeRoom(frame.length, socket);
+    if (conn.closing) return;
+    conn.out.push(frame);
+    backlogged.add(socket);
+    if (unflushed.size === 0) setImmediate(flushWatchers);
+    unflushed.add(socket);
   };
 
   const flushWatchers = (): void => {
@@ -231,7 +252,7 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
   const armIdle = (socket: Socket<Connection>): void => {
     const conn = socket.data;
     clearTimeout(conn.idle);
-    if (conn.watching) return;
+    if (conn.watching || conn.answers) return;
     conn.idle = setTimeout(() => {
       log("warn", `dropping a client that sent nothing for ${limits.idleTimeoutMs} ms`);
       answer(socket, errorResponse(null, "E_PROTOCOL", `idle for ${limits.idleTimeoutMs} ms (sent nothing)`));
@@ -292,18 +313,40 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
       return;
     }
     const request = parsed.output;
+    const conn = socket.data;
     const started = performance.now();
-    const response = dispatch(request, registry, deps.info, socket.data.session);
-    deps.observer?.request(request.op, response.ok, (performance.now() - started) / 1000);
-    if (request.op === "register" || request.op === "unregister") {
-      log("debug", request.op, { id: request.op === "register" ? request.container.id : request.container, ok: response.ok });
+    if (request.op === "watch" || request.op === "ack" || request.op === "nack") {
+      conn.peer ??= { send: (message) => stream(socket, message), close: () => drop(socket, "framing", true) };
     }
-    answer(socket, response);
-    if (request.op === "watch" && !socket.data.watching && !socket.data.closing) {
-      clearTimeout(socket.data.idle);
-      socket.data.watching = true;
-      watchers.add(socket);
+    const result = dispatch(request, registry, info, conn.session, conn.peer);
+    const answered = (response: Response): void => {
+      deps.observer?.request(request.op, response.ok, (performance.now() - started) / 1000);
+      if (request.op === "register" || request.op === "unregister") {
+        log("debug", request.op, { id: request.op === "register" ? request.container.id : request.container, ok: response.ok });
+      }
+      answer(socket, response);
+    };
+    if (result === null) {
+      // `watch`: the hub answered on the stream; a watcher is never idle.
+      if (conn.peer && hub?.isWatching(conn.peer) && !conn.watching && !conn.closing) {
+        clearTimeout(conn.idle);
+        conn.watching = true;
+        watchers.add(socket);
+      }
+      return;
     }
+    if (!(result instanceof Promise) && !conn.answers) return answered(result);
+    // A gated registration: only this connection waits (and is not idle meanwhile); its answers stay in order.
+    clearTimeout(conn.idle);
+    const queued: Promise<void> = (conn.answers ?? Promise.resolve())
+      .then(() => result)
+      .then(answered, (err: unknown) => answer(socket, errorResponse(request.id, "E_INTERNAL", err instanceof Error ? err.message : String(err))))
+      .finally(() => {
+        if (conn.answers !== queued) return;
+        conn.answers = undefined;
+        if (!conn.closing) armIdle(socket);
+      });
+    conn.answers = queued;
   };
 
   /**
@@ -343,6 +386,8 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
           idle: undefined,
           frame: undefined,
           watching: false,
+          peer: undefined,
+          answers: undefined,
           closing: false,
         };
         accept(socket);
@@ -378,6 +423,7 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
       close(socket) {
         const conn = socket.data;
         forget(socket);
+        if (conn.peer) hub?.detach(conn.peer);
         deps.info.bootstrap?.sessionClosed(conn.session);
       },
       error(socket, err) {
@@ -386,7 +432,5 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
       },
     },
   });
-  // Subscribed once the socket exists: a failed listen leaves no listener behind.
-  registry.subscribe(fanOut);
   return listener;
 }

@@ -9,6 +9,7 @@ import { describeContainer } from "../describe.ts";
 import { ArmorError, errnoOf } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { ReadText } from "../oci/bundle.ts";
+import type { StatIno } from "../proc/cgroup.ts";
 import type { ReadLink } from "../proc/namespaces.ts";
 import { parseStartTime } from "../proc/start-time.ts";
 import { parseStateFile, STATE_FILE, type StateEntry, type StateRoot } from "./state-roots.ts";
@@ -18,6 +19,7 @@ export interface EnumerateDeps {
   readDir: (path: string) => string[];
   readText: ReadText;
   readLink: ReadLink;
+  statIno: StatIno;
 }
 
 /** What an enumeration found. */

@@ -3,7 +3,7 @@
  * (it has no stdio: runc waits for a hook's pipes to close) and exits 0 once the
  * batch is sent, 7 when the agent never answered.
  */
-import { readdirSync, readlinkSync } from "node:fs";
+import { readdirSync, readlinkSync, statSync } from "node:fs";
 import { toArmorError } from "../errors.ts";
 import { parseHookArgs } from "./args.ts";
 import { EXIT_STATUS } from "./exit-status.ts";
@@ -32,7 +32,13 @@ export async function bootstrapMain(argv: readonly string[]): Promise<number> {
         settleMs: args.bootstrapSettleMs,
         timeoutMs: Math.max(args.timeoutMs, 10_000),
       },
-      { readDir: (path) => readdirSync(path), readText: (path) => Bun.file(path).text(), readLink: (path) => readlinkSync(path), log },
+      {
+        readDir: (path) => readdirSync(path),
+        readText: (path) => Bun.file(path).text(),
+        readLink: (path) => readlinkSync(path),
+        statIno: (path) => statSync(path).ino,
+        log,
+      },
     );
     log("info", "bootstrap done", { containers: count });
     return 0;

@@ -1,6 +1,7 @@
 /** The hook's effects, passed in to runHook() (lib/hook/run.ts): tests pass fakes. */
 import type { ClientOptions } from "../client.ts";
 import type { ReadText } from "../oci/bundle.ts";
+import type { StatIno } from "../proc/cgroup.ts";
 import type { ReadLinkAsync } from "../proc/namespaces.ts";
 import type { SpoolRecord } from "../spool-format.ts";
 import type { RequestBody } from "../wire/messages.ts";
@@ -13,6 +14,8 @@ export interface HookDeps {
   readStdin: (signal: AbortSignal) => Promise<string>;
   readText: ReadText;
   readLink: ReadLinkAsync;
+  /** stat(2)'s inode number: the container's cgroup id (lib/proc/cgroup.ts). */
+  statIno: StatIno;
   callAgent: (options: ClientOptions, body: RequestBody) => Promise<unknown>;
   /** Starts this binary again with `argv`, detached, with no inherited stdio. */
   spawnDetached: (argv: string[]) => void;

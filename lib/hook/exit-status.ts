@@ -20,6 +20,7 @@ export const EXIT_STATUS: Record<ErrorCode, number> = {
   E_AGENT_UNREACHABLE: 7,
   E_AGENT_TIMEOUT: 7,
   E_HOOK_TIMEOUT: 7,
+  E_GATE_REFUSED: 6,
   E_SOCKET: 1,
   E_INTERNAL: 1,
 };

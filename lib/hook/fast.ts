@@ -10,6 +10,7 @@ import { describeWith } from "../describe.ts";
 import { configPath, MAX_CONFIG_BYTES, parseBundleConfig, unreadableConfig, type BundleConfig } from "../oci/bundle.ts";
 import { kubernetesIdentity } from "../oci/kubernetes.ts";
 import { MAX_STATE_BYTES, parseState, resolveStage, type Stage } from "../oci/state.ts";
+import { readCgroupSync } from "../proc/cgroup.ts";
 import { readNamespaces } from "../proc/namespaces.ts";
 import { checkRegisterAnswer, checkUnregisterAnswer, hookRequestFrame } from "../wire/hook-call.ts";
 import { logSettings, readHookArgs, type HookArgs } from "./args.ts";
@@ -67,7 +68,7 @@ export function fastHook(argv: readonly string[], io: SyncIo): FastResult {
     if (isAgentContainer(config, state.annotations, args.agentName)) return handoff("the agent's own container");
     noteIdentity(facts, { ...config.annotations, ...state.annotations });
     const ref = { id: state.id, pid: state.pid, bundle: state.bundle, annotations: state.annotations };
-    const container = describeWith(ref, config, readNamespaces(state.pid, io.readLink));
+    const container = describeWith(ref, config, readNamespaces(state.pid, io.readLink), readCgroupSync(state.pid, io));
     const deadline = Math.floor(performance.timeOrigin + agentUntil);
     checkRegisterAnswer(ask(hookRequestFrame({ op: "register", source: "hook", container, deadline })), container.id);
     return { decision: { outcome: { status: 0 }, result: "registered" }, facts, args };

@@ -26,6 +26,7 @@ export function runFullHook(argv: readonly string[], version: string, already: H
         .slice(0, MAX_CONFIG_BYTES + 1)
         .text(),
     readLink: statNamespaceLink,
+    statIno: async (path) => (await Bun.file(path).stat()).ino,
     callAgent,
     spawnDetached: (args) => {
       // New session, no inherited stdio (runc waits for the hook's pipes to close),

@@ -150,7 +150,7 @@ async function attempt(deps: HookDeps, args: HookArgs, progress: Progress, signa
   progress.phase = "reading /proc";
   // The binary's reader is asynchronous (Bun's own I/O); readNamespaces() reads synchronously.
   const readLink = await prefetchLinks(state.pid, deps.readLink);
-  const container = await describeContainer(ref, { readText: deps.readText, readLink }, config);
+  const container = await describeContainer(ref, { readText: deps.readText, readLink, statIno: deps.statIno }, config);
   progress.event = { v: 1, at, op: "register", container };
   progress.phase = "asking the agent";
   const result = parseWith(

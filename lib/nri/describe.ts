@@ -11,12 +11,14 @@ import { describeContainer } from "../describe.ts";
 import { ArmorError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { readBundleConfig, type ReadText } from "../oci/bundle.ts";
+import type { StatIno } from "../proc/cgroup.ts";
 import type { ReadLink } from "../proc/namespaces.ts";
 import type { NriRef } from "./plugin.ts";
 
 export interface NriDescribeDeps {
   readText: ReadText;
   readLink: ReadLink;
+  statIno: StatIno;
   /** runc-format roots where the runtime's runc keeps `<id>/state.json` (or `<namespace>/<id>/state.json`). */
   stateRoots: readonly StateRoot[];
   log: Logger;

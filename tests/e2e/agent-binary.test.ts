@@ -115,7 +115,7 @@ describe("armor-agent serve", () => {
 });
 
 describe("armor-agent clients", () => {
-  test("watch --json streams an add and a remove as the hook registers and unregisters", async () => {
+  test("watch --json prints the snapshot, then an add and a remove as the hook registers and unregisters", async () => {
     const dir = workDir();
     const agent = await startAgent(join(dir, "run", "armor.sock"));
     const watcher = Bun.spawn([AGENT, "watch", "--json", "--socket", agent.socket], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
@@ -139,10 +139,11 @@ describe("armor-agent clients", () => {
     const events = out
       .trim()
       .split("\n")
-      .map((line) => JSON.parse(line) as { event: string; container: { id: string } });
-    expect(events.map((e) => [e.event, e.container.id])).toEqual([
-      ["add", "watched"],
-      ["remove", "watched"],
+      .map((line) => JSON.parse(line) as { event: string; rev: number; container?: { id: string } });
+    expect(events.map((e) => [e.event, e.rev, e.container?.id ?? null])).toEqual([
+      ["snapshot", 0, null],
+      ["add", 1, "watched"],
+      ["remove", 2, "watched"],
     ]);
   });
 

@@ -13,6 +13,8 @@ export class FakeHost {
   readonly links = new Map<string, string>();
   readonly reads: string[] = [];
   readonly linkReads: string[] = [];
+  /** Inode numbers stat() shows, by path (cgroup directories). */
+  readonly inodes = new Map<string, number>();
 
   /** A running process with its start time and pid/mnt/net namespaces derived from the pid. */
   process(pid: number, startTime: number, comm = "sh"): this {
@@ -20,6 +22,13 @@ export class FakeHost {
     this.links.set(`/proc/${pid}/ns/pid`, `pid:[${pid * 10 + 1}]`);
     this.links.set(`/proc/${pid}/ns/mnt`, `mnt:[${pid * 10 + 2}]`);
     this.links.set(`/proc/${pid}/ns/net`, `net:[${pid * 10 + 3}]`);
+    return this;
+  }
+
+  /** The process's cgroup: a hybrid host's /proc/<pid>/cgroup and the unified directory's inode. */
+  cgroup(pid: number, path: string, ino: number): this {
+    this.files.set(`/proc/${pid}/cgroup`, `4:memory:${path}\n0::${path}\n`);
+    this.inodes.set(`/sys/fs/cgroup/unified${path}`, ino);
     return this;
   }
 
@@ -62,6 +71,11 @@ export class FakeHost {
         if (text !== undefined) return text;
         if (this.files.has(path.slice(0, path.lastIndexOf("/")))) throw errno("ENOTDIR", path);
         throw errno("ENOENT", path);
+      },
+      statIno: (path) => {
+        const ino = this.inodes.get(path);
+        if (ino === undefined) throw errno("ENOENT", path);
+        return ino;
       },
       readLink: (path) => {
         this.linkReads.push(path);

@@ -19,6 +19,7 @@ export function containerInfo(overrides: Partial<ContainerInfo> = {}): Container
     sandboxId: null,
     image: null,
     containerType: null,
+    cgroup: null,
     ...overrides,
   };
 }

@@ -68,6 +68,9 @@ function agentHarness(argv: string[], bundleConfig: object = { process: { args: 
     readLink: () => {
       throw Object.assign(new Error("ENOENT"), { code: "ENOENT" });
     },
+    statIno: () => {
+      throw Object.assign(new Error("ENOENT"), { code: "ENOENT" });
+    },
     callAgent: async (_options, body) => {
       calls.push(body);
       throw new Error("the agent is not up: the hook must not call it for the agent's own container");

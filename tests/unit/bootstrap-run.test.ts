@@ -70,6 +70,9 @@ const host: EnumerateDeps = {
     if (!match) throw errno("ENOENT");
     return `${match[1]}:[${match[1] === "pid" ? 4026532001 : 4026532002}]`;
   },
+  statIno: () => {
+    throw errno("ENOENT");
+  },
 };
 
 function options(overrides: Partial<BootstrapOptions> = {}): BootstrapOptions {
@@ -133,6 +136,7 @@ describe("runBootstrap()", () => {
         return files[path] ?? host.readText(path);
       },
       readLink: host.readLink,
+      statIno: host.statIno,
     };
     const sleep = async (ms: number): Promise<void> => {
       if (ms === 500) second = true;
@@ -169,6 +173,7 @@ describe("runBootstrap()", () => {
           ? JSON.stringify({ id: "late", init_process_pid: 4242, init_process_start: 9, config: { labels: ["bundle=/b/pre"] } })
           : host.readText(path),
       readLink: host.readLink,
+      statIno: host.statIno,
     };
     expect(await runBootstrap(options({ settleMs: 500 }), { ...later, log, sleep })).toBe(1);
     expect(records).toContainEqual(expect.objectContaining({ level: "warn", msg: "settle pass failed" }));

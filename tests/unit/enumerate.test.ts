@@ -41,6 +41,7 @@ describe("enumerateContainers() reading state roots", () => {
         sandboxId: null,
         image: null,
         containerType: null,
+        cgroup: null,
       },
     ]);
   });
@@ -179,6 +180,7 @@ describe("enumerateContainers() telling live containers from dead ones", () => {
         sandboxId: null,
         image: null,
         containerType: null,
+        cgroup: null,
       },
     ]);
     expect(records.find((r) => r.level === "warn")).toMatchObject({

@@ -87,6 +87,7 @@ function harness(options: {
     readStdin: options.stdin ?? (async () => JSON.stringify({ id: "abc", status: "created", pid: PID, bundle: BUNDLE })),
     readText: async () => JSON.stringify({ process: { args: [options.args0 ?? "nginx"] }, annotations }),
     readLink: (path) => `${path.slice(path.lastIndexOf("/") + 1)}:[4026532${path.length}]`,
+    statIno: () => 4242,
     callAgent: (o, body) => {
       calls.push({ options: o, body });
       return (

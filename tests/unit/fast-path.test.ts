@@ -16,6 +16,7 @@ function fakeIo(stdin: string, options: { config?: string; answer?: (request: Re
     now: () => 5,
     readStdin: () => ({ text: stdin, ended: options.stdinEnds ?? true }),
     readFile: (path) => {
+      if (path === "/proc/42/cgroup") return "4:memory:/c1\n0::/c1\n";
       if (options.config === undefined) throw Object.assign(new Error(`${path}: ENOENT`), { code: "ENOENT" });
       return options.config;
     },
@@ -57,6 +58,12 @@ describe("fastHook()", () => {
       container: { id: "c1", pid: 42, bundle: "/b", apparmorProfile: "p", namespaces: { pid: inode("/proc/42/ns/pid"), mnt: inode("/proc/42/ns/mnt") } },
     });
     expect(typeof asked[0]?.deadline).toBe("number");
+  });
+
+  test("sends the cgroup: /proc/<pid>/cgroup's v2 path and its directory's inode, through one read and one stat", () => {
+    const { io, asked } = fakeIo(create, { config: JSON.stringify({ process: { args: ["nginx"] } }) });
+    fastHook(["createRuntime", `--socket=${SOCKET}`], io);
+    expect((asked[0]?.container as { cgroup: unknown }).cgroup).toEqual({ path: "/c1", id: inode("/sys/fs/cgroup/unified/c1") });
   });
 
   test("a healthy poststop unregisters without reading the bundle", () => {

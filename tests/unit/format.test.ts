@@ -58,6 +58,7 @@ describe("formatContainer()", () => {
         "sandboxId:       sb-1",
         "containerType:   container",
         "image:           nginx:1.27",
+        "cgroup:          -",
         "source:          hook",
         "registeredAt:    2025-01-01T00:00:01.000Z",
       ].join("\n"),
@@ -74,11 +75,22 @@ describe("formatContainer()", () => {
 
 describe("formatEvent()", () => {
   test("prints an add with its pod", () => {
-    expect(formatEvent({ v: 1, event: "add", container: pod })).toBe("+ longer-id pid=4242 pidns=4026532001 mntns=4026532002 pod=shop/web-0 source=hook");
+    expect(formatEvent({ v: 1, event: "add", epoch: "ab", rev: 3, container: pod })).toBe(
+      "+ longer-id pid=4242 pidns=4026532001 mntns=4026532002 pod=shop/web-0 source=hook rev=3",
+    );
   });
 
   test("prints a remove without a pod", () => {
-    expect(formatEvent({ v: 1, event: "remove", container: { ...plain, namespaces: {} } })).toBe("- c1 pid=7 pidns=- mntns=- source=bootstrap");
+    expect(formatEvent({ v: 1, event: "remove", epoch: "ab", rev: 4, source: "unregister", container: { ...plain, namespaces: {} } })).toBe(
+      "- c1 pid=7 pidns=- mntns=- source=bootstrap rev=4",
+    );
+  });
+
+  test("prints the cgroup id, and what removed a container when it was not its poststop", () => {
+    const swept = { ...plain, cgroup: { path: "/c1", id: 5151 } };
+    expect(formatEvent({ v: 1, event: "remove", epoch: "ab", rev: 9, source: "sweep", container: swept })).toBe(
+      "- c1 pid=7 pidns=11 mntns=12 cgroup=5151 source=bootstrap removed-by=sweep rev=9",
+    );
   });
 });
 
@@ -97,12 +109,12 @@ describe("what a pod author wrote", () => {
     for (const text of [
       formatTable([hostile]).replaceAll("\n", ""),
       formatContainer(hostile).replaceAll("\n", ""),
-      formatEvent({ v: 1, event: "add", container: hostile }),
+      formatEvent({ v: 1, event: "add", epoch: "ab", rev: 1, container: hostile }),
     ]) {
       expect(text).not.toMatch(raw);
     }
     expect(formatContainer(hostile)).toContain("containerName:   nginx\\u001b]0;pwned\\u0007");
-    expect(formatEvent({ v: 1, event: "add", container: hostile })).toContain("+ evil\\u202eid ");
+    expect(formatEvent({ v: 1, event: "add", epoch: "ab", rev: 1, container: hostile })).toContain("+ evil\\u202eid ");
     expect(formatTable([hostile]).split("\n")).toHaveLength(2);
   });
 });

@@ -103,6 +103,7 @@ describe("the hook under fuzzed OCI documents", () => {
           if (!path.startsWith("/proc/4242/")) throw Object.assign(new Error("ENOENT"), { code: "ENOENT" });
           return `${path.slice(path.lastIndexOf("/") + 1)}:[402653${i % 1000}]`;
         },
+        statIno: () => 4242,
         // The agent's own check: anything its schema refuses is refused, as over the socket.
         callAgent: async (_options, body) => {
           const parsed = v.safeParse(RequestSchema, { v: 1, id: 1, ...body });

@@ -71,8 +71,13 @@ function harness(
       return overrides.stdin ?? JSON.stringify(createdState);
     },
     readText: async (path) => {
+      if (path === `/proc/${PID}/cgroup`) return `9:name=systemd:/abc\n0::/abc\n`;
       if (path !== `${BUNDLE}/config.json` || config === undefined) throw errno("ENOENT");
       return config;
+    },
+    statIno: (path) => {
+      if (path !== "/sys/fs/cgroup/unified/abc") throw errno("ENOENT");
+      return 5151;
     },
     readLink: (path) => {
       const match = /^\/proc\/(\d+)\/ns\/(\w+)$/.exec(path);
@@ -114,6 +119,7 @@ describe("runHook() at createRuntime", () => {
       sandboxId: null,
       image: null,
       containerType: null,
+      cgroup: { path: "/abc", id: 5151 },
     };
     expect(h.calls[0]?.body).toEqual({ op: "register", source: "hook", container: expected, deadline: expect.any(Number) });
     expect(h.calls[0]?.options.socket).toBe("/tmp/agent.sock");

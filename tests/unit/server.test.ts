@@ -408,7 +408,7 @@ describe("serve() output", () => {
     const reader = await agentClient();
     const seen = new Set<string>();
     reader.listen(
-      (event) => seen.add(event.container.id),
+      (event) => event.event !== "snapshot" && seen.add(event.container.id),
       () => {},
     );
     await reader.request({ op: "watch" });
@@ -439,7 +439,8 @@ describe("serve() watch", () => {
     start();
     const watcher = await raw();
     watcher.send({ v: 1, id: 1, op: "watch" });
-    expect(await watcher.next()).toEqual({ v: 1, id: 1, ok: true, result: { watching: true } });
+    expect(await watcher.next()).toEqual({ v: 1, id: 1, ok: true, result: { watching: true, epoch: registry.epoch, rev: 0, resumed: false } });
+    expect(await watcher.next()).toEqual({ v: 1, event: "snapshot", epoch: registry.epoch, rev: 0, containers: [] });
 
     const client = await agentClient();
     await client.request({ op: "register", source: "hook", container: containerInfo({ id: "w1" }) });
@@ -460,7 +461,7 @@ describe("serve() watch", () => {
     start({ idleTimeoutMs: 60 });
     const watcher = await raw();
     watcher.send({ v: 1, id: 1, op: "watch" });
-    await watcher.next();
+    await watcher.take(2);
     await Bun.sleep(200);
     expect(watcher.isClosed).toBe(false);
     registry.register(containerInfo({ id: "late" }), "hook");
@@ -472,14 +473,14 @@ describe("serve() watch", () => {
     const watcher = await agentClient();
     const seen: string[] = [];
     watcher.listen(
-      (event) => seen.push(`${event.event}:${event.container.id}`),
+      (event) => seen.push(event.event === "snapshot" ? `snapshot:${event.rev}` : `${event.event}:${event.container.id}:${event.rev}`),
       () => {},
     );
-    expect(await watcher.request({ op: "watch" })).toEqual({ watching: true });
+    expect(await watcher.request({ op: "watch" })).toEqual({ watching: true, epoch: registry.epoch, rev: 0, resumed: false });
     registry.register(containerInfo({ id: "e1" }), "hook");
     registry.unregister("e1");
-    for (let i = 0; i < 50 && seen.length < 2; i++) await Bun.sleep(10);
-    expect(seen).toEqual(["add:e1", "remove:e1"]);
+    for (let i = 0; i < 50 && seen.length < 3; i++) await Bun.sleep(10);
+    expect(seen).toEqual(["snapshot:0", "add:e1:1", "remove:e1:2"]);
   });
 
   test("stops streaming to a watcher that disconnected", async () => {
