@@ -9,6 +9,7 @@ import { getCommand, listCommand, lookupCommand, statusCommand, watchCommand } f
 import { agentExitStatus } from "./lib/agent/exit-status.ts";
 import { HOOK_RESULTS, hookLogCommand, MAX_TAIL, parseHookLogQuery, type OpenedLog } from "./lib/agent/hook-log.ts";
 import { checkHooksFiles } from "./lib/agent/hooks-check.ts";
+import { CONTAINERD_SPEC_ACTIONS, containerdSpecCommand, type ContainerdSpecAction } from "./lib/agent/containerd-spec.ts";
 import { bashCompletion, runCli, wantsColour } from "./lib/agent/cli.ts";
 import type { BootstrapMode } from "./lib/agent/bootstrap.ts";
 import { DEFAULT_BOOTSTRAP_WAIT_MS, startAgent } from "./lib/agent/serve.ts";
@@ -233,6 +234,37 @@ const checkHooks = defineCommand({
     }),
 });
 
+const containerdSpec = defineCommand({
+  meta: {
+    name: "containerd-spec",
+    description: "containerd's base runtime spec with armor-hook, and the config line naming it (install.sh runs this)",
+  },
+  args: {
+    action: { type: "positional", required: true, valueHint: CONTAINERD_SPEC_ACTIONS.join("|"), description: "build, check, names, set, unset or lines" },
+    file: { type: "positional", required: false, description: "check: the spec; names, set, unset: the containerd config" },
+    default: { type: "string", default: "", valueHint: "FILE", description: "build: the node's default spec (ctr oci spec)" },
+    hooks: { type: "string", default: "", valueHint: "FILE", description: 'build: {"hooks": {"createRuntime": [entry], "poststop": [entry]}}' },
+    spec: { type: "string", default: "", valueHint: "PATH", description: "names, set, unset, lines: the base spec's path on the node" },
+    root: { type: "string", default: "", valueHint: "DIR", description: "check: resolve hook paths inside DIR, as install.sh --root does" },
+  },
+  run: ({ args }) =>
+    guarded(async () => {
+      const action = args.action as string;
+      if (!(CONTAINERD_SPEC_ACTIONS as readonly string[]).includes(action)) {
+        throw new ArmorError("E_USAGE", `containerd-spec: unknown action "${action}" (${CONTAINERD_SPEC_ACTIONS.join(", ")})`);
+      }
+      const options = {
+        action: action as ContainerdSpecAction,
+        file: args.file ?? "",
+        defaultSpec: args.default,
+        hooks: args.hooks,
+        spec: args.spec,
+        root: args.root,
+      };
+      process.exit(containerdSpecCommand(options, print));
+    }),
+});
+
 const watch = defineCommand({
   meta: {
     name: "watch",
@@ -407,7 +439,7 @@ const nri = defineCommand({
 
 const main = defineCommand({
   meta: { name: "armor-agent", version: VERSION, description: "armor-hooks node agent: registry of monitored containers" },
-  subCommands: { serve, status, list, get, lookup, watch, "hook-log": hookLog, "check-hooks": checkHooks, nri, completion },
+  subCommands: { serve, status, list, get, lookup, watch, "hook-log": hookLog, "check-hooks": checkHooks, nri, "containerd-spec": containerdSpec, completion },
 });
 
 // A reader that closed the pipe (`armor-agent watch | head -1`) ends the command quietly.

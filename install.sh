@@ -21,6 +21,23 @@ with the container runtimes found here. Running it again is harmless.
   --socket PATH         agent socket (default /run/armor/armor.sock)
   --timeout-ms N        the hook's deadline for the agent, 1..60000 (default 2000)
   --runtimes LIST       comma-separated: crio,podman,containerd,runc (default: detect)
+  --fail-policy open|closed
+                        what the hook does when the agent cannot confirm a container:
+                        start it anyway (open, default) or refuse it (closed)
+  --containerd-base-spec PATH
+                        containerd's base runtime spec with the hooks, written from the node's
+                        default (ctr oci spec) when containerd is used (default
+                        /etc/armor-hooks/containerd-base-spec.json)
+  --containerd-default-spec FILE
+                        the default spec to start from instead of running ctr oci spec
+  --containerd-config FILE
+                        containerd's config (default /etc/containerd/config.toml): never edited
+                        without --apply-containerd-config; read so --uninstall keeps a base
+                        spec it still names
+  --apply-containerd-config
+                        point the runc runtime's base_runtime_spec in --containerd-config at
+                        the base spec (--uninstall: take that line out again); containerd
+                        reads it when restarted, which install.sh never does
   --systemd | --no-systemd
                         install the agent as a systemd service (default: if systemd runs)
   --from DIR            directory holding armor-hook and armor-agent (default: dist/
@@ -50,6 +67,11 @@ PREFIX=/usr/local/lib/armor-hooks
 HOOKS_DIR=/usr/share/containers/oci/hooks.d
 SOCKET=/run/armor/armor.sock
 TIMEOUT_MS=2000
+FAIL_POLICY=open
+BASE_SPEC=/etc/armor-hooks/containerd-base-spec.json
+DEFAULT_SPEC=
+CONTAINERD_CONFIG=/etc/containerd/config.toml
+APPLY_CONTAINERD_CONFIG=false
 RUNTIMES=detect
 SYSTEMD=auto
 FROM=
@@ -70,6 +92,11 @@ while [ $# -gt 0 ]; do
 	--socket) need_value "$@"; SOCKET=$2; shift ;;
 	--timeout-ms) need_value "$@"; TIMEOUT_MS=$2; shift ;;
 	--runtimes) need_value "$@"; RUNTIMES=$2; shift ;;
+	--fail-policy) need_value "$@"; FAIL_POLICY=$2; shift ;;
+	--containerd-base-spec) need_value "$@"; BASE_SPEC=$2; shift ;;
+	--containerd-default-spec) need_value "$@"; DEFAULT_SPEC=$2; shift ;;
+	--containerd-config) need_value "$@"; CONTAINERD_CONFIG=$2; shift ;;
+	--apply-containerd-config) APPLY_CONTAINERD_CONFIG=true ;;
 	--from) need_value "$@"; FROM=$2; shift ;;
 	--root) need_value "$@"; ROOT=$2; shift ;;
 	--systemd) SYSTEMD=yes ;;
@@ -92,7 +119,7 @@ $2"
 done
 
 # Values end up inside JSON strings and a systemd unit: keep them to plain path characters.
-for pair in "--prefix=$PREFIX" "--hooks-dir=$HOOKS_DIR" "--socket=$SOCKET"; do
+for pair in "--prefix=$PREFIX" "--hooks-dir=$HOOKS_DIR" "--socket=$SOCKET" "--containerd-base-spec=$BASE_SPEC" "--containerd-config=$CONTAINERD_CONFIG"; do
 	value=${pair#*=}
 	case "$value" in
 	/*) ;;
@@ -102,6 +129,10 @@ for pair in "--prefix=$PREFIX" "--hooks-dir=$HOOKS_DIR" "--socket=$SOCKET"; do
 		die_usage "${pair%%=*} may hold only letters, digits and . _ / + -, got \"$value\""
 	fi
 done
+case "$FAIL_POLICY" in
+open | closed) ;;
+*) die_usage "--fail-policy must be open or closed, got \"$FAIL_POLICY\"" ;;
+esac
 case "$TIMEOUT_MS" in
 '' | *[!0-9]*) die_usage "--timeout-ms must be a whole number from 1 to 60000, got \"$TIMEOUT_MS\"" ;;
 esac
@@ -125,6 +156,9 @@ UNIT_FILE=/etc/systemd/system/armor-agent.service
 NRI_UNIT_FILE=/etc/systemd/system/armor-nri.service
 MANIFEST=$PREFIX/install-manifest
 HOOK_ENV=PATH=/usr/sbin:/usr/bin:/sbin:/bin
+# The hook's arguments after its stage, as JSON list items, in every file naming the hook.
+HOOK_ARGS_JSON="\"--socket\", \"$SOCKET\", \"--timeout-ms\", \"$TIMEOUT_MS\""
+[ "$FAIL_POLICY" = open ] || HOOK_ARGS_JSON="$HOOK_ARGS_JSON, \"--fail-policy\", \"$FAIL_POLICY\""
 # The runtime's own limit on the hook: above the hook's deadline for the agent.
 HOOK_TIMEOUT_S=$(((TIMEOUT_MS + 999) / 1000 + 3))
 
@@ -187,6 +221,32 @@ check_hooks_files() {
 	agent_exe=$1
 	shift
 	(cd / && env -i "$agent_exe" check-hooks --root "$ROOT" "$@")
+}
+
+# `armor-agent containerd-spec ACTION ...`: builds and checks containerd's base spec and edits
+# the one config line naming it, in the same clean environment.
+spec_tool() {
+	agent_exe=$1
+	shift
+	(cd / && env -i "$agent_exe" containerd-spec "$@")
+}
+
+# True when containerd config FILE has a base_runtime_spec line naming PATH.
+config_names() {
+	[ -f "$1" ] || return 1
+	sed -n "s/^[[:space:]]*base_runtime_spec[[:space:]]*=[[:space:]]*[\"']\([^\"']*\)[\"'].*/\1/p" "$1" | grep -qxF "$2"
+}
+
+# The node's ctr (inside --root first), else the one on PATH.
+node_ctr() {
+	for dir in /usr/local/sbin /usr/local/bin /usr/sbin /usr/bin /sbin /bin; do
+		found=$(resolve_in_root "$dir/ctr") || return 1
+		if [ -x "$ROOT$found" ]; then
+			printf '%s\n' "$ROOT$found"
+			return 0
+		fi
+	done
+	command -v ctr
 }
 
 # A Bun executable to run the check with: the one being installed, else the installed one.
@@ -279,7 +339,7 @@ hooks_json() {
   "version": "1.0.0",
   "hook": {
     "path": "$HOOK_BIN",
-    "args": ["armor-hook", "--socket", "$SOCKET", "--timeout-ms", "$TIMEOUT_MS"],
+    "args": ["armor-hook", $HOOK_ARGS_JSON],
     "env": ["$HOOK_ENV"],
     "timeout": $HOOK_TIMEOUT_S
   },
@@ -337,8 +397,8 @@ UNIT
 
 # One OCI hook entry, for config.json and containerd's base_runtime_spec.
 hook_entry() {
-	printf '{ "path": "%s", "args": ["armor-hook", "%s", "--socket", "%s", "--timeout-ms", "%s"], "env": ["%s"], "timeout": %s }' \
-		"$HOOK_BIN" "$1" "$SOCKET" "$TIMEOUT_MS" "$HOOK_ENV" "$HOOK_TIMEOUT_S"
+	printf '{ "path": "%s", "args": ["armor-hook", "%s", %s], "env": ["%s"], "timeout": %s }' \
+		"$HOOK_BIN" "$1" "$HOOK_ARGS_JSON" "$HOOK_ENV" "$HOOK_TIMEOUT_S"
 }
 
 runc_snippet() {
@@ -541,6 +601,23 @@ hooks_json >"$WORK/hooks.json"
 unit_text >"$WORK/unit"
 nri_unit_text >"$WORK/nri-unit"
 
+# containerd's base spec: the node's own default (ctr oci spec) with the hooks added, built by
+# the agent binary being installed, which refuses a default that is not a spec. It is checked
+# again, hook binary included, just before it lands.
+if uses containerd && [ "$MODE" = install ]; then
+	if [ -n "$DEFAULT_SPEC" ]; then
+		cp "$DEFAULT_SPEC" "$WORK/default-spec.json" || fail "cannot read --containerd-default-spec $DEFAULT_SPEC"
+	else
+		ctr_bin=$(node_ctr) || fail "no ctr here to read containerd's default spec with (ctr oci spec): install containerd's ctr or pass --containerd-default-spec FILE"
+		(cd / && env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$ctr_bin" oci spec) >"$WORK/default-spec.json" 2>"$WORK/ctr.err" ||
+			fail "$ctr_bin oci spec failed: $(cat "$WORK/ctr.err")"
+	fi
+	printf '{\n%s\n}\n' "$(runc_snippet)" >"$WORK/armor-hooks.json"
+	exe=$(checker) || exit 1
+	report=$(spec_tool "$exe" build --default "$WORK/default-spec.json" --hooks "$WORK/armor-hooks.json" 2>&1 >"$WORK/base-spec.json") ||
+		fail "cannot build containerd's base spec: $report"
+fi
+
 # The plan, in the order files land: binaries before anything naming them, the agent's unit
 # before the hook config that makes runtimes call the hook. Fields: path mode source why.
 # One more file to install is one more line here: staging, the journal, the manifest,
@@ -559,9 +636,23 @@ if [ "$USES_HOOKS_D" = true ]; then
 	PLAN="$PLAN
 $HOOKS_FILE 0644 $WORK/hooks.json hooks.d entry (schema 1.0.0) that CRI-O, podman and the containerd NRI hook-injector inject at createRuntime and poststop"
 fi
+if uses containerd; then
+	PLAN="$PLAN
+$BASE_SPEC 0644 $WORK/base-spec.json containerd base_runtime_spec: the node's default spec with the hooks at createRuntime and poststop"
+fi
 PLAN_PATHS=" $(printf '%s\n' "$PLAN" | while read -r path _; do printf '%s ' "$path"; done)"
 
 # ---- what is left for the administrator ----------------------------------------------------
+CONFIG_APPLIED=false
+config_step() {
+	if [ "$CONFIG_APPLIED" = true ]; then
+		printf '%s' "install.sh set it in $CONTAINERD_CONFIG; now: systemctl restart containerd"
+	elif config_names "$ROOT$(in_root "$CONTAINERD_CONFIG")" "$BASE_SPEC"; then
+		printf '%s' "$CONTAINERD_CONFIG names it already; restart containerd if the spec changed"
+	else
+		printf '%s' "Point the runc runtime at it in $CONTAINERD_CONFIG (or run install.sh again with --apply-containerd-config), then: systemctl restart containerd"
+	fi
+}
 next_steps() {
 	say ""
 	say "Remaining steps (install.sh restarts no runtime by itself):"
@@ -589,14 +680,12 @@ next_steps() {
         disable = false
   containerd 2.x: NRI is on by default (check that disable = false).
   Then: $(if [ "$SYSTEMD" = yes ]; then printf 'systemctl daemon-reload && systemctl enable --now armor-nri.service'; else printf 'run, under your supervisor: env -u BUN_BE_BUN -u BUN_OPTIONS %s nri --hook-path %s --socket %s' "$AGENT_BIN" "$HOOK_BIN" "$SOCKET"; fi)
-- containerd, path 2 (containerd 1.5 or newer, without NRI): a base_runtime_spec carrying the hooks.
-  ctr oci spec > /etc/containerd/armor-base-spec.json, add to that file
-$(runc_snippet)
-  and point the runtime at it in /etc/containerd/config.toml, then: systemctl restart containerd
-      containerd 1.x:  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      containerd 2.x:  [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
-                         base_runtime_spec = "/etc/containerd/armor-base-spec.json"
+- containerd, path 2 (containerd 1.5 or newer, without NRI): base_runtime_spec. $BASE_SPEC
+  is the node's default spec (ctr oci spec) with the hooks; containerd applies it to app
+  containers, never to a pod's sandbox (pause) container. $(config_step)
 STEPS
+		spec_tool "$(checker)" lines --spec "$BASE_SPEC" | sed 's/^/      /'
+		say "  containerd reads the spec only when it starts: restart it after an install that changed it."
 	fi
 	if uses runc; then
 		say "- runc/crun used directly: add to each bundle's config.json:"
@@ -648,6 +737,35 @@ if [ "$MODE" = uninstall ]; then
 	if printf '%s\n' "$files" | grep -qxF "$UNIT_FILE"; then unit_listed=true; fi
 	nri_listed=false
 	if printf '%s\n' "$files" | grep -qxF "$NRI_UNIT_FILE"; then nri_listed=true; fi
+	# A file containerd's config names as base_runtime_spec stays until the config stops naming it
+	# and containerd restarts: with the file gone its CRI plugin does not start (no pod runs), and
+	# with the hook binary gone every container started from the spec it holds in memory fails.
+	R_CONFIG=$(in_root "$CONTAINERD_CONFIG") || fail "cannot resolve $CONTAINERD_CONFIG inside $ROOT"
+	named=
+	for path in $files; do
+		if config_names "$ROOT$R_CONFIG" "$path"; then named="$named $path"; fi
+	done
+	if [ -n "$named" ]; then
+		[ "$APPLY_CONTAINERD_CONFIG" = true ] ||
+			fail "$CONTAINERD_CONFIG still names$named as base_runtime_spec: take that line out (or run --uninstall --apply-containerd-config), restart containerd, then run --uninstall again"
+		if [ "$DRY_RUN" = true ]; then
+			say "would take base_runtime_spec =$named out of $ROOT$R_CONFIG, and remove nothing until containerd has restarted"
+			DONE=true
+			exit 0
+		fi
+		cp "$ROOT$R_CONFIG" "$WORK/config.toml"
+		for path in $named; do
+			spec_tool "$(checker)" unset "$WORK/config.toml" --spec "$path" >"$WORK/config.new" || fail "cannot edit $CONTAINERD_CONFIG"
+			mv -f "$WORK/config.new" "$WORK/config.toml"
+		done
+		begin uninstall
+		stage_file "$R_CONFIG" "$WORK/config.toml" "0$(stat -c '%a' "$ROOT$R_CONFIG")"
+		land "$R_CONFIG"
+		finish
+		say "took base_runtime_spec =$named out of $ROOT$R_CONFIG"
+		say "Next: systemctl restart containerd (it keeps the spec it read at start), then run install.sh --uninstall again to remove the rest."
+		exit 0
+	fi
 	if [ "$DRY_RUN" = false ]; then
 		begin uninstall
 		if [ -z "$ROOT" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
@@ -761,6 +879,7 @@ fi
 R_HOOK_BIN=$(in_root "$HOOK_BIN")
 R_AGENT_BIN=$(in_root "$AGENT_BIN")
 R_HOOKS_FILE=$(in_root "$HOOKS_FILE")
+R_BASE_SPEC=$(in_root "$BASE_SPEC")
 R_UNIT_FILE=$(in_root "$UNIT_FILE")
 for bin in "$R_HOOK_BIN" "$R_AGENT_BIN"; do
 	runnable="$ROOT$bin"
@@ -775,6 +894,10 @@ for at in $CHANGED; do
 		report=$(check_hooks_files "$ROOT$R_AGENT_BIN" "$(held "$at")" 2>&1) ||
 			fail "the hooks.d entry would not load: $report"
 	fi
+	if [ "$at" = "$R_BASE_SPEC" ] && uses containerd; then
+		report=$(spec_tool "$ROOT$R_AGENT_BIN" check "$(held "$at")" --root "$ROOT" 2>&1) ||
+			fail "containerd's base spec would fail containers: $report"
+	fi
 	land "$at"
 	say "wrote $ROOT$at"
 	if [ "$at" = "$R_UNIT_FILE" ] && [ "$MANAGE_SERVICE" = true ]; then
@@ -786,6 +909,22 @@ for at in $CHANGED; do
 done
 if [ "$MANAGE_SERVICE" = true ] && [ "$SERVICE_ENABLED" = false ]; then
 	systemctl is-active --quiet armor-agent.service || systemctl start armor-agent.service || fail "systemctl start armor-agent.service"
+fi
+
+# Only behind --apply-containerd-config: the admin's containerd config, never in the manifest.
+if uses containerd && [ "$APPLY_CONTAINERD_CONFIG" = true ]; then
+	R_CONFIG=$(in_root "$CONTAINERD_CONFIG") || fail "cannot resolve $CONTAINERD_CONFIG inside $ROOT"
+	report=$(spec_tool "$ROOT$R_AGENT_BIN" set "$ROOT$R_CONFIG" --spec "$BASE_SPEC" 2>&1 >"$WORK/config.toml") ||
+		fail "cannot point $CONTAINERD_CONFIG at the base spec: $report"
+	if ! cmp -s "$WORK/config.toml" "$ROOT$R_CONFIG"; then
+		ensure_dir "$(dirname "$R_CONFIG")"
+		mode=0644
+		[ ! -f "$ROOT$R_CONFIG" ] || mode=0$(stat -c '%a' "$ROOT$R_CONFIG")
+		stage_file "$R_CONFIG" "$WORK/config.toml" "$mode"
+		land "$R_CONFIG"
+		say "wrote $ROOT$R_CONFIG: the runc runtime's base_runtime_spec = \"$BASE_SPEC\""
+		CONFIG_APPLIED=true
+	fi
 fi
 
 manifest_text >"$WORK/manifest"

@@ -12,6 +12,7 @@ const PREFIX = "/usr/local/lib/armor-hooks";
 const HOOKS_FILE = "/usr/share/containers/oci/hooks.d/10-armor-hooks.json";
 const UNIT_FILE = "/etc/systemd/system/armor-agent.service";
 const NRI_UNIT_FILE = "/etc/systemd/system/armor-nri.service";
+const BASE_SPEC = "/etc/armor-hooks/containerd-base-spec.json";
 
 /** Every path under `dir` with its type, mode, owner, inode and content hash: a node's state. */
 function snapshot(dir: string): Record<string, string> {
@@ -121,7 +122,7 @@ describe("install.sh", () => {
     const tree = snapshot(root);
     const written = Object.keys(tree).filter((path) => path !== "/" && !path.startsWith("/usr/bin") && !path.startsWith("/run"));
     expect(written.filter((path) => tree[path]?.startsWith("file")).sort()).toEqual(
-      [`${PREFIX}/armor-hook`, `${PREFIX}/armor-agent`, `${PREFIX}/install-manifest`, HOOKS_FILE, UNIT_FILE, NRI_UNIT_FILE].sort(),
+      [`${PREFIX}/armor-hook`, `${PREFIX}/armor-agent`, `${PREFIX}/install-manifest`, HOOKS_FILE, UNIT_FILE, NRI_UNIT_FILE, BASE_SPEC].sort(),
     );
     for (const path of written) {
       const expected =
@@ -153,8 +154,8 @@ describe("install.sh", () => {
       .split("\n");
     // Landing order: binaries before the unit, the unit before the hook config; each with its sha256 as written.
     const sha256 = (path: string): string => new Bun.CryptoHasher("sha256").update(readFileSync(join(root, path))).digest("hex");
-    expect(manifest.slice(0, 5)).toEqual(
-      [`${PREFIX}/armor-hook`, `${PREFIX}/armor-agent`, UNIT_FILE, NRI_UNIT_FILE, HOOKS_FILE].map((path) => `file ${path} ${sha256(path)}`),
+    expect(manifest.slice(0, 6)).toEqual(
+      [`${PREFIX}/armor-hook`, `${PREFIX}/armor-agent`, UNIT_FILE, NRI_UNIT_FILE, HOOKS_FILE, BASE_SPEC].map((path) => `file ${path} ${sha256(path)}`),
     );
     expect(manifest).toContain("dir /usr/share/containers/oci/hooks.d");
     expect(manifest).not.toContain("dir /usr/bin");
@@ -181,7 +182,7 @@ describe("install.sh", () => {
     const again = await install();
     expect(again.code).toBe(0);
     expect(again.stdout).not.toContain("wrote ");
-    expect(again.stdout.match(/^unchanged /gm)).toHaveLength(5);
+    expect(again.stdout.match(/^unchanged /gm)).toHaveLength(6);
     // Same inodes: not even rewritten with the same bytes.
     expect(snapshot(root)).toEqual(first);
   });
@@ -205,7 +206,7 @@ describe("install.sh", () => {
     const before = snapshot(root);
     const ran = await install("--dry-run");
     expect(ran.code).toBe(0);
-    for (const path of [`${PREFIX}/armor-hook`, `${PREFIX}/armor-agent`, UNIT_FILE, NRI_UNIT_FILE, HOOKS_FILE, `${PREFIX}/install-manifest`]) {
+    for (const path of [`${PREFIX}/armor-hook`, `${PREFIX}/armor-agent`, UNIT_FILE, NRI_UNIT_FILE, HOOKS_FILE, BASE_SPEC, `${PREFIX}/install-manifest`]) {
       expect(ran.stdout).toMatch(new RegExp(`^would write ${root}${path} \\((0755|0644) root:root\\): \\S`, "m"));
     }
     expect(ran.stdout).toContain('"version": "1.0.0"');
@@ -216,7 +217,7 @@ describe("install.sh", () => {
     const installed = snapshot(root);
     const again = await install("--dry-run");
     expect(again.stdout).not.toContain("would write /");
-    expect(again.stdout.match(/^unchanged /gm)).toHaveLength(5);
+    expect(again.stdout.match(/^unchanged /gm)).toHaveLength(6);
     expect(snapshot(root)).toEqual(installed);
   });
 
@@ -254,7 +255,8 @@ describe("install.sh", () => {
     const before = snapshot(root);
     // An agent that runs but cannot check the hooks.d entry: the failure comes after the binaries were renamed in.
     const from = stageFrom("#!/bin/sh\necho armor-hook 9.9.9\n", '#!/bin/sh\n[ "$1" = --version ] && { echo 9.9.9; exit 0; }\necho "checker broke"\nexit 1\n');
-    const ran = await install("--from", from, "--socket", "/run/other.sock");
+    // Without containerd: its base spec would be built by the broken agent before anything lands.
+    const ran = await install("--from", from, "--socket", "/run/other.sock", "--runtimes", "crio,podman");
     expect(ran.code).toBe(1);
     expect(ran.stderr).toContain("install.sh: failed: the hooks.d entry would not load: checker broke");
     expect(ran.stderr).toContain("nothing changed");
@@ -388,7 +390,8 @@ describe("install.sh hardening", () => {
     fakeNode();
     const before = snapshot(root);
     const from = stageFrom(hook.startsWith("#!") ? hook : `#!/bin/sh\n[ "$1" = --version ] && { ${hook}}\n`, agent);
-    const killed = await install("--from", from);
+    // Without containerd, whose base spec the agent builds before anything is staged.
+    const killed = await install("--from", from, "--runtimes", "crio,podman");
     expect(killed.code).not.toBe(0);
     expect(killed.stdout).not.toContain("armor-hooks installed");
     expect(existsSync(join(root, PREFIX, ".armor-install/journal"))).toBe(true);
@@ -398,7 +401,7 @@ describe("install.sh hardening", () => {
     expect(undone.stderr).toContain("rolling back an interrupted install");
     expect(snapshot(root)).toEqual(before);
 
-    expect((await install("--from", from)).code).not.toBe(0);
+    expect((await install("--from", from, "--runtimes", "crio,podman")).code).not.toBe(0);
     const completed = await install();
     expect(completed.code).toBe(0);
     expect(completed.stderr).toContain("rolling back an interrupted install");
@@ -496,5 +499,114 @@ describe("install.sh --check", () => {
     const ran = await install("--check", file);
     expect(ran.code).toBe(1);
     expect(ran.stdout).toContain("is not an executable file");
+  });
+});
+
+describe("install.sh and containerd's base spec", () => {
+  const CONFIG = "/etc/containerd/config.toml";
+  const nodeDefault = async (): Promise<Record<string, unknown>> => JSON.parse((await run(["ctr", "oci", "spec"])).stdout) as Record<string, unknown>;
+  const entry = (stage: string, extra: string[] = []) => ({
+    path: `${PREFIX}/armor-hook`,
+    args: ["armor-hook", stage, "--socket", "/run/armor/armor.sock", "--timeout-ms", "2000", ...extra],
+    env: HOOK_ENV,
+    timeout: 5,
+  });
+
+  test("writes the node's default spec (ctr oci spec) with the hooks, and prints the config lines for 1.x and 2.x without touching the config", async () => {
+    fakeNode(["containerd"], false);
+    mkdirSync(join(root, "etc/containerd"), { recursive: true });
+    writeFileSync(join(root, CONFIG), "version = 2\n");
+    const ran = await install();
+    expect(ran.stderr).toBe("");
+    expect(ran.code).toBe(0);
+    const spec = JSON.parse(readFileSync(join(root, BASE_SPEC), "utf8")) as Record<string, unknown>;
+    expect(spec).toEqual({ ...(await nodeDefault()), hooks: { createRuntime: [entry("createRuntime")], poststop: [entry("poststop")] } });
+    expect((lstatSync(join(root, BASE_SPEC)).mode & 0o777).toString(8)).toBe("644");
+    expect(ran.stdout).toContain(`[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]\n        base_runtime_spec = "${BASE_SPEC}"`);
+    expect(ran.stdout).toContain(`[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]\n        base_runtime_spec = "${BASE_SPEC}"`);
+    expect(ran.stdout).toContain("never to a pod's sandbox (pause) container");
+    expect(readFileSync(join(root, CONFIG), "utf8")).toBe("version = 2\n");
+    // The agent's own check agrees, with the hook resolved inside --root.
+    const check = await run([AGENT, "containerd-spec", "check", join(root, BASE_SPEC), "--root", root]);
+    expect(check.stdout).toBe(`${join(root, BASE_SPEC)}: ok\n`);
+  });
+
+  test("--containerd-base-spec chooses the path and --fail-policy closed reaches both the spec and the hooks.d entry", async () => {
+    fakeNode(["containerd"], false);
+    const ran = await install("--containerd-base-spec", "/etc/other/spec.json", "--fail-policy", "closed");
+    expect(ran.code).toBe(0);
+    expect(existsSync(join(root, BASE_SPEC))).toBe(false);
+    const spec = JSON.parse(readFileSync(join(root, "etc/other/spec.json"), "utf8"));
+    expect(spec.hooks.createRuntime).toEqual([entry("createRuntime", ["--fail-policy", "closed"])]);
+    expect(JSON.parse(readFileSync(join(root, HOOKS_FILE), "utf8")).hook.args).toEqual([
+      "armor-hook",
+      "--socket",
+      "/run/armor/armor.sock",
+      "--timeout-ms",
+      "2000",
+      "--fail-policy",
+      "closed",
+    ]);
+    expect((await install("--fail-policy", "shut")).stderr).toContain('--fail-policy must be open or closed, got "shut"');
+  });
+
+  test.each([
+    ["is not JSON", "{", "is not JSON"],
+    ["is not a spec", JSON.stringify({ ociVersion: "1.0.2" }), "the default spec is not an OCI runtime spec"],
+  ])("refuses a default spec that %s and leaves the node as it was", async (_, text, message) => {
+    fakeNode(["containerd"], false);
+    writeFileSync(join(work, "default.json"), text);
+    const before = snapshot(root);
+    const ran = await install("--containerd-default-spec", join(work, "default.json"));
+    expect(ran.code).toBe(1);
+    expect(ran.stderr).toContain(message);
+    expect(snapshot(root)).toEqual(before);
+  });
+
+  test("refuses a spec naming a hook binary that is not there: containerd would fail every app container", async () => {
+    fakeNode(["containerd"], false);
+    const withOther = { ...(await nodeDefault()), hooks: { prestart: [{ path: "/usr/bin/gone-hook" }] } };
+    writeFileSync(join(work, "default.json"), JSON.stringify(withOther));
+    const before = snapshot(root);
+    const ran = await install("--containerd-default-spec", join(work, "default.json"));
+    expect(ran.code).toBe(1);
+    expect(ran.stderr).toContain("containerd's base spec would fail containers");
+    expect(ran.stderr).toContain("hooks.prestart: /usr/bin/gone-hook is not an executable file");
+    expect(snapshot(root)).toEqual(before);
+  });
+
+  test("--apply-containerd-config points runc at the spec; --uninstall keeps the spec while the config names it; with the flag it takes the line out first", async () => {
+    fakeNode(["containerd"], false);
+    mkdirSync(join(root, "etc/containerd"), { recursive: true });
+    const theirs = 'version = 2\n\n[plugins."io.containerd.grpc.v1.cri"]\n  sandbox_image = "pause:3.9"\n';
+    writeFileSync(join(root, CONFIG), theirs);
+    const applied = await install("--apply-containerd-config");
+    expect(applied.code).toBe(0);
+    expect(applied.stdout).toContain(`wrote ${root}${CONFIG}`);
+    expect(readFileSync(join(root, CONFIG), "utf8")).toBe(
+      `${theirs}\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]\n  base_runtime_spec = "${BASE_SPEC}"\n`,
+    );
+    // The config is the admin's: never in the manifest, so never removed.
+    expect(readFileSync(join(root, PREFIX, "install-manifest"), "utf8")).not.toContain(CONFIG);
+    expect((await install("--apply-containerd-config")).stdout).not.toContain(`wrote ${root}${CONFIG}`);
+
+    const installed = snapshot(root);
+    const refused = await install("--uninstall");
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`${CONFIG} still names ${BASE_SPEC} as base_runtime_spec`);
+    expect(snapshot(root)).toEqual(installed);
+
+    const unset = await install("--uninstall", "--apply-containerd-config");
+    expect(unset.code).toBe(0);
+    expect(unset.stdout).toContain("systemctl restart containerd");
+    expect(readFileSync(join(root, CONFIG), "utf8")).not.toContain("base_runtime_spec");
+    expect(existsSync(join(root, BASE_SPEC))).toBe(true);
+    expect(existsSync(join(root, PREFIX, "armor-hook"))).toBe(true);
+
+    const removed = await install("--uninstall");
+    expect(removed.code).toBe(0);
+    expect(existsSync(join(root, BASE_SPEC))).toBe(false);
+    expect(existsSync(join(root, PREFIX))).toBe(false);
+    expect(existsSync(join(root, CONFIG))).toBe(true);
   });
 });
