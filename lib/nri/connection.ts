@@ -185,17 +185,23 @@ export function nriComponent(o: ConnectionOptions, sleep: (ms: number) => Promis
   let onRegistered: Array<() => void> = [];
   const loop = async (): Promise<void> => {
     let backoff = RECONNECT_MIN_MS;
+    let failures = 0;
     while (!stopped) {
       try {
         current = await connectNri(o);
         backoff = RECONNECT_MIN_MS;
+        failures = 0;
         for (const resolve of onRegistered) resolve();
         onRegistered = [];
         await current.closed;
         current = undefined;
         if (!stopped) o.log("warn", "the runtime closed the NRI connection; reconnecting", { socket: o.nriSocket });
       } catch (err) {
-        o.log("warn", "no NRI connection; retrying", { error: err instanceof Error ? err.message : String(err), retryMs: backoff });
+        // The first failure of a run says so; the retries after it (every 5 s at most) only at debug.
+        o.log(failures++ === 0 ? "warn" : "debug", "no NRI connection; retrying", {
+          error: err instanceof Error ? err.message : String(err),
+          retryMs: backoff,
+        });
         await sleep(backoff);
         backoff = Math.min(backoff * 2, RECONNECT_MAX_MS);
         continue;

@@ -28,6 +28,8 @@ import { MuxDecoder, muxFrames } from "../../lib/nri/mux.ts";
 import { ProtoWriter, readFields, text } from "../../lib/nri/proto.ts";
 import { NriPlugin, RETRY_MIN_MS, type AgentPort, type NriRef, type PluginOptions } from "../../lib/nri/plugin.ts";
 import { MESSAGE_TYPE, RpcError, TtrpcConn } from "../../lib/nri/ttrpc.ts";
+import { describeNri } from "../../lib/nri/describe.ts";
+import { FakeHost } from "./_fake-host.ts";
 import { armorErrorOf, containerInfo, recordingLogger, rejectionOf, tempDir } from "./_fixtures.ts";
 
 const HOOKS = hookEntries({ hookPath: "/opt/armor-hook", hookArgs: ["--socket", "/run/a/armor.sock", "--timeout-ms", "2000"], timeoutMs: 2000 });
@@ -151,6 +153,13 @@ describe("NriPlugin.createContainer()", () => {
     ["the agent's own container (by argv[0])", pod({ namespace: "other" }), container({ args: ["/usr/local/bin/armor-agent", "serve"] }), true],
     ["the agent's own pod", pod({ namespace: "armor-system", name: "armor-agent-x7k2p" }), container({ name: "nri" }), true],
     ["a pod named like the agent elsewhere", pod({ namespace: "shop", name: "armor-agent-x7k2p" }), container({ name: "nri" }), false],
+    [
+      "annotations naming an allowed namespace (the pod's metadata decides)",
+      pod({ namespace: "shop" }),
+      container({ annotations: { "io.kubernetes.cri.sandbox-namespace": "kube-system", "io.kubernetes.pod.namespace": "kube-system" } }),
+      false,
+    ],
+    ["no pod at all", null, container(), false],
   ])("fail-closed with the agent down: %s", async (_what, thePod, theContainer, starts) => {
     const agent = new FakeAgent();
     agent.up = false;
@@ -429,5 +438,66 @@ describe("the plugin's connection against a fake runtime", () => {
     } finally {
       dir.remove();
     }
+  });
+});
+
+describe("describeNri(): the record of what NRI reports running", () => {
+  const ROOT = "/run/containerd/runc";
+  const host = (): FakeHost =>
+    new FakeHost()
+      .process(200, 5)
+      .runc(`${ROOT}/k8s.io`, "c1", 200, 5, "/bundles/c1")
+      .bundle("/bundles/c1", { process: { apparmorProfile: "cri-containerd.apparmor.d" } });
+  const ref = (overrides: Partial<NriRef> = {}): NriRef => ({ kind: "container", id: "c1", pid: 200, name: "app", annotations: {}, pod: pod(), ...overrides });
+  const deps = (h: FakeHost) => ({ ...h.deps, stateRoots: [{ format: "runc" as const, path: ROOT }], log: recordingLogger().log });
+
+  test("namespaces from /proc, AppArmor from the bundle runc recorded, identity from NRI's pod metadata", async () => {
+    expect(await describeNri(ref({ annotations: { "io.kubernetes.cri.image-name": "nginx:1.27" } }), deps(host()))).toEqual({
+      id: "c1",
+      pid: 200,
+      bundle: "/bundles/c1",
+      namespaces: { pid: 2001, mnt: 2002, net: 2003 },
+      apparmorProfile: "cri-containerd.apparmor.d",
+      pod: { name: "web-0", namespace: "shop", uid: "uid-1" },
+      containerName: "app",
+      sandboxId: "pod1",
+      image: "nginx:1.27",
+      containerType: "container",
+    });
+  });
+
+  test("annotations a pod author wrote cannot change the pod identity or the type", async () => {
+    const forged = {
+      "io.kubernetes.cri.sandbox-namespace": "kube-system",
+      "io.kubernetes.pod.namespace": "kube-system",
+      "io.kubernetes.cri.sandbox-name": "coredns",
+      "io.kubernetes.cri.container-type": "sandbox",
+      "io.kubernetes.cri.sandbox-id": "other",
+    };
+    const record = await describeNri(ref({ annotations: forged }), deps(host()));
+    expect(record).toMatchObject({ pod: { name: "web-0", namespace: "shop" }, containerType: "container", sandboxId: "pod1" });
+  });
+
+  test("a sandbox: its own id as sandboxId, no container name", async () => {
+    const h = new FakeHost().process(100, 3);
+    expect(await describeNri(ref({ kind: "sandbox", id: "pod1", pid: 100, name: "" }), deps(h))).toMatchObject({
+      id: "pod1",
+      containerType: "sandbox",
+      sandboxId: "pod1",
+      containerName: null,
+      bundle: "",
+      apparmorProfile: null,
+    });
+  });
+
+  test("a state whose pid is not NRI's names no bundle; a process that is gone gives no record", async () => {
+    const h = host();
+    h.runc(`${ROOT}/k8s.io`, "c1", 999, 5, "/bundles/elsewhere");
+    expect(await describeNri(ref(), deps(h))).toMatchObject({ bundle: "", apparmorProfile: null });
+    expect(await describeNri(ref({ pid: 4242 }), deps(host()))).toBeUndefined();
+  });
+
+  test("a record beyond the protocol's bounds is dropped, not sent", async () => {
+    expect(await describeNri(ref({ pod: pod({ name: "x".repeat(5000) }) }), deps(host()))).toBeUndefined();
   });
 });
