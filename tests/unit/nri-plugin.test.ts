@@ -463,6 +463,7 @@ describe("describeNri(): the record of what NRI reports running", () => {
       sandboxId: "pod1",
       image: "nginx:1.27",
       containerType: "container",
+      cgroup: null,
     });
   });
 
