@@ -8,9 +8,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Subprocess } from "bun";
-import { AGENT, AgentProcess, HOOK, sharedLibraryMounts, waitFor } from "../support.ts";
+import { AGENT, AgentProcess, HOOK, ROOT, run, sharedLibraryMounts, waitFor } from "../support.ts";
 import { CriError, type PodSandboxConfig } from "./client.ts";
-import { CONTAINERD_NRI_DIR, containerdTestLifecycle, hostNetworkPod, NRI_TOML } from "./containerd.ts";
+import { Containerd, CONTAINERD_NRI_DIR, containerdTestLifecycle, hostNetworkPod, NRI_TOML } from "./containerd.ts";
 import { IMAGE } from "./image.ts";
 
 const CONTAINERD_1_7 = CONTAINERD_NRI_DIR;
@@ -218,5 +218,54 @@ describe.skipIf(!available)("armor-agent nri with containerd 1.7.13 (CRI, no bas
     // kube-system is allowed: created with its hook, which (fail-closed too) lets it start for the same reason.
     const allowed = await startContainer(system, a.socket, ["sleep", "600"]);
     expect(await stillRunning(allowed)).toBe(true);
+  }, 120_000);
+
+  test("a container whose base spec already runs armor-hook (install.sh's) gets no second entry from the plugin", async () => {
+    const dir = join(life.dir(), "base-spec");
+    const installed = { socket: join(dir, "run/armor.sock"), baseSpec: join(dir, "etc/base-spec.json"), prefix: join(dir, "lib") };
+    const ran = await run([
+      "sh",
+      join(ROOT, "install.sh"),
+      "--prefix",
+      installed.prefix,
+      "--hooks-dir",
+      join(dir, "hooks.d"),
+      "--socket",
+      installed.socket,
+      "--runtimes",
+      "containerd",
+      "--no-systemd",
+      "--containerd-base-spec",
+      installed.baseSpec,
+      "--containerd-config",
+      join(dir, "containerd-config.toml"),
+    ]);
+    expect(ran.code).toBe(0);
+    const cdDir = join(dir, "containerd");
+    for (const sub of ["nri/conf.d", "nri/plugins"]) mkdirSync(join(cdDir, sub), { recursive: true });
+    const second = await Containerd.start(cdDir, {
+      binary: join(CONTAINERD_1_7, "containerd"),
+      shimDir: CONTAINERD_1_7,
+      extraToml: NRI_TOML,
+      baseSpec: installed.baseSpec,
+    });
+    life.defer(() => second.stop());
+    const a = await AgentProcess.start(installed.socket);
+    life.defer(() => a.stop());
+    const hookPath = join(installed.prefix, "armor-hook");
+    const argv = [AGENT, "nri", "--nri-socket", join(cdDir, "nri", "nri.sock"), "--hook-path", hookPath, "--socket", installed.socket, "--log-level", "debug"];
+    const plugin = new NriProcess(Bun.spawn([...argv, "--state-root", `runc:${second.paths.runcRoot}`], { stdin: "ignore", stdout: "ignore", stderr: "pipe" }));
+    life.defer(() => plugin.stop());
+    await waitFor("the plugin's registration", () => plugin.stderr.includes("registered with the runtime's NRI"));
+
+    const config = hostNetworkPod("base-spec", "shop", "uid-base-spec");
+    const podId = await second.cri.runPodSandbox(config);
+    const id = await second.cri.createContainer(podId, { metadata: { name: "app" }, image: { image: IMAGE }, command: ["sleep", "600"] }, config);
+    await second.cri.startContainer(id);
+    const spec = JSON.parse(readFileSync(join(second.paths.state, "io.containerd.runtime.v2.task", "k8s.io", id, "config.json"), "utf8"));
+    expect(spec.hooks.createRuntime.map((h: { path: string }) => h.path)).toEqual([hookPath]);
+    expect(spec.hooks.poststop.map((h: { path: string }) => h.path)).toEqual([hookPath]);
+    expect(plugin.stderr).toContain("container already runs armor-hook; nothing injected");
+    expect((await a.list()).find((r) => r.id === id)).toMatchObject({ source: "hook", containerType: "container" });
   }, 120_000);
 });
