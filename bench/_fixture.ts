@@ -53,7 +53,7 @@ export async function openFixture(agentBinary: string): Promise<Fixture> {
 }
 
 /** The floor: an empty module compiled with the hook's own flags. */
-async function buildEmptyBinary(dir: string): Promise<string> {
+export async function buildEmptyBinary(dir: string): Promise<string> {
   const entry = join(dir, "empty.ts");
   const outfile = join(dir, "empty");
   writeFileSync(entry, "");

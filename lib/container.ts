@@ -3,6 +3,7 @@
  * and what the agent holds, lists and streams.
  */
 import * as v from "valibot";
+import { CONTAINER_TYPES } from "./container-type.ts";
 
 // Defined beside the reader of /proc/<pid>/ns: the hook's fast path imports that, not these schemas.
 export { NAMESPACE_KINDS, type NamespaceKind } from "./proc/namespaces.ts";
@@ -56,7 +57,7 @@ export type Source = v.InferOutput<typeof SourceSchema>;
  * (the pause container that holds its namespaces) or one of its containers. null
  * outside Kubernetes-style runtimes, or when no annotation says.
  */
-export const CONTAINER_TYPES = ["sandbox", "container"] as const;
+export { CONTAINER_TYPES };
 export const ContainerTypeSchema = v.picklist(CONTAINER_TYPES);
 export type ContainerType = v.InferOutput<typeof ContainerTypeSchema>;
 

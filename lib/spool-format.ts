@@ -38,10 +38,7 @@ export function spoolRecordSchema(): ReturnType<typeof buildSchema> {
 /** One spooled event, as the hook writes it: `at` is µs since the epoch. */
 export type SpoolRecord = v.InferOutput<ReturnType<typeof buildSchema>>;
 
-/** Microseconds since the epoch, the clock spool and pending-log file names sort by. */
-export function epochMicros(): number {
-  return Math.floor((performance.timeOrigin + performance.now()) * 1000);
-}
+export { epochMicros } from "./clock.ts";
 
 /** The file name of an event spooled at `atMicros` by process `pid`, `bytes` long. */
 export function spoolFileName(atMicros: number, pid: number, random: number, bytes: number): string {

@@ -10,6 +10,7 @@
 import { dlopen, FFIType, ptr, read as readPointer } from "bun:ffi";
 
 const arg = FFIType.i64_fast;
+// Both symbols now: linking __errno_location only at a failure could itself change errno.
 const libc = dlopen("libc.so.6", {
   syscall: { args: [arg, arg, arg, arg, arg, arg, arg], returns: FFIType.i64_fast },
   __errno_location: { args: [], returns: FFIType.ptr },
@@ -103,8 +104,9 @@ function call(name: keyof typeof NR, subject: string | undefined, a = 0, b = 0, 
   for (;;) {
     const result = Number(raw(NR[name], a, b, c, d, e, f));
     if (result >= 0) return result;
-    const errno = readPointer.i32(errnoLocation(), 0);
-    if (errno !== 4) throw new SyscallError(name, errno, subject);
+    // Read at once: nothing between the call and here calls into libc on this thread.
+    const code = readPointer.i32(errnoLocation(), 0);
+    if (code !== 4) throw new SyscallError(name, code, subject);
   }
 }
 

@@ -6,7 +6,7 @@
 import type { ErrorCode } from "../errors.ts";
 import { pendingFileName, pendingLogName, type PendingLogLine } from "../hook-log-pending.ts";
 import { layout } from "../layout.ts";
-import { epochMicros } from "../spool-format.ts";
+import { epochMicros } from "../clock.ts";
 import type { LogSettings } from "./args.ts";
 import { formatLogLine, type HookLogRecord, type HookResult } from "../hook-log-record.ts";
 import type { HookDeps, HookOutcome } from "./deps.ts";

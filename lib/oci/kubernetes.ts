@@ -2,7 +2,8 @@
  * Kubernetes identity from OCI annotations, as CRI-O and containerd's CRI plugin
  * write them. CRI-O's keys are tried first, then containerd's.
  */
-import { CONTAINER_TYPES, type ContainerType, type Pod } from "../container.ts";
+import type { ContainerType, Pod } from "../container.ts";
+import { CONTAINER_TYPES } from "../container-type.ts";
 
 /** The Kubernetes side of a container, each field null when no annotation names it. */
 export interface KubernetesIdentity {
