@@ -2,9 +2,11 @@
  * `serve --metrics ADDR`: /metrics (Prometheus text), /healthz (serving), /readyz
  * (bootstrap done), on a small HTTP/1.1 server of our own over Bun.listen. Any local
  * user can reach a TCP port, so it is bounded in everything the hook socket needs:
- * at most `maxConnections` at once (the next is answered 503 and closed), each
- * request read within `maxRequestBytes` and the whole exchange within
- * `deadlineMs`, one request per connection. Bun.serve has no connection cap: 20,000
+ * at most `maxConnections` at once, each request read within `maxRequestBytes` and
+ * the whole exchange within `deadlineMs`, one request per connection. When every
+ * slot is taken, the oldest connection still without a whole request after 250 ms
+ * makes way (a scraper sends its request at once, an idle flood never does); with
+ * none, the newcomer is answered 503 and closed. Bun.serve has no connection cap: 20,000
  * idle connections took every descriptor of the agent.
  */
 import type { Socket, TCPSocketListener } from "bun";
@@ -89,7 +91,11 @@ function encodeAnswer(answer: HttpAnswer): Uint8Array {
   return bytes;
 }
 
+/** How long a connection may go without a whole request before it can be made to give way. */
+const REQUEST_GRACE_MS = 250;
+
 interface Exchange {
+  openedAt: number;
   request: string;
   /** Answer bytes not yet written; null until the request is read. */
   pending: Uint8Array | null;
@@ -102,9 +108,12 @@ export function startHttp(addr: string, deps: HttpDeps, limits: Partial<HttpLimi
   const bounds = { ...DEFAULT_HTTP_LIMITS, ...limits };
   const { hostname, port } = parseAddress(addr);
   let open = 0;
+  /** Admitted connections still without a whole request, oldest first. */
+  const waiting = new Set<Socket<Exchange>>();
 
   const release = (socket: Socket<Exchange>): void => {
     const exchange = socket.data;
+    waiting.delete(socket);
     clearTimeout(exchange.timer);
     if (exchange.counted) open -= 1;
     exchange.counted = false;
@@ -122,6 +131,7 @@ export function startHttp(addr: string, deps: HttpDeps, limits: Partial<HttpLimi
   };
 
   const reply = (socket: Socket<Exchange>, answer: HttpAnswer): void => {
+    waiting.delete(socket);
     socket.data.pending = encodeAnswer(answer);
     write(socket);
   };
@@ -133,7 +143,12 @@ export function startHttp(addr: string, deps: HttpDeps, limits: Partial<HttpLimi
       port,
       socket: {
         open(socket) {
-          socket.data = { request: "", pending: null, timer: undefined, counted: false };
+          socket.data = { openedAt: performance.now(), request: "", pending: null, timer: undefined, counted: false };
+          const oldest = waiting.values().next();
+          if (open >= bounds.maxConnections && !oldest.done && performance.now() - oldest.value.data.openedAt >= REQUEST_GRACE_MS) {
+            release(oldest.value);
+            oldest.value.terminate();
+          }
           if (open >= bounds.maxConnections) {
             // Over the cap: one short answer and the descriptor is free again at once.
             socket.end(encodeAnswer({ status: 503, type: TEXT, body: "busy\n" }));
@@ -141,6 +156,7 @@ export function startHttp(addr: string, deps: HttpDeps, limits: Partial<HttpLimi
           }
           open += 1;
           socket.data.counted = true;
+          waiting.add(socket);
           socket.data.timer = setTimeout(() => {
             release(socket);
             socket.terminate();

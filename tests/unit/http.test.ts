@@ -96,6 +96,22 @@ describe("startHttp()", () => {
     expect((await fetch(`http://127.0.0.1:${server.port}/healthz`)).status).toBe(200);
   });
 
+  test("a scraper gets in past connections that never send a request: the oldest of them makes way", async () => {
+    server = startHttp(`127.0.0.1:${await freePort()}`, deps, { maxConnections: 2, deadlineMs: 60_000 });
+    const idle = [await connect(server.port), await connect(server.port)];
+    await Bun.sleep(300);
+    const scrape = await fetch(`http://127.0.0.1:${server.port}/metrics`);
+    expect([scrape.status, await scrape.text()]).toEqual([200, "armor_containers 3\n"]);
+    expect(await within(idle[0]?.closed ?? Promise.resolve(), 2000)).toBeUndefined();
+    // The second old one makes way for the second young one; young ones keep their slots: the newcomer is turned away.
+    const young = [await connect(server.port), await connect(server.port)];
+    expect(await within(idle[1]?.closed ?? Promise.resolve(), 2000)).toBeUndefined();
+    const turnedAway = await connect(server.port);
+    expect(await within(turnedAway.closed, 2000)).toBeUndefined();
+    expect(turnedAway.text()).toStartWith("HTTP/1.1 503");
+    expect(young.map((client) => client.text())).toEqual(["", ""]);
+  });
+
   test("cuts a client that trickles its request at the deadline", async () => {
     server = startHttp(`127.0.0.1:${await freePort()}`, deps, { deadlineMs: 300 });
     const client = await connect(server.port);
