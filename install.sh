@@ -38,6 +38,8 @@ with the container runtimes found here. Running it again is harmless.
                         point the runc runtime's base_runtime_spec in --containerd-config at
                         the base spec (--uninstall: take that line out again); containerd
                         reads it when restarted, which install.sh never does
+  --metrics HOST:PORT   the agent serves /metrics, /healthz and /readyz there (e.g.
+                        127.0.0.1:9469; default off)
   --systemd | --no-systemd
                         install the agent as a systemd service (default: if systemd runs)
   --from DIR            directory holding armor-hook and armor-agent (default: dist/
@@ -80,6 +82,7 @@ MODE=install
 DRY_RUN=false
 FORCE=false
 CHECK_FILES=
+METRICS=
 
 need_value() {
 	[ $# -ge 2 ] && [ -n "$2" ] || die_usage "$1 needs a value"
@@ -97,6 +100,7 @@ while [ $# -gt 0 ]; do
 	--containerd-default-spec) need_value "$@"; DEFAULT_SPEC=$2; shift ;;
 	--containerd-config) need_value "$@"; CONTAINERD_CONFIG=$2; shift ;;
 	--apply-containerd-config) APPLY_CONTAINERD_CONFIG=true ;;
+	--metrics) need_value "$@"; METRICS=$2; shift ;;
 	--from) need_value "$@"; FROM=$2; shift ;;
 	--root) need_value "$@"; ROOT=$2; shift ;;
 	--systemd) SYSTEMD=yes ;;
@@ -133,6 +137,9 @@ case "$FAIL_POLICY" in
 open | closed) ;;
 *) die_usage "--fail-policy must be open or closed, got \"$FAIL_POLICY\"" ;;
 esac
+if [ -n "$METRICS" ] && ! printf '%s' "$METRICS" | grep -Eq '^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\]):[0-9]{1,5}$'; then
+	die_usage "--metrics must be HOST:PORT (e.g. 127.0.0.1:9469), got \"$METRICS\""
+fi
 case "$TIMEOUT_MS" in
 '' | *[!0-9]*) die_usage "--timeout-ms must be a whole number from 1 to 60000, got \"$TIMEOUT_MS\"" ;;
 esac
@@ -159,6 +166,13 @@ HOOK_ENV=PATH=/usr/sbin:/usr/bin:/sbin:/bin
 # The hook's arguments after its stage, as JSON list items, in every file naming the hook.
 HOOK_ARGS_JSON="\"--socket\", \"$SOCKET\", \"--timeout-ms\", \"$TIMEOUT_MS\""
 [ "$FAIL_POLICY" = open ] || HOOK_ARGS_JSON="$HOOK_ARGS_JSON, \"--fail-policy\", \"$FAIL_POLICY\""
+# The install guide goes beside the binaries, for the unit's Documentation= (when this checkout or --from has it).
+DOC_SRC=
+for candidate in "$FROM/INSTALL.md" "$SCRIPT_DIR/docs/INSTALL.md"; do
+	if [ -z "$DOC_SRC" ] && [ -f "$candidate" ]; then DOC_SRC=$candidate; fi
+done
+DOC_FILE=
+[ -z "$DOC_SRC" ] || DOC_FILE=$PREFIX/INSTALL.md
 # The runtime's own limit on the hook: above the hook's deadline for the agent.
 HOOK_TIMEOUT_S=$(((TIMEOUT_MS + 999) / 1000 + 3))
 
@@ -349,11 +363,17 @@ hooks_json() {
 JSON
 }
 
+# The agent's unit, hardened (systemd-analyze security --offline rates it; .ci/run checks <= 3.0).
+# The agent reads /proc/<pid>/ns of every container (CAP_SYS_PTRACE: their processes hold
+# capabilities it lacks) and their bundles' config.json (CAP_DAC_READ_SEARCH), and writes only
+# beside its socket. Without those two it says so (log, armor_bootstrap_incomplete, status).
 unit_text() {
+	socket_dir=$(dirname "$SOCKET")
 	cat <<UNIT
 # Written by armor-hooks install.sh; \`install.sh --uninstall\` removes it.
 [Unit]
 Description=armor-hooks node agent (registry of the containers armor-hook registers)
+$( [ -z "$DOC_FILE" ] || printf 'Documentation=file:%s\n' "$DOC_FILE")
 Before=crio.service containerd.service podman.service
 
 [Service]
@@ -362,9 +382,46 @@ Type=simple
 UnsetEnvironment=BUN_BE_BUN BUN_OPTIONS
 # --reconcile: a restarted agent enumerates the running containers from the runtimes'
 # state on disk, so its registry matches the node again.
-ExecStart=$AGENT_BIN serve --socket $SOCKET --reconcile
+ExecStart=$AGENT_BIN serve --socket $SOCKET --reconcile$( [ -z "$METRICS" ] || printf ' --metrics %s' "$METRICS")
 Restart=always
 RestartSec=1
+# Exit 2 is bad usage (a flag this binary does not know): restarting cannot mend it.
+RestartPreventExitStatus=2
+$(case "$socket_dir" in
+	/run/?*) printf 'RuntimeDirectory=%s\nRuntimeDirectoryMode=0700\n' "${socket_dir#/run/}" ;;
+	*) printf 'ExecStartPre=+/bin/mkdir -p -m 0700 %s\n' "$socket_dir" ;;
+esac)
+# Never removed on stop: its spool/ tells fail-closed hooks the agent has started on this node.
+RuntimeDirectoryPreserve=yes
+ReadWritePaths=$socket_dir
+CapabilityBoundingSet=CAP_SYS_PTRACE CAP_DAC_READ_SEARCH
+NoNewPrivileges=yes
+UMask=0077
+# The hook binary's pages are kept resident (mlock) without CAP_IPC_LOCK.
+LimitMEMLOCK=256M
+LimitNOFILE=65536
+ProtectSystem=strict
+ProtectHome=read-only
+PrivateTmp=yes
+PrivateDevices=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+RemoveIPC=yes
+$( [ -n "$METRICS" ] && printf 'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\n' || printf 'RestrictAddressFamilies=AF_UNIX\nPrivateNetwork=yes\n')
+SystemCallArchitectures=native
+# What the agent calls (strace of serve, reconcile, clients, metrics) is within @system-service,
+# plus mincore for the hook's resident pages. JavaScriptCore's JIT needs writable executable
+# memory: no MemoryDenyWriteExecute.
+SystemCallFilter=@system-service mincore
+SystemCallErrorNumber=EPERM
 
 [Install]
 WantedBy=multi-user.target
@@ -624,6 +681,10 @@ fi
 # --dry-run, --force and --uninstall all follow from it.
 PLAN="$HOOK_BIN 0755 $FROM/armor-hook the OCI hook runtimes execute at createRuntime and poststop
 $AGENT_BIN 0755 $FROM/armor-agent the node agent the hook registers containers with"
+if [ "$SYSTEMD" = yes ] && [ -n "$DOC_FILE" ]; then
+	PLAN="$PLAN
+$DOC_FILE 0644 $DOC_SRC the install guide the unit's Documentation= names"
+fi
 if [ "$SYSTEMD" = yes ]; then
 	PLAN="$PLAN
 $UNIT_FILE 0644 $WORK/unit systemd unit running the agent on $SOCKET, restarted when it exits"

@@ -122,7 +122,7 @@ describe("install.sh", () => {
     const tree = snapshot(root);
     const written = Object.keys(tree).filter((path) => path !== "/" && !path.startsWith("/usr/bin") && !path.startsWith("/run"));
     expect(written.filter((path) => tree[path]?.startsWith("file")).sort()).toEqual(
-      [`${PREFIX}/armor-hook`, `${PREFIX}/armor-agent`, `${PREFIX}/install-manifest`, HOOKS_FILE, UNIT_FILE, NRI_UNIT_FILE, BASE_SPEC].sort(),
+      [`${PREFIX}/armor-hook`, `${PREFIX}/armor-agent`, `${PREFIX}/INSTALL.md`, `${PREFIX}/install-manifest`, HOOKS_FILE, UNIT_FILE, NRI_UNIT_FILE, BASE_SPEC].sort(),
     );
     for (const path of written) {
       const expected =
@@ -152,10 +152,10 @@ describe("install.sh", () => {
     const manifest = readFileSync(join(root, PREFIX, "install-manifest"), "utf8")
       .trim()
       .split("\n");
-    // Landing order: binaries before the unit, the unit before the hook config; each with its sha256 as written.
+    // Landing order: binaries before the unit (and the guide it names), the unit before the hook config; each with its sha256 as written.
     const sha256 = (path: string): string => new Bun.CryptoHasher("sha256").update(readFileSync(join(root, path))).digest("hex");
-    expect(manifest.slice(0, 6)).toEqual(
-      [`${PREFIX}/armor-hook`, `${PREFIX}/armor-agent`, UNIT_FILE, NRI_UNIT_FILE, HOOKS_FILE, BASE_SPEC].map((path) => `file ${path} ${sha256(path)}`),
+    expect(manifest.slice(0, 7)).toEqual(
+      [`${PREFIX}/armor-hook`, `${PREFIX}/armor-agent`, `${PREFIX}/INSTALL.md`, UNIT_FILE, NRI_UNIT_FILE, HOOKS_FILE, BASE_SPEC].map((path) => `file ${path} ${sha256(path)}`),
     );
     expect(manifest).toContain("dir /usr/share/containers/oci/hooks.d");
     expect(manifest).not.toContain("dir /usr/bin");
@@ -182,7 +182,7 @@ describe("install.sh", () => {
     const again = await install();
     expect(again.code).toBe(0);
     expect(again.stdout).not.toContain("wrote ");
-    expect(again.stdout.match(/^unchanged /gm)).toHaveLength(6);
+    expect(again.stdout.match(/^unchanged /gm)).toHaveLength(7);
     // Same inodes: not even rewritten with the same bytes.
     expect(snapshot(root)).toEqual(first);
   });
@@ -217,7 +217,7 @@ describe("install.sh", () => {
     const installed = snapshot(root);
     const again = await install("--dry-run");
     expect(again.stdout).not.toContain("would write /");
-    expect(again.stdout.match(/^unchanged /gm)).toHaveLength(6);
+    expect(again.stdout.match(/^unchanged /gm)).toHaveLength(7);
     expect(snapshot(root)).toEqual(installed);
   });
 
