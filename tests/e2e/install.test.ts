@@ -122,7 +122,16 @@ describe("install.sh", () => {
     const tree = snapshot(root);
     const written = Object.keys(tree).filter((path) => path !== "/" && !path.startsWith("/usr/bin") && !path.startsWith("/run"));
     expect(written.filter((path) => tree[path]?.startsWith("file")).sort()).toEqual(
-      [`${PREFIX}/armor-hook`, `${PREFIX}/armor-agent`, `${PREFIX}/INSTALL.md`, `${PREFIX}/install-manifest`, HOOKS_FILE, UNIT_FILE, NRI_UNIT_FILE, BASE_SPEC].sort(),
+      [
+        `${PREFIX}/armor-hook`,
+        `${PREFIX}/armor-agent`,
+        `${PREFIX}/INSTALL.md`,
+        `${PREFIX}/install-manifest`,
+        HOOKS_FILE,
+        UNIT_FILE,
+        NRI_UNIT_FILE,
+        BASE_SPEC,
+      ].sort(),
     );
     for (const path of written) {
       const expected =
@@ -155,7 +164,9 @@ describe("install.sh", () => {
     // Landing order: binaries before the unit (and the guide it names), the unit before the hook config; each with its sha256 as written.
     const sha256 = (path: string): string => new Bun.CryptoHasher("sha256").update(readFileSync(join(root, path))).digest("hex");
     expect(manifest.slice(0, 7)).toEqual(
-      [`${PREFIX}/armor-hook`, `${PREFIX}/armor-agent`, `${PREFIX}/INSTALL.md`, UNIT_FILE, NRI_UNIT_FILE, HOOKS_FILE, BASE_SPEC].map((path) => `file ${path} ${sha256(path)}`),
+      [`${PREFIX}/armor-hook`, `${PREFIX}/armor-agent`, `${PREFIX}/INSTALL.md`, UNIT_FILE, NRI_UNIT_FILE, HOOKS_FILE, BASE_SPEC].map(
+        (path) => `file ${path} ${sha256(path)}`,
+      ),
     );
     expect(manifest).toContain("dir /usr/share/containers/oci/hooks.d");
     expect(manifest).not.toContain("dir /usr/bin");
