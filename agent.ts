@@ -20,9 +20,7 @@ import { DEFAULT_SOCKET } from "./lib/agent/socket-path.ts";
 import { ArmorError, errnoOf, toArmorError } from "./lib/errors.ts";
 import { escapeText } from "./lib/escape.ts";
 import { jsonLogger, type Level } from "./lib/log.ts";
-import { pendingLogName } from "./lib/hook-log-pending.ts";
 import { layout } from "./lib/layout.ts";
-import { readPendingLines } from "./lib/agent/hook-log-fold.ts";
 import { VERSION } from "./lib/version.ts";
 import { HOOK_FLAGS, parseHookArgs } from "./lib/hook/args.ts";
 import { socketAgentPort } from "./lib/nri/agent-port.ts";
@@ -370,10 +368,7 @@ const hookLog = defineCommand({
       const query = parseHookLogQuery({ container: args.container, result: args.result, tail: args.tail });
       const path = args["log-file"] ?? layout(args.socket).hookLog;
       const warn = (line: string): void => console.error(`armor-agent: ${escapeText(line)}`);
-      // Lines of successful calls wait beside the socket until the agent appends them (within a second).
-      const logName = pendingLogName(path, args.socket);
-      const pendingLines = logName === undefined ? undefined : () => readPendingLines(layout(args.socket).hookLogPending, logName);
-      await hookLogCommand(path, query, args.json, { open: openLogFile, print, warn, ...(pendingLines ? { pendingLines } : {}) });
+      await hookLogCommand(path, query, args.json, { open: openLogFile, print, warn });
     }),
 });
 

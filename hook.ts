@@ -27,5 +27,5 @@ if ("handoff" in fast) {
   if (outcome.stderr) await Bun.write(Bun.stderr, `${outcome.stderr}\n`);
   process.exit(outcome.status);
 }
-await logCall(logEffects, logSettings(fast.args), fast.facts, fast.decision, fast.args.socket);
+await logCall(logEffects, logSettings(fast.args), fast.facts, fast.decision);
 process.exit(0);

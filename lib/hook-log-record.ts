@@ -15,6 +15,16 @@ import * as v from "valibot";
 export const HOOK_RESULTS = ["registered", "unregistered", "bootstrap", "unconfirmed", "refused", "failed"] as const;
 export type HookResult = (typeof HOOK_RESULTS)[number];
 
+/** The log rotates at this size by default; with two rotated files kept, it never holds much more than 3 MiB. */
+export const DEFAULT_LOG_MAX_BYTES = 1024 * 1024;
+/** Rotated files kept by default (`hook.log.1`, `hook.log.2`). */
+export const DEFAULT_LOG_KEEP = 2;
+/** Bounds of the rotation size (`--log-max-bytes`). */
+export const MIN_LOG_MAX_BYTES = 4096;
+export const MAX_LOG_MAX_BYTES = 1024 ** 3;
+/** At most this many rotated files (`--log-keep`); `armor-agent hook-log` reads as many. */
+export const MAX_LOG_KEEP = 20;
+
 /** A log line is never longer than this: one write(2), well under any file system's atomic append. */
 export const MAX_LOG_LINE_BYTES = 4096;
 /** A string field is cut to this many characters (and marked with "…") in the line. */

@@ -17,8 +17,6 @@ export interface Layout {
   spool: string;
   /** The hook's own log, one line per call (lib/hook-log-record.ts). */
   hookLog: string;
-  /** Lines successful hooks leave for the agent to append (lib/hook-log-pending.ts). */
-  hookLogPending: string;
   /** The detached bootstrap fork's log. */
   bootstrapLog: string;
   /** Held by the one agent serving this socket. */
@@ -40,7 +38,6 @@ export function layout(socket: string): Layout {
     dir: dir === "" ? "/" : dir,
     spool: `${dir}/spool`,
     hookLog: `${dir}/hook.log`,
-    hookLogPending: `${dir}/hook-log.pending`,
     bootstrapLog: `${dir}/bootstrap.log`,
     agentLock: `${dir}/agent.lock`,
     bootstrapLock: `${dir}/bootstrap.lock`,

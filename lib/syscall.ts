@@ -127,21 +127,6 @@ export function openRead(path: string, flags = 0): number {
   return call("openat", path, AT_FDCWD, ptr(cString(path)), O_RDONLY | O_CLOEXEC | O_NOCTTY | flags);
 }
 
-const O_WRONLY = 1;
-const O_CREAT = 0o100;
-const O_EXCL = 0o200;
-const O_NOFOLLOW = 0o400000;
-
-/** Writes `bytes` as the new file `path` (never an existing one, never through a symlink), mode `mode` less the umask. */
-export function writeNewFile(path: string, bytes: Uint8Array, mode = 0o644): void {
-  const fd = call("openat", path, AT_FDCWD, ptr(cString(path)), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, mode);
-  try {
-    writeAll(fd, bytes);
-  } finally {
-    close(fd);
-  }
-}
-
 /** Reads into `buffer` at `offset`; returns the bytes read (0 at the end). */
 export function readInto(fd: number, buffer: Uint8Array, offset = 0): number {
   if (offset >= buffer.length) return 0;

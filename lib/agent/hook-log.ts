@@ -5,8 +5,7 @@
  */
 import * as v from "valibot";
 import { ArmorError } from "../errors.ts";
-import { PENDING_DIR_NAME } from "../hook-log-pending.ts";
-import { HOOK_RESULTS, hookLogRecordSchema, type HookLogRecord } from "../hook-log-record.ts";
+import { HOOK_RESULTS, hookLogRecordSchema, MAX_LOG_KEEP, type HookLogRecord } from "../hook-log-record.ts";
 import { parseWith } from "../validate.ts";
 import type { Print } from "./commands.ts";
 import { formatHookLogRecord } from "./hook-log-format.ts";
@@ -15,7 +14,7 @@ import { Ring, splitLines } from "./lines.ts";
 export { HOOK_RESULTS };
 
 /** The hook keeps at most this many rotated files (`--log-keep` 1..20 in lib/hook/args.ts). */
-export const MAX_ROTATED = 20;
+export const MAX_ROTATED = MAX_LOG_KEEP;
 /** The most records --tail keeps in memory (a hook line is at most 4 KiB). */
 export const MAX_TAIL = 100_000;
 /** The hook writes lines of at most 4 KiB; a longer line is foreign and skipped without being held whole. */
@@ -77,11 +76,6 @@ export interface HookLogDeps {
   print: Print;
   /** Where the count of skipped lines goes (stderr). */
   warn: Print;
-  /**
-   * Lines that successful calls left for the agent and it has not appended yet
-   * (lib/hook-log-pending.ts), oldest first: they are the newest of the log.
-   */
-  pendingLines?: () => Promise<string[]>;
 }
 
 /**
@@ -92,9 +86,7 @@ export interface HookLogDeps {
  */
 export async function hookLogCommand(path: string, query: HookLogQuery, json: boolean, deps: HookLogDeps): Promise<number> {
   const files = await openAll(path, deps);
-  // Read after the files are opened: a line the agent appends meanwhile is in both, and shown once.
-  const pending = new Set((await deps.pendingLines?.()) ?? []);
-  if (files.length === 0 && pending.size === 0)
+  if (files.length === 0)
     throw new ArmorError("E_USAGE", `no hook log at ${path} (nor ${path}.1 … .${MAX_ROTATED}): pass the --socket or --log-file the hook uses`);
   const tail = query.tail === undefined ? null : new Ring<string>(query.tail);
   const skipped = new Map<string, number>();
@@ -113,12 +105,8 @@ export async function hookLogCommand(path: string, query: HookLogQuery, json: bo
     else deps.print(shown);
   };
   for (const file of files) {
-    for await (const line of splitLines(file.chunks, MAX_LINE_BYTES)) {
-      if (line !== null) pending.delete(line);
-      consider(line, file.path);
-    }
+    for await (const line of splitLines(file.chunks, MAX_LINE_BYTES)) consider(line, file.path);
   }
-  for (const line of pending) consider(line, `${PENDING_DIR_NAME}/`);
   for (const shown of tail?.items() ?? []) deps.print(shown);
   if (skipped.size > 0) deps.warn(describeSkipped(skipped));
   if (matched === 0 && query.container !== undefined) {

@@ -1,6 +1,6 @@
 /**
  * A directory beside the socket that hooks write into and the agent reads from
- * (the spool, pending log lines): its existence is the agent's signal to hooks,
+ * (the spool): its existence is the agent's signal to hooks,
  * so it is made owner-only, by the agent's own uid, and nothing else passes.
  */
 import { chmodSync, lstatSync, mkdirSync } from "node:fs";

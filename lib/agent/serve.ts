@@ -9,8 +9,9 @@ import { BootstrapTracker, type BootstrapMode } from "./bootstrap.ts";
 import type { AgentLock } from "./lock.ts";
 import { prepareSocketPath, restrictSocket } from "./socket-path.ts";
 import { Spool } from "./spool.ts";
-import { dirOf, layout } from "../layout.ts";
-import { PendingLogFolder } from "./hook-log-fold.ts";
+import { layout } from "../layout.ts";
+import { appendLogLine } from "../rotating-log.ts";
+import { hookRecordHandler } from "./hook-records.ts";
 import { DEFAULT_SETTLE_MS, scheduleSettlePass } from "./settle.ts";
 import { connectionBudget, DESCRIPTOR_RESERVE, raiseFileLimit } from "./descriptors.ts";
 import { DEFAULT_HTTP_LIMITS, startHttp } from "./http.ts";
@@ -112,10 +113,6 @@ async function startLocked(options: ServeOptions, lock: AgentLock): Promise<Runn
   spool.prepare();
   const replayed = await spool.replay();
   if (replayed.registered + replayed.removed + replayed.skipped + replayed.bad > 0) log("info", "replayed the spool", { ...replayed });
-  // Successful hook calls leave their log lines for the agent from now on (lib/hook-log-pending.ts).
-  const hookLog = new PendingLogFolder({ dir: layout(socket).hookLogPending, logDir: dirOf(socket), log });
-  hookLog.prepare();
-  await hookLog.fold();
   const roots = options.stateRoots ?? DEFAULT_STATE_ROOTS;
   const hostFs = {
     readDir: (path: string) => readdirSync(path),
@@ -173,6 +170,8 @@ async function startLocked(options: ServeOptions, lock: AgentLock): Promise<Runn
       info: { version: options.version, startedAt: new Date(), socket, bootstrap, lastErrors: () => metrics.lastErrors(), consumers },
       log,
       observer: metrics,
+      // The one place a hook's success record is handled: appended to the hook's log.
+      hookRecord: hookRecordHandler({ path: layout(socket).hookLog, append: appendLogLine, log }),
       limits,
     });
   } finally {
@@ -194,7 +193,6 @@ async function startLocked(options: ServeOptions, lock: AgentLock): Promise<Runn
   const warmPages = options.warmHook === undefined ? undefined : new WarmPages({ binary: options.warmHook, log });
   // Behind the socket: hooks are served while their pages are learnt and locked.
   void warmPages?.start();
-  hookLog.start();
   const settleMs = options.settleMs ?? DEFAULT_SETTLE_MS;
   const settle =
     options.bootstrap === "reconcile" && !options.poll && settleMs > 0
@@ -221,7 +219,6 @@ async function startLocked(options: ServeOptions, lock: AgentLock): Promise<Runn
     settle?.stop();
     poller?.stop();
     spool.stop();
-    hookLog.stop();
     warmPages?.stop();
     http?.stop();
     listener.stop(true);

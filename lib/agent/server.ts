@@ -16,7 +16,9 @@ import type { Logger } from "../log.ts";
 import type { Registry } from "../registry.ts";
 import { describeIssue } from "../validate.ts";
 import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES } from "../wire/frame.ts";
-import { errorResponse, PROTOCOL_VERSION, RequestSchema, type Response } from "../wire/messages.ts";
+import { errorResponse, okResponse, PROTOCOL_VERSION, RequestSchema, type Request, type Response } from "../wire/messages.ts";
+import type { Container } from "../container.ts";
+import type { AnsweredHookCall, HookRecordHandler } from "./hook-records.ts";
 import * as v from "valibot";
 
 /** Limits the server enforces on every client. */
@@ -73,6 +75,8 @@ interface Connection {
   /** Answers still waiting on gates: later answers on this connection queue behind them, in order. */
   answers: Promise<void> | undefined;
   closing: boolean;
+  /** The hook call last answered on this connection, which one `hook-log` frame may follow. */
+  answered: AnsweredHookCall | undefined;
 }
 
 /** Everything the server needs, passed in. */
@@ -84,6 +88,8 @@ export interface ServerDeps {
   limits?: Partial<ServerLimits>;
   /** Told of every answered request and every error answer (metrics, `status`). */
   observer?: ServerObserver;
+  /** Where a hook's success record goes (lib/agent/hook-records.ts); absent: `hook-log` frames are refused. */
+  hookRecord?: HookRecordHandler;
 }
 
 /** What the server reports as it answers. */
@@ -105,6 +111,17 @@ export function classify(op: unknown): "hook" | "client" {
 }
 
 const text = new TextDecoder();
+
+/** The hook call an answered request was, if it was one: a `hook-log` frame may follow it. */
+function answeredHookCall(request: Request, removing: Container | undefined): AnsweredHookCall | undefined {
+  if (request.op === "register" && request.source === "hook") {
+    return { op: "register", container: request.container.id, held: { pod: request.container.pod, containerName: request.container.containerName } };
+  }
+  if (request.op === "unregister") {
+    return { op: "unregister", container: request.container, held: removing ? { pod: removing.pod, containerName: removing.containerName } : null };
+  }
+  return undefined;
+}
 
 /** Listens on a UNIX socket and serves the registry. */
 export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
@@ -314,12 +331,16 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
     }
     const request = parsed.output;
     const conn = socket.data;
+    if (request.op === "hook-log") return answer(socket, hookLog(socket, request));
     const started = performance.now();
     if (request.op === "watch" || request.op === "ack" || request.op === "nack") {
       conn.peer ??= { send: (message) => stream(socket, message), close: () => drop(socket, "framing", true) };
     }
+    // An unregister's log line names the pod the agent held, read before it is gone.
+    const removing = request.op === "unregister" ? registry.get(request.container) : undefined;
     const result = dispatch(request, registry, info, conn.session, conn.peer);
     const answered = (response: Response): void => {
+      conn.answered = response.ok ? answeredHookCall(request, removing) : undefined;
       deps.observer?.request(request.op, response.ok, (performance.now() - started) / 1000);
       if (request.op === "register" || request.op === "unregister") {
         log("debug", request.op, { id: request.op === "register" ? request.container.id : request.container, ok: response.ok });
@@ -347,6 +368,17 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
         if (!conn.closing) armIdle(socket);
       });
     conn.answers = queued;
+  };
+
+  /** A `hook-log` frame: written once, only right after the register or unregister it is about. */
+  const hookLog = (socket: Socket<Connection>, request: Extract<Request, { op: "hook-log" }>): Response => {
+    const call = socket.data.answered;
+    socket.data.answered = undefined;
+    if (call === undefined || deps.hookRecord === undefined) {
+      return errorResponse(request.id, "E_INVALID_REQUEST", "hook-log must follow a register or unregister answered on the same connection");
+    }
+    deps.hookRecord(call, { pid: request.pid, ms: request.ms, maxBytes: request.maxBytes, keep: request.keep });
+    return okResponse(request.id, { logged: true });
   };
 
   /**
@@ -389,6 +421,7 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
           peer: undefined,
           answers: undefined,
           closing: false,
+          answered: undefined,
         };
         accept(socket);
       },

@@ -11,6 +11,7 @@
 import * as v from "valibot";
 import { DEFAULT_SETTLE_MS, DEFAULT_STATE_ROOTS, parseStateRoots, type StateRoot } from "../bootstrap/state-roots.ts";
 import { ArmorError } from "../errors.ts";
+import { DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_BYTES, MAX_LOG_KEEP, MAX_LOG_MAX_BYTES, MIN_LOG_MAX_BYTES } from "../hook-log-record.ts";
 import { DEFAULT_SOCKET, layout } from "../layout.ts";
 import type { FailPolicy } from "../fail-policy.ts";
 
@@ -22,10 +23,7 @@ export const DEFAULT_TIMEOUT_MS = 2000;
 export const DEFAULT_AGENT_NAMESPACE = "armor-system";
 /** How long the bootstrap fork waits for the agent's socket to answer. */
 export const DEFAULT_BOOTSTRAP_DEADLINE_MS = 120_000;
-/** The hook's log rotates at this size by default; with two rotated files kept, it never holds much more than 3 MiB. */
-export const DEFAULT_LOG_MAX_BYTES = 1024 * 1024;
-/** Rotated hook log files kept by default (`hook.log.1`, `hook.log.2`). */
-export const DEFAULT_LOG_KEEP = 2;
+export { DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_BYTES };
 /** The container name (and process.args[0] basename) of the agent's own container. */
 export const DEFAULT_AGENT_NAME = "armor-agent";
 
@@ -208,7 +206,7 @@ export const HOOK_FLAGS: { readonly [K in FlagKey]: Flag<HookArgs[K]> } = {
   logMaxBytes: {
     name: "--log-max-bytes",
     hint: "N",
-    parse: wholeNumber(4096, 1024 ** 3),
+    parse: wholeNumber(MIN_LOG_MAX_BYTES, MAX_LOG_MAX_BYTES),
     fallback: DEFAULT_LOG_MAX_BYTES,
     help: "rotate the hook's log (and the bootstrap's) at N bytes, 4096..1073741824",
     fork: true,
@@ -216,7 +214,7 @@ export const HOOK_FLAGS: { readonly [K in FlagKey]: Flag<HookArgs[K]> } = {
   logKeep: {
     name: "--log-keep",
     hint: "N",
-    parse: wholeNumber(1, 20),
+    parse: wholeNumber(1, MAX_LOG_KEEP),
     fallback: DEFAULT_LOG_KEEP,
     help: "rotated files kept, 1..20: PATH.1 newest",
     fork: true,

@@ -1,5 +1,5 @@
 /** The hook's effects, passed in to runHook() (lib/hook/run.ts): tests pass fakes. */
-import type { ClientOptions } from "../client.ts";
+import type { ClientOptions, Confirm } from "../client.ts";
 import type { ReadText } from "../oci/bundle.ts";
 import type { StatIno } from "../proc/cgroup.ts";
 import type { ReadLinkAsync } from "../proc/namespaces.ts";
@@ -16,7 +16,8 @@ export interface HookDeps {
   readLink: ReadLinkAsync;
   /** stat(2)'s inode number: the container's cgroup id (lib/proc/cgroup.ts). */
   statIno: StatIno;
-  callAgent: (options: ClientOptions, body: RequestBody) => Promise<unknown>;
+  /** One conversation with the agent (lib/client.ts callAgent): `confirm` checks the answer and may add one frame after it. */
+  callAgent: (options: ClientOptions, body: RequestBody, confirm?: Confirm) => Promise<unknown>;
   /** Starts this binary again with `argv`, detached, with no inherited stdio. */
   spawnDetached: (argv: string[]) => void;
   version: string;
@@ -28,11 +29,6 @@ export interface HookDeps {
   nowMicros?: () => number;
   /** Appends one line to the hook's log itself (node:fs: slow to load). Absent: nothing is logged. */
   writeLog?: (settings: LogSettings, line: string) => Promise<void>;
-  /**
-   * Writes `content` as the new file `dir/name` (Bun.write: cheap), failing when `dir`
-   * does not exist: how a successful call leaves its line for the agent (lib/hook-log-pending.ts).
-   */
-  leaveFile?: (dir: string, name: string, content: string) => Promise<void>;
   /** Milliseconds since the hook's process started (performance.now()). */
   elapsedMs?: () => number;
   now?: () => Date;

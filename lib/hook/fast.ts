@@ -12,11 +12,11 @@ import { kubernetesIdentity } from "../oci/kubernetes.ts";
 import { MAX_STATE_BYTES, parseState, resolveStage, type Stage } from "../oci/state.ts";
 import { readCgroupSync } from "../proc/cgroup.ts";
 import { readNamespaces } from "../proc/namespaces.ts";
-import { checkRegisterAnswer, checkUnregisterAnswer, hookRequestFrame } from "../wire/hook-call.ts";
+import { checkRegisterAnswer, checkUnregisterAnswer, hookFollowUpFrame, hookRequestFrame } from "../wire/hook-call.ts";
 import { logSettings, readHookArgs, type HookArgs } from "./args.ts";
 import { agentShare, hookBudget } from "./budget.ts";
 import { isAgentContainer } from "./agent-container.ts";
-import type { CallFacts, Decision } from "./log-call.ts";
+import { agentLogFrame, type CallFacts, type Decision } from "./log-call.ts";
 import type { SyncIo } from "./sync-io.ts";
 
 /** What the fast path read before it handed over (runHook()'s `already`). */
@@ -50,11 +50,22 @@ export function fastHook(argv: readonly string[], io: SyncIo): FastResult {
     const stage: Stage = resolveStage(state, args.stage);
     const facts: CallFacts = { stage, containerId: state.id, phase: "asking the agent" };
     const agentUntil = agentShare(budget.budgetMs, 0);
-    const ask = (frame: Uint8Array): unknown => JSON.parse(new TextDecoder().decode(io.ask(args.socket, frame, agentUntil, MAX_ANSWER_BYTES)));
+    // The answer is checked before the connection closes, so that the call's log line can
+    // follow it on the same connection (the agent writes it: lib/agent/hook-records.ts).
+    let sentToAgent = false;
+    const ask = (frame: Uint8Array, check: (answer: unknown) => void): void => {
+      io.ask(args.socket, frame, agentUntil, MAX_ANSWER_BYTES, (bytes) => {
+        check(JSON.parse(new TextDecoder().decode(bytes)));
+        const body = agentLogFrame({ elapsedMs: io.now }, logSettings(args), args.socket);
+        if (body === undefined) return undefined;
+        sentToAgent = true;
+        return hookFollowUpFrame(body);
+      });
+    };
     if (stage === "poststop") {
       noteIdentity(facts, state.annotations ?? {});
-      checkUnregisterAnswer(ask(hookRequestFrame({ op: "unregister", container: state.id })));
-      return { decision: { outcome: { status: 0 }, result: "unregistered" }, facts, args };
+      ask(hookRequestFrame({ op: "unregister", container: state.id }), checkUnregisterAnswer);
+      return { decision: { outcome: { status: 0 }, result: "unregistered", sentToAgent }, facts, args };
     }
     if (state.pid === undefined || state.pid === 0 || state.bundle === undefined || state.bundle === "") return handoff("state without pid or bundle");
     const path = configPath(state.bundle);
@@ -70,8 +81,8 @@ export function fastHook(argv: readonly string[], io: SyncIo): FastResult {
     const ref = { id: state.id, pid: state.pid, bundle: state.bundle, annotations: state.annotations };
     const container = describeWith(ref, config, readNamespaces(state.pid, io.readLink), readCgroupSync(state.pid, io));
     const deadline = Math.floor(performance.timeOrigin + agentUntil);
-    checkRegisterAnswer(ask(hookRequestFrame({ op: "register", source: "hook", container, deadline })), container.id);
-    return { decision: { outcome: { status: 0 }, result: "registered" }, facts, args };
+    ask(hookRequestFrame({ op: "register", source: "hook", container, deadline }), (answer) => checkRegisterAnswer(answer, container.id));
+    return { decision: { outcome: { status: 0 }, result: "registered", sentToAgent }, facts, args };
   } catch (err) {
     return handoff(err instanceof Error ? err.message : String(err));
   }

@@ -1,14 +1,15 @@
 /**
- * The hook's log line for one call: built from what the call came to, then left
- * for the agent (a successful call, beside the socket: no node:fs on the hot path,
- * lib/hook-log-pending.ts) or appended by the hook itself (lib/rotating-log.ts).
+ * The hook's log line for one call. A call the agent confirmed sends its line's
+ * facts to the agent on the same connection, right after the answer (the agent
+ * writes the line: lib/agent/hook-records.ts), so the healthy path never loads
+ * node:fs. Any other call appends its own line (lib/rotating-log.ts): it has no
+ * agent to tell, and its line is there at once.
  */
 import type { ErrorCode } from "../errors.ts";
-import { pendingFileName, pendingLogName, type PendingLogLine } from "../hook-log-pending.ts";
-import { layout } from "../layout.ts";
-import { epochMicros } from "../clock.ts";
-import type { LogSettings } from "./args.ts";
 import { formatLogLine, type HookLogRecord, type HookResult } from "../hook-log-record.ts";
+import { layout } from "../layout.ts";
+import type { RequestBody } from "../wire/messages.ts";
+import type { LogSettings } from "./args.ts";
 import type { HookDeps, HookOutcome } from "./deps.ts";
 
 /** An outcome, with what the log says of it. */
@@ -18,6 +19,8 @@ export interface Decision {
   code?: ErrorCode;
   /** Where the unconfirmed event went: a spool file, or why nowhere. */
   spool?: string;
+  /** The agent was sent the line (a `hook-log` frame): the hook writes none. */
+  sentToAgent?: boolean;
 }
 
 /** What the call knew of its container when it ended. */
@@ -31,21 +34,31 @@ export interface CallFacts {
 }
 
 /** The hook's effects the log needs. */
-export type LogDeps = Pick<HookDeps, "writeLog" | "leaveFile" | "now" | "nowMicros" | "elapsedMs" | "pid">;
+export type LogDeps = Pick<HookDeps, "writeLog" | "now" | "elapsedMs" | "pid">;
 
 /**
- * Appends the call's record to the hook's log, if there is one; never fails the hook.
- * A successful call whose log is beside the socket leaves its line for the agent to append.
+ * The `hook-log` frame a confirmed call sends after the agent's answer, or undefined
+ * when the agent does not write this log: it writes only the log beside its socket.
  */
-export async function logCall(deps: LogDeps, settings: LogSettings | null, progress: CallFacts, decision: Decision, socket?: string): Promise<void> {
-  if (settings === null || !deps.writeLog) return;
+export function agentLogFrame(deps: LogDeps, settings: LogSettings | null, socket: string): RequestBody | undefined {
+  if (settings === null || settings.path !== layout(socket).hookLog) return undefined;
+  return { op: "hook-log", pid: deps.pid ?? process.pid, ms: elapsed(deps), maxBytes: settings.maxBytes, keep: settings.keep };
+}
+
+function elapsed(deps: LogDeps): number {
+  return Math.round((deps.elapsedMs?.() ?? performance.now()) * 100) / 100;
+}
+
+/** Appends the call's record to the hook's log, unless the agent was sent it; never fails the hook. */
+export async function logCall(deps: LogDeps, settings: LogSettings | null, progress: CallFacts, decision: Decision): Promise<void> {
+  if (settings === null || !deps.writeLog || decision.sentToAgent) return;
   const { outcome } = decision;
   const record: HookLogRecord = {
     time: (deps.now?.() ?? new Date()).toISOString(),
     level: outcome.status !== 0 ? "error" : decision.result === "unconfirmed" ? "warn" : "info",
     result: decision.result,
     status: outcome.status,
-    ms: Math.round((deps.elapsedMs?.() ?? performance.now()) * 100) / 100,
+    ms: elapsed(deps),
     pid: deps.pid ?? process.pid,
   };
   if (progress.stage !== undefined) record.stage = progress.stage;
@@ -58,27 +71,8 @@ export async function logCall(deps: LogDeps, settings: LogSettings | null, progr
   }
   if (outcome.stderr !== undefined) record.message = outcome.stderr;
   if (decision.spool !== undefined) record.spool = decision.spool;
-  const line = formatLogLine(record);
-  const succeeded = decision.result === "registered" || decision.result === "unregistered" || decision.result === "bootstrap";
-  const log = socket === undefined ? undefined : pendingLogName(settings.path, socket);
-  if (succeeded && socket !== undefined && log !== undefined && deps.leaveFile) {
-    const pending: PendingLogLine = {
-      v: 1,
-      log,
-      maxBytes: settings.maxBytes,
-      keep: settings.keep,
-      line,
-    };
-    const random = crypto.getRandomValues(new Uint32Array(1))[0] ?? 0;
-    const at = deps.nowMicros?.() ?? epochMicros();
-    try {
-      return await deps.leaveFile(layout(socket).hookLogPending, pendingFileName(at, record.pid, random), `${JSON.stringify(pending)}\n`);
-    } catch {
-      // No pending directory: no agent that appends them (or an older one). Append it here.
-    }
-  }
   try {
-    await deps.writeLog(settings, line);
+    await deps.writeLog(settings, formatLogLine(record));
   } catch {
     // The log is for the operator; its failure never changes what the runtime is told.
   }

@@ -13,9 +13,10 @@ import { prefetchLinks } from "../proc/namespaces.ts";
 import { parseWith } from "../validate.ts";
 import { RegisterResultSchema, UnregisterResultSchema } from "../wire/messages.ts";
 import { epochMicros, type SpoolRecord } from "../spool-format.ts";
-import { bootstrapArgv, hookUsage, logSettings, readHookArgs, type HookArgs } from "./args.ts";
+import type { Confirm } from "../client.ts";
+import { bootstrapArgv, hookUsage, logSettings, readHookArgs, type HookArgs, type LogSettings } from "./args.ts";
 import { EXIT_STATUS, UNREACHABLE_CODES } from "./exit-status.ts";
-import { logCall, type Decision } from "./log-call.ts";
+import { agentLogFrame, logCall, type Decision } from "./log-call.ts";
 import { failureVerdict } from "../fail-policy.ts";
 import { isAgentContainer } from "./agent-container.ts";
 import { agentShare, hookBudget } from "./budget.ts";
@@ -58,8 +59,8 @@ export async function runHook(deps: HookDeps, already: AlreadyRead = {}): Promis
   const progress: Progress = { namespace: null, phase: "reading the OCI state" };
   // The one deadline: --timeout-ms less what a caller already spent and the time kept for the log line.
   const { budgetMs } = hookBudget(args.timeoutMs, settings !== null, already.spentMs ?? 0);
-  const decision = await decide(withAlreadyRead(deps, already), args, progress, budgetMs);
-  await logCall(deps, settings, progress, decision, args.socket);
+  const decision = await decide(withAlreadyRead(deps, already), args, progress, budgetMs, settings);
+  await logCall(deps, settings, progress, decision);
   return decision.outcome;
 }
 
@@ -88,13 +89,15 @@ function withAlreadyRead(deps: HookDeps, already: AlreadyRead): HookDeps {
  * agent conversation take it; a step that cannot be cancelled is raced against it.
  * The agent gets its share of it, so an unreachable agent still leaves time to spool.
  */
-async function decide(deps: HookDeps, args: HookArgs, progress: Progress, budgetMs: number): Promise<Decision> {
+async function decide(deps: HookDeps, args: HookArgs, progress: Progress, budgetMs: number, settings: LogSettings | null): Promise<Decision> {
   const signal = AbortSignal.timeout(budgetMs);
   const agentDeadline = agentShare(budgetMs, Date.now());
   const cutOff = new Promise<Decision>((resolve) => {
     signal.addEventListener("abort", () => resolve(timedOut(args, progress)), { once: true });
   });
-  const work = attempt(deps, args, progress, signal, agentDeadline).catch((err: unknown) => onFailure(deps, args, progress, toArmorError(err), signal));
+  const work = attempt(deps, args, progress, signal, agentDeadline, settings).catch((err: unknown) =>
+    onFailure(deps, args, progress, toArmorError(err), signal),
+  );
   return Promise.race([work, cutOff]);
 }
 
@@ -110,7 +113,14 @@ function timedOut(args: HookArgs, progress: Progress): Decision {
   return unconfirmed(error, args, progress, { dropped }, true);
 }
 
-async function attempt(deps: HookDeps, args: HookArgs, progress: Progress, signal: AbortSignal, agentDeadline: number): Promise<Decision> {
+async function attempt(
+  deps: HookDeps,
+  args: HookArgs,
+  progress: Progress,
+  signal: AbortSignal,
+  agentDeadline: number,
+  settings: LogSettings | null,
+): Promise<Decision> {
   // A stage the argument names is known before stdin: a poststop is never refused, even if stdin never ends.
   progress.stage = stageOfArgument(args.stage);
   const input = await deps.readStdin(signal);
@@ -130,8 +140,9 @@ async function attempt(deps: HookDeps, args: HookArgs, progress: Progress, signa
     noteIdentity(progress, state.annotations ?? {});
     progress.event = { v: 1, at, op: "unregister", container: state.id };
     progress.phase = "asking the agent";
-    parseWith(UnregisterResultSchema, await deps.callAgent(options(), { op: "unregister", container: state.id }), "answer from agent", "E_PROTOCOL");
-    return { outcome: { status: 0 }, result: "unregistered" };
+    const confirm = confirmed(deps, settings, args.socket, (raw) => void parseWith(UnregisterResultSchema, raw, "answer from agent", "E_PROTOCOL"));
+    confirm.ensure(await deps.callAgent(options(), { op: "unregister", container: state.id }, confirm.check));
+    return { outcome: { status: 0 }, result: "unregistered", sentToAgent: confirm.sent() };
   }
   if (state.pid === undefined || state.pid === 0) throw new ArmorError("E_STATE", "OCI state on stdin: pid: missing at createRuntime");
   if (state.bundle === undefined || state.bundle === "") throw new ArmorError("E_STATE", "OCI state on stdin: bundle: missing");
@@ -153,15 +164,37 @@ async function attempt(deps: HookDeps, args: HookArgs, progress: Progress, signa
   const container = await describeContainer(ref, { readText: deps.readText, readLink, statIno: deps.statIno }, config);
   progress.event = { v: 1, at, op: "register", container };
   progress.phase = "asking the agent";
-  const result = parseWith(
-    RegisterResultSchema,
-    await deps.callAgent(options(), { op: "register", source: "hook", container, deadline: agentDeadline }),
-    "answer from agent",
-    "E_PROTOCOL",
-  );
-  if (result.container?.id !== container.id)
-    throw new ArmorError("E_PROTOCOL", `agent confirmed "${result.container?.id ?? "nothing"}", not "${container.id}"`);
-  return { outcome: { status: 0 }, result: "registered" };
+  const confirm = confirmed(deps, settings, args.socket, (raw) => {
+    const result = parseWith(RegisterResultSchema, raw, "answer from agent", "E_PROTOCOL");
+    if (result.container?.id !== container.id)
+      throw new ArmorError("E_PROTOCOL", `agent confirmed "${result.container?.id ?? "nothing"}", not "${container.id}"`);
+  });
+  confirm.ensure(await deps.callAgent(options(), { op: "register", source: "hook", container, deadline: agentDeadline }, confirm.check));
+  return { outcome: { status: 0 }, result: "registered", sentToAgent: confirm.sent() };
+}
+
+/**
+ * The check of an agent's answer, run inside the conversation so that a confirmed
+ * call's log frame follows the answer on the same connection. `ensure` runs the check
+ * on the result if the conversation did not (a caller that ignores `check`).
+ */
+function confirmed(deps: HookDeps, settings: LogSettings | null, socket: string, validate: (raw: unknown) => void) {
+  let checked = false;
+  let sent = false;
+  const check: Confirm = (raw) => {
+    validate(raw);
+    checked = true;
+    const frame = agentLogFrame(deps, settings, socket);
+    sent = frame !== undefined;
+    return frame;
+  };
+  return {
+    check,
+    ensure: (raw: unknown): void => {
+      if (!checked) validate(raw);
+    },
+    sent: () => sent,
+  };
 }
 
 /** Notes the pod and container name, for the log line. */

@@ -25,8 +25,10 @@ export interface SyncIo {
   /**
    * Connects to `socket`, sends `frame`, returns the first frame of the answer (at most
    * `maxFrameBytes`), all by `until`; throws E_AGENT_UNREACHABLE, E_AGENT_TIMEOUT or E_FRAME_TOO_LARGE.
+   * `after` sees the answer before the connection closes and may give one more frame to send
+   * on it (the hook's log line, lib/hook/log-call.ts); what it throws, ask throws.
    */
-  ask: (socket: string, frame: Uint8Array, until: number, maxFrameBytes: number) => Uint8Array;
+  ask: (socket: string, frame: Uint8Array, until: number, maxFrameBytes: number, after?: (answer: Uint8Array) => Uint8Array | undefined) => Uint8Array;
 }
 
 const decoder = new TextDecoder();
@@ -74,7 +76,7 @@ export const syncIo: SyncIo = {
     }
   },
   readLink: (path) => `${path.slice(path.lastIndexOf("/") + 1)}:[${sys.stat(path).ino}]`,
-  ask: (socket, frame, until, maxFrameBytes) => {
+  ask: (socket, frame, until, maxFrameBytes, after) => {
     let fd: number;
     try {
       fd = sys.connectUnix(socket, until - performance.now());
@@ -100,7 +102,16 @@ export const syncIo: SyncIo = {
         }
         if (n === 0) throw new ArmorError("E_AGENT_UNREACHABLE", "agent closed the connection before answering");
         const [answer] = frames.push(chunk.subarray(0, n));
-        if (answer) return answer;
+        if (!answer) continue;
+        const next = after?.(answer);
+        if (next !== undefined) {
+          try {
+            sys.writeAll(fd, next);
+          } catch {
+            // The answer is in: a line the agent did not get costs the log, not the container.
+          }
+        }
+        return answer;
       }
     } finally {
       sys.close(fd);

@@ -6,6 +6,7 @@
 import * as v from "valibot";
 import { ContainerIdSchema, ContainerInfoSchema, ContainerSchema, SourceSchema } from "../container.ts";
 import type { ErrorCode } from "../errors.ts";
+import { MAX_LOG_KEEP, MAX_LOG_MAX_BYTES, MIN_LOG_MAX_BYTES } from "../hook-log-record.ts";
 
 // Here too for their users; defined where the hook's fast path reads them without these schemas.
 export { DEFAULT_SOCKET } from "../layout.ts";
@@ -77,6 +78,19 @@ export const RequestSchema = v.variant("op", [
   v.strictObject({ v: version, id: requestId, op: v.literal("status") }),
   v.strictObject({ v: version, id: requestId, op: v.literal("bootstrap-begin") }),
   v.strictObject({ v: version, id: requestId, op: v.literal("bootstrap-end"), count: v.pipe(v.number(), v.integer(), v.minValue(0)) }),
+  // The hook's success line for the register/unregister just answered on this connection:
+  // only what the agent cannot know itself; the agent writes the line (lib/agent/hook-records.ts).
+  v.strictObject({
+    v: version,
+    id: requestId,
+    op: v.literal("hook-log"),
+    /** The hook's pid and milliseconds from its process start to the answer. */
+    pid: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(2 ** 31 - 1)),
+    ms: v.pipe(v.number(), v.minValue(0), v.maxValue(3_600_000)),
+    /** The hook's rotation of the log (its --log-max-bytes and --log-keep). */
+    maxBytes: v.pipe(v.number(), v.integer(), v.minValue(MIN_LOG_MAX_BYTES), v.maxValue(MAX_LOG_MAX_BYTES)),
+    keep: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_LOG_KEEP)),
+  }),
 ]);
 export type Request = v.InferOutput<typeof RequestSchema>;
 export type Op = Request["op"];

@@ -118,8 +118,8 @@ describe.each(RUNTIMES)("$name", (runtime) => {
     const gone = await agent.cli(["get", id]);
     expect(gone.code).toBe(3);
 
-    // Both calls are in the hook's log beside the socket, with their pod and duration: the hook
-    // left each line for the agent, which appends it within a second.
+    // Both calls are in the hook's log beside the socket, with their pod and duration: each hook
+    // sent its line's facts after the agent's answer, and the agent appended it.
     const hookLog = join(dirname(agent.socket), "hook.log");
     const ofThis = () =>
       (existsSync(hookLog) ? readFileSync(hookLog, "utf8") : "")

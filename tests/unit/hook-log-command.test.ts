@@ -3,7 +3,6 @@ import * as v from "valibot";
 import { hookLogCommand, parseHookLogQuery, type HookLogDeps, type HookLogQuery } from "../../lib/agent/hook-log.ts";
 import { splitLines } from "../../lib/agent/lines.ts";
 import { formatHookLogRecord } from "../../lib/agent/hook-log-format.ts";
-import { readPendingLines } from "../../lib/agent/hook-log-fold.ts";
 import { agentExitStatus } from "../../lib/agent/exit-status.ts";
 import { formatLogLine, hookLogRecordSchema, type HookLogRecord } from "../../lib/hook-log-record.ts";
 import { armorErrorOf, rejectionOf } from "./_fixtures.ts";
@@ -28,10 +27,7 @@ function record(overrides: Partial<HookLogRecord> = {}): HookLogRecord {
 const lines = (...records: HookLogRecord[]): string => records.map((r) => `${formatLogLine(r)}\n`).join("");
 
 /** Log files held in memory, served in chunks of `chunkBytes`; `alias` gives a second name to one file. */
-function run(
-  files: Record<string, string>,
-  options: { query?: HookLogQuery; json?: boolean; chunkBytes?: number; alias?: Record<string, string>; pending?: string[] } = {},
-) {
+function run(files: Record<string, string>, options: { query?: HookLogQuery; json?: boolean; chunkBytes?: number; alias?: Record<string, string> } = {}) {
   const printed: string[] = [];
   const warned: string[] = [];
   const opened: string[] = [];
@@ -49,8 +45,6 @@ function run(
     print: (line) => printed.push(line),
     warn: (line) => warned.push(line),
   };
-  const pending = options.pending;
-  if (pending) deps.pendingLines = async () => pending;
   const done = hookLogCommand(LOG, options.query ?? {}, options.json ?? false, deps);
   return { done, printed, warned, opened };
 }
@@ -60,45 +54,6 @@ const containersOf = (printed: string[]): string[] => printed.map((line) => (JSO
 test("the record's schema takes every line the hook writes", () => {
   const full = record({ pod: "shop/web-0", containerName: "nginx", code: "E_X", phase: "p", message: "m", spool: "s" });
   expect(v.parse(hookLogRecordSchema(), JSON.parse(formatLogLine(full)))).toEqual(full);
-});
-
-describe("hookLogCommand() and the lines pending for the agent", () => {
-  test("shows lines not yet appended by the agent after the file's, as the newest", async () => {
-    const { done, printed } = run(
-      { [LOG]: lines(record({ container: "appended" })) },
-      { json: true, pending: [formatLogLine(record({ container: "pending" }))] },
-    );
-    expect(await done).toBe(2);
-    expect(containersOf(printed)).toEqual(["appended", "pending"]);
-  });
-
-  test("shows a line once when the agent appended it while the command read", async () => {
-    const line = formatLogLine(record({ container: "moving" }));
-    const { done, printed } = run({ [LOG]: `${line}\n` }, { json: true, pending: [line] });
-    expect(await done).toBe(1);
-    expect(containersOf(printed)).toEqual(["moving"]);
-  });
-
-  test("needs no log file when lines are pending", async () => {
-    const { done, printed } = run({}, { json: true, pending: [formatLogLine(record({ container: "first" }))] });
-    expect(await done).toBe(1);
-    expect(containersOf(printed)).toEqual(["first"]);
-  });
-});
-
-describe("readPendingLines()", () => {
-  test("reads the complete pending lines of one log, oldest first, and leaves the rest", async () => {
-    const wrap = (log: string, line: string) => `${JSON.stringify({ v: 1, log, maxBytes: 4096, keep: 1, line })}\n`;
-    const files: Record<string, string> = {
-      "/p/0000000000000002-1-0000000a.json": wrap("hook.log", "second"),
-      "/p/0000000000000001-1-0000000b.json": wrap("hook.log", "first"),
-      "/p/0000000000000003-1-0000000c.json": wrap("other.log", "elsewhere"),
-      "/p/0000000000000004-1-0000000d.json": wrap("hook.log", "torn").slice(0, 10),
-      "/p/notes.txt": wrap("hook.log", "stray"),
-    };
-    const host = { readDir: () => Object.keys(files).map((p) => p.slice(3)), readText: async (path: string) => files[path] ?? "" };
-    expect(await readPendingLines("/p", "hook.log", host)).toEqual(["first", "second"]);
-  });
 });
 
 describe("hookLogCommand()", () => {

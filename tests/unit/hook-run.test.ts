@@ -3,7 +3,6 @@ import type { ClientOptions } from "../../lib/client.ts";
 import type { ContainerInfo } from "../../lib/container.ts";
 import { ArmorError } from "../../lib/errors.ts";
 import { DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_BYTES, hookUsage, type LogSettings } from "../../lib/hook/args.ts";
-import type { PendingLogLine } from "../../lib/hook-log-pending.ts";
 import { MAX_LOG_LINE_BYTES, type HookLogRecord } from "../../lib/hook-log-record.ts";
 import { runHook, type HookDeps, type HookOutcome } from "../../lib/hook/run.ts";
 import type { RequestBody } from "../../lib/wire/messages.ts";
@@ -367,11 +366,11 @@ describe("runHook() --help and --version", () => {
   });
 });
 
-/** A harness whose hook logs: every line it appends, every file it leaves for the agent, in order. */
+/** A harness whose hook logs: every line it appends, every frame it sends the agent after its answer, in order. */
 function loggingHarness(overrides: Parameters<typeof harness>[0] = {}) {
   const h = harness(overrides);
   const lines: Array<{ settings: LogSettings; record: HookLogRecord; raw: string }> = [];
-  const left: Array<{ dir: string; name: string; pending: PendingLogLine }> = [];
+  const sent: RequestBody[] = [];
   const order: string[] = [];
   h.deps.writeLog = async (settings, raw) => {
     order.push("writeLog");
@@ -380,6 +379,7 @@ function loggingHarness(overrides: Parameters<typeof harness>[0] = {}) {
   const agent = h.deps.callAgent;
   h.deps.callAgent = (options, body) => {
     order.push("callAgent");
+    // As lib/client.ts does without `confirm`; agentLogHarness() runs it.
     return agent(options, body);
   };
   h.deps.elapsedMs = () => 12.345;
@@ -387,16 +387,21 @@ function loggingHarness(overrides: Parameters<typeof harness>[0] = {}) {
   h.deps.nowMicros = () => 1_795_000_000_000_000;
   h.deps.pid = 777;
   h.deps.spawnDetached = () => {};
-  return { ...h, lines, left, order };
+  return { ...h, lines, sent, order };
 }
 
-/** The same, with an agent that takes pending lines: `hook-log.pending` exists beside the socket. */
-function pendingHarness(overrides: Parameters<typeof harness>[0] = {}) {
+/** The same, with a conversation that checks the answer with `confirm` and sends the frame it gives, as lib/client.ts does. */
+function agentLogHarness(overrides: Parameters<typeof harness>[0] = {}) {
   const h = loggingHarness(overrides);
-  h.deps.leaveFile = async (dir, name, content) => {
-    h.order.push("leaveFile");
-    expect(content.endsWith("\n")).toBe(true);
-    h.left.push({ dir, name, pending: JSON.parse(content) as PendingLogLine });
+  const agent = h.deps.callAgent;
+  h.deps.callAgent = async (options, body, confirm) => {
+    const result = await agent(options, body);
+    const frame = confirm?.(result);
+    if (frame !== undefined) {
+      h.order.push("hook-log");
+      h.sent.push(frame);
+    }
+    return result;
   };
   return h;
 }
@@ -423,43 +428,39 @@ describe("runHook()'s log", () => {
     });
   });
 
-  test("a successful call leaves its line for the agent, when its log is beside the socket", async () => {
-    const h = pendingHarness({ argv: ["createRuntime", "--socket", "/run/sec/agent.sock", "--log-max-bytes", "8192", "--log-keep", "3"] });
+  test.each([
+    ["createRuntime", "registered"],
+    ["poststop", "unregistered"],
+  ])("a confirmed %s sends its line's facts to the agent after the answer, and writes none", async (stage) => {
+    const h = agentLogHarness({ argv: [stage, "--socket", "/run/sec/agent.sock", "--log-max-bytes", "8192", "--log-keep", "3"] });
+    if (stage === "poststop") h.deps.readStdin = async () => JSON.stringify({ id: "abc", status: "stopped" });
     expect(await runHook(h.deps)).toEqual({ status: 0 });
-    expect(h.order).toEqual(["callAgent", "leaveFile"]);
     expect(h.lines).toEqual([]);
-    expect(h.left).toHaveLength(1);
-    const { dir, name, pending } = h.left[0] as (typeof h.left)[number];
-    expect(dir).toBe("/run/sec/hook-log.pending");
-    expect(name).toMatch(/^1795000000000000-777-[0-9a-f]{8}\.json$/);
-    expect(pending).toMatchObject({ v: 1, log: "hook.log", maxBytes: 8192, keep: 3 });
-    expect(JSON.parse(pending.line)).toMatchObject({ result: "registered", container: "abc", ms: 12.35 });
+    expect(h.sent.at(-1)).toEqual({ op: "hook-log", pid: 777, ms: 12.35, maxBytes: 8192, keep: 3 });
   });
 
-  test("appends the line itself when no agent takes pending lines (no pending directory)", async () => {
-    const h = loggingHarness();
-    h.deps.leaveFile = async () => {
-      throw Object.assign(new Error("ENOENT: no such file or directory"), { code: "ENOENT" });
-    };
-    await runHook(h.deps);
-    expect(h.lines.map((l) => l.record.result)).toEqual(["registered"]);
+  test("an answer that confirms another container sends no line, and logs the failure itself", async () => {
+    const h = agentLogHarness({ agent: async () => ({ container: { id: "other" } }) });
+    expect((await runHook(h.deps)).status).toBe(6);
+    expect(h.sent).toEqual([]);
+    expect(h.lines.map((l) => l.record.result)).toEqual(["failed"]);
   });
 
   test("appends the line itself when its log is not beside the socket", async () => {
-    const h = pendingHarness({ argv: ["createRuntime", "--log-file", "/var/log/armor/hook.log"] });
+    const h = agentLogHarness({ argv: ["createRuntime", "--log-file", "/var/log/armor/hook.log"] });
     await runHook(h.deps);
-    expect(h.left).toEqual([]);
+    expect(h.sent).toEqual([]);
     expect(h.lines[0]?.settings.path).toBe("/var/log/armor/hook.log");
   });
 
-  test("a failed call appends its line itself, at once, even where an agent takes pending lines", async () => {
-    const h = pendingHarness({
+  test("a failed call appends its line itself, at once", async () => {
+    const h = agentLogHarness({
       agent: async () => {
         throw new ArmorError("E_AGENT_UNREACHABLE", "cannot reach agent at /run/armor/armor.sock: ECONNREFUSED");
       },
     });
     await runHook(h.deps);
-    expect(h.left).toEqual([]);
+    expect(h.sent).toEqual([]);
     expect(h.lines.map((l) => l.record.result)).toEqual(["unconfirmed"]);
   });
 

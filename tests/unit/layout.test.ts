@@ -7,7 +7,6 @@ describe("layout()", () => {
       dir: "/run/armor",
       spool: "/run/armor/spool",
       hookLog: "/run/armor/hook.log",
-      hookLogPending: "/run/armor/hook-log.pending",
       bootstrapLog: "/run/armor/bootstrap.log",
       agentLock: "/run/armor/agent.lock",
       bootstrapLock: "/run/armor/bootstrap.lock",
