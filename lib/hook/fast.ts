@@ -54,13 +54,17 @@ export function fastHook(argv: readonly string[], io: SyncIo): FastResult {
     // follow it on the same connection (the agent writes it: lib/agent/hook-records.ts).
     let sentToAgent = false;
     const ask = (frame: Uint8Array, check: (answer: unknown) => void): void => {
-      io.ask(args.socket, frame, agentUntil, MAX_ANSWER_BYTES, (bytes) => {
+      let checked = false;
+      const answer = io.ask(args.socket, frame, agentUntil, MAX_ANSWER_BYTES, (bytes) => {
         check(JSON.parse(new TextDecoder().decode(bytes)));
+        checked = true;
         const body = agentLogFrame({ elapsedMs: io.now }, logSettings(args), args.socket);
         if (body === undefined) return undefined;
         sentToAgent = true;
         return hookFollowUpFrame(body);
       });
+      // An `ask` that did not show the answer to `after` still has it checked.
+      if (!checked) check(JSON.parse(new TextDecoder().decode(answer)));
     };
     if (stage === "poststop") {
       noteIdentity(facts, state.annotations ?? {});

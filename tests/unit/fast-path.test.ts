@@ -12,6 +12,8 @@ const ns = (path: string): string => `${path.slice(path.lastIndexOf("/") + 1)}:[
 /** A SyncIo over fixed inputs; `asked` records the requests, `answer` makes the reply. */
 function fakeIo(stdin: string, options: { config?: string; answer?: (request: Record<string, unknown>) => unknown; stdinEnds?: boolean } = {}) {
   const asked: Record<string, unknown>[] = [];
+  /** Frames sent after the answer, on the same connection. */
+  const followed: Record<string, unknown>[] = [];
   const io: SyncIo = {
     now: () => 5,
     readStdin: () => ({ text: stdin, ended: options.stdinEnds ?? true }),
@@ -21,16 +23,19 @@ function fakeIo(stdin: string, options: { config?: string; answer?: (request: Re
       return options.config;
     },
     readLink: ns,
-    ask: (_socket, frame) => {
+    ask: (_socket, frame, _until, _max, after) => {
       const request = JSON.parse(new TextDecoder().decode(frame.subarray(4))) as Record<string, unknown>;
       asked.push(request);
       const answer = options.answer ?? ((r) => ({ v: 1, id: r.id, ok: true, result: { container: { id: (r.container as { id: string }).id } } }));
       const reply = answer(request);
       if (reply instanceof Error) throw reply;
-      return encodeFrame(reply).subarray(4);
+      const bytes = encodeFrame(reply).subarray(4);
+      const next = after?.(bytes);
+      if (next !== undefined) followed.push(JSON.parse(new TextDecoder().decode(next.subarray(4))) as Record<string, unknown>);
+      return bytes;
     },
   };
-  return { io, asked };
+  return { io, asked, followed };
 }
 
 const create = JSON.stringify({
@@ -58,6 +63,35 @@ describe("fastHook()", () => {
       container: { id: "c1", pid: 42, bundle: "/b", apparmorProfile: "p", namespaces: { pid: inode("/proc/42/ns/pid"), mnt: inode("/proc/42/ns/mnt") } },
     });
     expect(typeof asked[0]?.deadline).toBe("number");
+  });
+
+  test.each([
+    ["createRuntime", create],
+    ["poststop", JSON.stringify({ id: "c1", status: "stopped" })],
+  ])("a healthy %s sends its log line's facts after the answer, on the same connection, and writes none", (stage, stdin) => {
+    const { io, followed } = fakeIo(stdin, {
+      config: JSON.stringify({ process: { args: ["nginx"] } }),
+      answer: (r) => ({ v: 1, id: r.id, ok: true, result: r.op === "register" ? { container: { id: "c1" } } : { removed: true } }),
+    });
+    const result = fastHook([stage, `--socket=${SOCKET}`, "--log-keep=4"], io);
+    expect(result).toMatchObject({ decision: { sentToAgent: true } });
+    expect(followed).toEqual([{ v: 1, id: 2, op: "hook-log", pid: process.pid, ms: 5, maxBytes: 1024 * 1024, keep: 4 }]);
+  });
+
+  test("sends no line when its log is not the one beside the socket: it appends its own", () => {
+    const { io, followed } = fakeIo(create, { config: JSON.stringify({ process: { args: ["nginx"] } }) });
+    const result = fastHook(["createRuntime", `--socket=${SOCKET}`, "--log-file=/var/log/h.log"], io);
+    expect(result).toMatchObject({ decision: { sentToAgent: false } });
+    expect(followed).toEqual([]);
+  });
+
+  test("sends no line after an answer for another container (the call is handed over)", () => {
+    const { io, followed } = fakeIo(create, {
+      config: JSON.stringify({ process: { args: ["nginx"] } }),
+      answer: (r) => ({ v: 1, id: r.id, ok: true, result: { container: { id: "other" } } }),
+    });
+    expect(fastHook(["createRuntime", `--socket=${SOCKET}`], io)).toHaveProperty("handoff");
+    expect(followed).toEqual([]);
   });
 
   test("sends the cgroup: /proc/<pid>/cgroup's v2 path and its directory's inode, through one read and one stat", () => {
