@@ -250,6 +250,28 @@ export function touchedFiles(pid: number): TouchedFile[] {
   return [...files.values()].filter((file) => file.ranges.length > 0);
 }
 
+/**
+ * Files every run reads before any of its code runs, so no look at its mappings sees them: the
+ * dynamic loader's cache (mapped and unmapped again by ld.so) and the time zone the runtime reads.
+ */
+const READ_AT_START = ["/etc/ld.so.cache", "/etc/localtime"];
+/** Such a file is locked whole only up to this size. */
+const MAX_READ_AT_START_BYTES = 1024 * 1024;
+
+function readAtStart(): TouchedFile[] {
+  const files: TouchedFile[] = [];
+  for (const path of READ_AT_START) {
+    try {
+      const st = statSync(path);
+      if (st.isFile() && st.size > 0 && st.size <= MAX_READ_AT_START_BYTES)
+        files.push({ path, identity: `${st.dev}:${st.ino}`, ranges: [{ offset: 0, length: st.size }] });
+    } catch {
+      // Not on this system: nothing to keep.
+    }
+  }
+  return files;
+}
+
 /** Learning runs: a page the first run did not happen to touch (a timer, a collection) the next may. */
 const PROBE_RUNS = 3;
 
@@ -326,7 +348,8 @@ export async function probeTouchedFiles(binary: string): Promise<TouchedFile[]> 
     }
     const { ino } = statSync(binary);
     const files = [...union].map(([identity, { path, pages }]) => ({ path, identity, ranges: [...pages].map((offset) => ({ offset, length: PAGE })) }));
-    return files.sort((a, b) => Number(b.identity.endsWith(`:${ino}`)) - Number(a.identity.endsWith(`:${ino}`)));
+    files.sort((a, b) => Number(b.identity.endsWith(`:${ino}`)) - Number(a.identity.endsWith(`:${ino}`)));
+    return [...files, ...readAtStart()];
   } finally {
     server?.stop(true);
     rmSync(dir, { recursive: true, force: true });
