@@ -3,14 +3,12 @@
  * and what the agent holds, lists and streams.
  */
 import * as v from "valibot";
-import { CONTAINER_TYPES } from "./container-type.ts";
+import { CONTAINER_TYPES, MAX_ID_LENGTH, MAX_STRING_LENGTH } from "./container-spec.ts";
 
 // Defined beside the reader of /proc/<pid>/ns: the hook's fast path imports that, not these schemas.
 export { NAMESPACE_KINDS, type NamespaceKind } from "./proc/namespaces.ts";
 
-/** Upper bounds on strings from outside: a frame can't smuggle megabytes into the registry. */
-export const MAX_ID_LENGTH = 256;
-export const MAX_STRING_LENGTH = 4096;
+export { MAX_ID_LENGTH, MAX_STRING_LENGTH };
 
 const boundedString = v.pipe(v.string(), v.maxLength(MAX_STRING_LENGTH));
 const nullableString = v.nullable(boundedString);

@@ -3,7 +3,7 @@
  * write them. CRI-O's keys are tried first, then containerd's.
  */
 import type { ContainerType, Pod } from "../container.ts";
-import { CONTAINER_TYPES } from "../container-type.ts";
+import { CONTAINER_TYPES } from "../container-spec.ts";
 
 /** The Kubernetes side of a container, each field null when no annotation names it. */
 export interface KubernetesIdentity {

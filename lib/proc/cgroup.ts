@@ -3,7 +3,8 @@
  * that directory under the cgroup2 mount, the id eBPF programs see
  * (bpf_get_current_cgroup_id()). One read and one stat, nothing else.
  */
-import { MAX_STRING_LENGTH, type Cgroup } from "../container.ts";
+import type { Cgroup } from "../container.ts";
+import { MAX_STRING_LENGTH } from "../container-spec.ts";
 import type { ReadText } from "../oci/bundle.ts";
 
 /** The inode number of a path (stat(2), following links); injected so tests need no real cgroup. */
