@@ -31,11 +31,11 @@ export class BenchAgent {
     this.#watcher = watcher;
   }
 
-  /** Starts the agent (`agentBin`) on `socket`; polling mode lists `runcRoot`. */
-  static async start(agentBin: string, socket: string, mode: Mode, runcRoot: string): Promise<BenchAgent> {
+  /** Starts the agent (`agentBin`) on `socket`; polling mode lists `runcRoot`; `extra` flags go to `serve`. */
+  static async start(agentBin: string, socket: string, mode: Mode, runcRoot: string, extra: string[] = []): Promise<BenchAgent> {
     mkdirSync(dirname(socket), { recursive: true, mode: 0o700 });
     const modeArgs = mode.kind === "poll" ? ["--mode", "poll", "--interval-ms", String(mode.intervalMs)] : [];
-    const proc = Bun.spawn([agentBin, "serve", "--socket", socket, "--log-level", "warn", "--state-root", `runc:${runcRoot}`, ...modeArgs], {
+    const proc = Bun.spawn([agentBin, "serve", "--socket", socket, "--log-level", "warn", "--state-root", `runc:${runcRoot}`, ...modeArgs, ...extra], {
       stdin: "ignore",
       stdout: "ignore",
       stderr: "pipe",
