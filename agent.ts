@@ -4,7 +4,7 @@
  * become one line and an exit status in `guarded`.
  */
 import { defineCommand } from "citty";
-import { closeSync, constants, existsSync, fstatSync, openSync, readlinkSync, readSync, statSync } from "node:fs";
+import { closeSync, existsSync, readlinkSync, readSync, statSync, type Stats } from "node:fs";
 import { getCommand, listCommand, lookupCommand, statusCommand, watchCommand } from "./lib/agent/commands.ts";
 import { agentExitStatus } from "./lib/agent/exit-status.ts";
 import { HOOK_RESULTS, hookLogCommand, MAX_TAIL, parseHookLogQuery, type OpenedLog } from "./lib/agent/hook-log.ts";
@@ -15,10 +15,12 @@ import type { BootstrapMode } from "./lib/agent/bootstrap.ts";
 import { DEFAULT_BOOTSTRAP_WAIT_MS, startAgent } from "./lib/agent/serve.ts";
 import { DEFAULT_HOOK_BINARY } from "./lib/agent/warm-pages.ts";
 import { DEFAULT_SETTLE_MS } from "./lib/agent/settle.ts";
+import { readHostText } from "./lib/bootstrap/enumerate.ts";
 import { DEFAULT_STATE_ROOTS, parseStateRoots } from "./lib/bootstrap/state-roots.ts";
 import { DEFAULT_SOCKET } from "./lib/agent/socket-path.ts";
 import { ArmorError, errnoOf, toArmorError } from "./lib/errors.ts";
 import { escapeText } from "./lib/escape.ts";
+import { openRegular, readFailure } from "./lib/safe-read.ts";
 import { jsonLogger, type Level } from "./lib/log.ts";
 import { layout } from "./lib/layout.ts";
 import { VERSION } from "./lib/version.ts";
@@ -314,20 +316,15 @@ const watch = defineCommand({
 
 /** Opens a log file now (rotations after this change nothing), or null when absent. */
 function openLogFile(path: string): OpenedLog | null {
-  let fd: number;
+  let opened: { fd: number; stat: Stats };
   try {
-    // O_NONBLOCK: a FIFO at the path must not hang the command; it is refused below.
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    // lib/safe-read.ts: a FIFO, a link or a directory at the path must not hang or mislead the command.
+    opened = openRegular(path);
   } catch (err) {
     if (errnoOf(err) === "ENOENT") return null;
-    throw new ArmorError("E_USAGE", `cannot read ${path}: ${errnoOf(err) ?? String(err)}`, { cause: err });
+    throw new ArmorError("E_USAGE", `cannot read ${path}: ${readFailure(err)}`, { cause: err });
   }
-  const stat = fstatSync(fd);
-  if (!stat.isFile()) {
-    closeSync(fd);
-    throw new ArmorError("E_USAGE", `${path} is not a regular file`);
-  }
-  return { identity: `${stat.dev}:${stat.ino}`, chunks: readChunks(fd, path) };
+  return { identity: `${opened.stat.dev}:${opened.stat.ino}`, chunks: readChunks(opened.fd, path) };
 }
 
 function* readChunks(fd: number, path: string): Generator<Uint8Array> {
@@ -409,7 +406,7 @@ const nri = defineCommand({
           agent: socketAgentPort(hook.socket, hook.timeoutMs),
           describe: (ref) =>
             describeNri(ref, {
-              readText: (path) => Bun.file(path).text(),
+              readText: readHostText,
               readLink: (path) => readlinkSync(path),
               statIno: (path) => statSync(path).ino,
               stateRoots: hook.stateRoots,

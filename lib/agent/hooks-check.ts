@@ -4,7 +4,11 @@
  * install.sh can refuse a file before it lands. It runs in the compiled agent:
  * a node needs no jq, node or python for it.
  */
-import { lstatSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { lstatSync, readlinkSync, realpathSync, statSync } from "node:fs";
+import { readRegularText } from "../safe-read.ts";
+
+/** A hooks.d file is a few hundred bytes; CRI-O reads it whole. */
+const MAX_HOOKS_FILE_BYTES = 1024 * 1024;
 
 const STAGES = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"];
 const REFUSE = "CRI-O and podman refuse to create any container while this file is there";
@@ -119,7 +123,8 @@ export function checkHooksFiles(files: readonly string[], root: string, print: (
   for (const file of files) {
     let found: string[];
     try {
-      found = hooksFileProblems(JSON.parse(readFileSync(file, "utf8")), root);
+      // CRI-O follows a link in hooks.d, so the check does too; a FIFO or a device never hangs it.
+      found = hooksFileProblems(JSON.parse(readRegularText(realpathSync(file), MAX_HOOKS_FILE_BYTES)), root);
     } catch (err) {
       found = [`cannot read it as JSON (${err instanceof Error ? err.message : String(err)}): ${REFUSE}`];
     }

@@ -1,6 +1,6 @@
 /** `armor-agent serve`: prepare the socket, serve the registry, bootstrap, clean up on SIGTERM/SIGINT. */
 import { readdirSync, readlinkSync, statSync, unlinkSync } from "node:fs";
-import { describeEntry, enumerateContainers, listLiveEntries } from "../bootstrap/enumerate.ts";
+import { describeEntry, enumerateContainers, listLiveEntries, readHostText } from "../bootstrap/enumerate.ts";
 import { DEFAULT_STATE_ROOTS, type StateRoot } from "../bootstrap/state-roots.ts";
 import type { Logger } from "../log.ts";
 import { Registry } from "../registry.ts";
@@ -116,7 +116,7 @@ async function startLocked(options: ServeOptions, lock: AgentLock): Promise<Runn
   const roots = options.stateRoots ?? DEFAULT_STATE_ROOTS;
   const hostFs = {
     readDir: (path: string) => readdirSync(path),
-    readText: (path: string) => Bun.file(path).text(),
+    readText: readHostText,
     readLink: (path: string) => readlinkSync(path),
     statIno: (path: string) => statSync(path).ino,
   };

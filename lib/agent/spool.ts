@@ -12,6 +12,7 @@ import { errnoOf } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Registry } from "../registry.ts";
 import { MAX_SPOOL_ENTRY_BYTES, parseSpoolFileName, SPOOL_TMP_PREFIX, spoolRecordSchema, type SpoolRecord } from "../spool-format.ts";
+import { readRegularText, UnsafeFileError } from "../safe-read.ts";
 import { describeIssue } from "../validate.ts";
 import { fileAgeMs, preparePrivateDir } from "./private-dir.ts";
 import { SerialPass } from "./serial-pass.ts";
@@ -178,7 +179,10 @@ export class Spool {
     try {
       text = await this.#host.readText(path);
     } catch (err) {
-      this.#log("warn", "cannot read a spooled event", { file: path, error: errnoOf(err) ?? String(err) });
+      const errno = errnoOf(err);
+      // A FIFO, a link, a directory or an oversized file: never an event a hook wrote (lib/safe-read.ts).
+      if (err instanceof UnsafeFileError) this.#discard(path, err.message);
+      else this.#log("warn", "cannot read a spooled event", { file: path, error: errno ?? String(err) });
       return undefined;
     }
     const bad = entry.recovered ? "a hook was killed before its event was whole" : "not a spooled event";
@@ -249,10 +253,7 @@ const inodeOf = (link: string): number | undefined => {
 /** The real host: node:fs and /proc. */
 export const realHost: SpoolHost = {
   readDir: (dir) => readdirSync(dir),
-  readText: (path) =>
-    Bun.file(path)
-      .slice(0, MAX_SPOOL_ENTRY_BYTES + 1)
-      .text(),
+  readText: async (path) => readRegularText(path, MAX_SPOOL_ENTRY_BYTES),
   remove: (path) => unlinkSync(path),
   ageMs: fileAgeMs,
   processNamespaces: (pid) => {

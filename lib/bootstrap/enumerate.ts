@@ -8,11 +8,19 @@ import type { ContainerInfo } from "../container.ts";
 import { describeContainer } from "../describe.ts";
 import { ArmorError, errnoOf } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import type { ReadText } from "../oci/bundle.ts";
+import { MAX_CONFIG_BYTES, type ReadText } from "../oci/bundle.ts";
 import type { StatIno } from "../proc/cgroup.ts";
 import type { ReadLink } from "../proc/namespaces.ts";
 import { parseStartTime } from "../proc/start-time.ts";
+import { readFailure, safeReadText } from "../safe-read.ts";
 import { parseStateFile, STATE_FILE, type StateEntry, type StateRoot } from "./state-roots.ts";
+
+/**
+ * How the agent, its reconcile, the bootstrap fork and the NRI plugin read state files, bundles'
+ * config.json and /proc: lib/safe-read.ts (no final link, no FIFO, regular files only, bounded),
+ * so a FIFO or a link to /dev/zero costs only its own container.
+ */
+export const readHostText: ReadText = safeReadText(MAX_CONFIG_BYTES);
 
 /** The file system, injected so tests can fake state roots. */
 export interface EnumerateDeps {
@@ -107,7 +115,7 @@ async function readEntry(root: StateRoot, name: string, deps: EnumerateDeps, log
       const nested = await Promise.all(inner.map((sub) => readEntry({ ...root, path: dir }, sub, deps, log, 1)));
       return nested.flat();
     }
-    if (errno !== "ENOENT" && errno !== "ENOTDIR") log("warn", "cannot read container state", { file, error: errno ?? String(err) });
+    if (errno !== "ENOENT" && errno !== "ENOTDIR") log("warn", "cannot read container state", { file, error: readFailure(err) });
     return [];
   }
   const entry = parseStateFile(root.format, name, text);

@@ -9,6 +9,7 @@ import { parseHookArgs } from "./args.ts";
 import { EXIT_STATUS } from "./exit-status.ts";
 import { jsonLogger } from "../log.ts";
 import { appendLogLine, type RotatingLogOptions } from "../rotating-log.ts";
+import { readHostText } from "../bootstrap/enumerate.ts";
 import { runBootstrap } from "../bootstrap/run.ts";
 
 /** Runs the bootstrap with real I/O; returns the exit status. */
@@ -34,7 +35,7 @@ export async function bootstrapMain(argv: readonly string[]): Promise<number> {
       },
       {
         readDir: (path) => readdirSync(path),
-        readText: (path) => Bun.file(path).text(),
+        readText: readHostText,
         readLink: (path) => readlinkSync(path),
         statIno: (path) => statSync(path).ino,
         log,

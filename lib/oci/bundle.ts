@@ -47,7 +47,9 @@ export async function readBundleConfig(bundle: string, readText: ReadText): Prom
 /** The E_BUNDLE error for a config.json that could not be read. */
 export function unreadableConfig(path: string, err: unknown): ArmorError {
   const errno = errnoOf(err);
-  const reason = errno === "ENOENT" ? "not found" : (errno ?? (err instanceof Error ? err.message : String(err)));
+  // A reader that refuses what is not a regular file (lib/safe-read.ts) says why in `reason`.
+  const refused = typeof err === "object" && err !== null && "reason" in err && typeof err.reason === "string" ? err.reason : undefined;
+  const reason = errno === "ENOENT" ? "not found" : (refused ?? errno ?? (err instanceof Error ? err.message : String(err)));
   return new ArmorError("E_BUNDLE", `${path}: ${reason}`, { cause: err });
 }
 

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { realHost, Spool, STALE_TMP_MS, type SpoolHost, TMP_SETTLE_MS } from "../../lib/agent/spool.ts";
 import { writeSpool } from "../../lib/hook/spool.ts";
@@ -289,6 +289,26 @@ describe("Spool (agent side)", () => {
     } finally {
       spool.stop();
     }
+  });
+
+  test("a FIFO, a link to /dev/zero and a directory named like spooled events cost only themselves", async () => {
+    await spoolAll(add(1_000_000));
+    const fifo = join(dir, spoolFileName(1_000_001, 1, 1, 10));
+    const zero = join(dir, spoolFileName(1_000_002, 1, 2, 10));
+    const directory = join(dir, spoolFileName(1_000_003, 1, 3, 10));
+    expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+    symlinkSync("/dev/zero", zero);
+    mkdirSync(directory);
+    const registry = new Registry();
+    const logs = recordingLogger();
+    const host = { ...fakeHost(new Map([[4242, NS]])), readText: realHost.readText, remove: realHost.remove };
+    const report = await new Spool({ dir, registry, log: logs.log, host }).replay();
+    expect(report.registered).toBe(1);
+    expect(registry.get("c1")).toBeDefined();
+    expect(readdirSync(dir)).toEqual([directory.slice(dir.length + 1)]);
+    const warnings = logs.records.filter((r) => r.level === "warn").map((r) => r.msg);
+    expect(warnings).toContain(`removing ${fifo} from the spool: ${fifo} is a FIFO, not a regular file`);
+    expect(warnings.some((w) => w.startsWith(`removing ${zero} from the spool`))).toBe(true);
   });
 
   test("realHost.processExists() sees this process and not a pid above the kernel's limit", () => {

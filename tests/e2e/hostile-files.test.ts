@@ -1,0 +1,88 @@
+/**
+ * What a local user or a runtime's leftovers can put where the agent reads: FIFOs, links to
+ * /dev/zero and directories beside the socket, in a state root and in a bundle. The compiled
+ * agent starts, listens, reconciles every healthy container and warns about each bad entry.
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { spoolFileName } from "../../lib/spool-format.ts";
+import { AgentProcess, removeDir, tempDir } from "./support.ts";
+
+const cleanups: Array<() => Promise<unknown> | void> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+const mkfifo = (path: string): void => expect(Bun.spawnSync(["mkfifo", path]).exitCode).toBe(0);
+
+/** A process for a state entry to point at, reaped by the test. */
+function sleeper(): number {
+  const proc = Bun.spawn(["sleep", "60"], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+  cleanups.push(async () => {
+    proc.kill();
+    await proc.exited;
+  });
+  return proc.pid;
+}
+
+describe("hostile files where the agent reads", () => {
+  test("a FIFO in the spool, FIFOs, /dev/zero links and directories in a state root and in bundles cost only themselves", async () => {
+    const dir = tempDir("e2e-hostile-files");
+    cleanups.push(() => removeDir(dir));
+    const run = join(dir, "run");
+    mkdirSync(join(run, "spool"), { recursive: true, mode: 0o700 });
+    const spooledFifo = join(run, "spool", spoolFileName(1_000_000, 1, 1, 10));
+    mkfifo(spooledFifo);
+
+    const root = join(dir, "crun");
+    /** A crun state entry `id` for a live process, whose bundle's config.json `bundle` makes. */
+    const entry = (id: string, bundle: (path: string) => void): void => {
+      const bundleDir = join(dir, "bundles", id);
+      mkdirSync(bundleDir, { recursive: true });
+      bundle(join(bundleDir, "config.json"));
+      mkdirSync(join(root, id), { recursive: true });
+      writeFileSync(join(root, id, "status"), JSON.stringify({ pid: sleeper(), bundle: bundleDir }));
+    };
+    const goodConfig = (path: string): void =>
+      writeFileSync(
+        path,
+        JSON.stringify({ process: { args: ["sleep"] }, annotations: { "io.kubernetes.pod.name": "web-0", "io.kubernetes.pod.namespace": "shop" } }),
+      );
+    entry("healthy", goodConfig);
+    entry("config-zero", (path) => symlinkSync("/dev/zero", path));
+    entry("config-fifo", mkfifo);
+    entry("config-dir", (path) => mkdirSync(path));
+    entry("status-fifo", goodConfig);
+    removeDir(join(root, "status-fifo", "status"));
+    mkfifo(join(root, "status-fifo", "status"));
+    entry("status-zero", goodConfig);
+    removeDir(join(root, "status-zero", "status"));
+    symlinkSync("/dev/zero", join(root, "status-zero", "status"));
+    entry("status-dir", goodConfig);
+    removeDir(join(root, "status-dir", "status"));
+    mkdirSync(join(root, "status-dir", "status"));
+
+    const agent = await AgentProcess.start(join(run, "armor.sock"), ["--reconcile", "--state-root", `crun:${root}`]);
+    cleanups.push(() => agent.stop());
+
+    const held = new Map((await agent.list()).map((c) => [c.id as string, c]));
+    expect([...held.keys()].sort()).toEqual(["config-dir", "config-fifo", "config-zero", "healthy"]);
+    expect(held.get("healthy")?.pod).toEqual({ name: "web-0", namespace: "shop", uid: null });
+    // A bundle that cannot be read: held without its details rather than missed.
+    expect(held.get("config-fifo")?.pod).toBeNull();
+    expect(existsSync(spooledFifo)).toBe(false);
+    expect(readdirSync(join(run, "spool"))).toEqual([]);
+    for (const warning of [
+      `${spooledFifo} is a FIFO, not a regular file`,
+      `${root}/status-fifo/status is a FIFO, not a regular file`,
+      `${root}/status-dir/status is a directory, not a regular file`,
+      `${root}/status-zero/status is a symbolic link (never followed here)`,
+      `${dir}/bundles/config-zero/config.json: a symbolic link (never followed here)`,
+      `${dir}/bundles/config-fifo/config.json: a FIFO, not a regular file`,
+      "registering a pre-existing container without its bundle's details",
+    ]) {
+      expect(agent.log).toContain(warning);
+    }
+  });
+});
