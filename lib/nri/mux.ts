@@ -43,25 +43,68 @@ export interface MuxPayload {
 
 /** Reassembles frames from the trunk's chunks; an empty payload carries nothing and is dropped. */
 export class MuxDecoder {
-  #buffer: Uint8Array = new Uint8Array(0);
+  readonly #bytes = new StreamBuffer();
 
   /** Feeds a chunk; returns the payloads it completed. Throws E_PROTOCOL on an impossible frame header. */
   push(chunk: Uint8Array): MuxPayload[] {
-    this.#buffer = this.#buffer.length === 0 ? chunk.slice() : concat(this.#buffer, chunk);
+    this.#bytes.append(chunk);
     const out: MuxPayload[] = [];
-    let offset = 0;
-    while (this.#buffer.length - offset >= MUX_HEADER_BYTES) {
-      const view = new DataView(this.#buffer.buffer, this.#buffer.byteOffset + offset, MUX_HEADER_BYTES);
-      const conn = view.getUint32(0);
-      const length = view.getUint32(4);
+    while (this.#bytes.length >= MUX_HEADER_BYTES) {
+      const conn = this.#bytes.u32(0);
+      const length = this.#bytes.u32(4);
       if (conn === 0) throw new ArmorError("E_PROTOCOL", "NRI mux frame on the reserved connection 0");
       if (length > MAX_RECEIVED_PAYLOAD_BYTES) throw new ArmorError("E_PROTOCOL", `NRI mux frame of ${length} bytes exceeds ${MAX_RECEIVED_PAYLOAD_BYTES}`);
-      if (this.#buffer.length - offset - MUX_HEADER_BYTES < length) break;
-      const start = offset + MUX_HEADER_BYTES;
-      if (length > 0) out.push({ conn, payload: this.#buffer.slice(start, start + length) });
-      offset = start + length;
+      if (this.#bytes.length < MUX_HEADER_BYTES + length) break;
+      this.#bytes.take(MUX_HEADER_BYTES);
+      const payload = this.#bytes.take(length);
+      if (length > 0) out.push({ conn, payload });
     }
-    this.#buffer = this.#buffer.subarray(offset);
+    return out;
+  }
+}
+
+/**
+ * Bytes received and not yet decoded, for the mux's and ttrpc's decoders: chunks are
+ * appended at the end (into room that doubles, so a large message arriving in small
+ * chunks is copied a bounded number of times), whole messages taken off the front.
+ */
+export class StreamBuffer {
+  #buf = new Uint8Array(4096);
+  #start = 0;
+  #end = 0;
+
+  get length(): number {
+    return this.#end - this.#start;
+  }
+
+  append(chunk: Uint8Array): void {
+    if (this.#end + chunk.length > this.#buf.length) {
+      const needed = this.length + chunk.length;
+      const grown = needed > this.#buf.length ? new Uint8Array(Math.max(needed, this.#buf.length * 2)) : this.#buf;
+      grown.set(this.#buf.subarray(this.#start, this.#end));
+      this.#buf = grown;
+      this.#end = this.length;
+      this.#start = 0;
+    }
+    this.#buf.set(chunk, this.#end);
+    this.#end += chunk.length;
+  }
+
+  /** The big-endian u32 at `offset` from the front. */
+  u32(offset: number): number {
+    const at = this.#start + offset;
+    return new DataView(this.#buf.buffer, this.#buf.byteOffset + at, 4).getUint32(0);
+  }
+
+  u8(offset: number): number {
+    return this.#buf[this.#start + offset] as number;
+  }
+
+  /** A copy of the first `n` bytes, which leave the buffer. */
+  take(n: number): Uint8Array {
+    const out = this.#buf.slice(this.#start, this.#start + n);
+    this.#start += n;
+    if (this.#start === this.#end) this.#start = this.#end = 0;
     return out;
   }
 }

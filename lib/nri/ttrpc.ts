@@ -6,7 +6,7 @@
  * `handle` and matches answers to its own `call`s.
  */
 import { ArmorError } from "../errors.ts";
-import { concat } from "./mux.ts";
+import { StreamBuffer } from "./mux.ts";
 import { decodeRpcRequest, decodeRpcResponse, encodeRpcRequest, encodeRpcResponse, RPC_CODE } from "./messages.ts";
 
 export const TTRPC_HEADER_BYTES = 10;
@@ -47,22 +47,21 @@ export function encodeTtrpcMessage(m: TtrpcMessage): Uint8Array {
 
 /** Reassembles ttrpc messages from a byte stream; zero-length bodies are real messages. */
 export class TtrpcDecoder {
-  #buffer: Uint8Array = new Uint8Array(0);
+  readonly #bytes = new StreamBuffer();
 
   push(chunk: Uint8Array): TtrpcMessage[] {
-    this.#buffer = this.#buffer.length === 0 ? chunk.slice() : concat(this.#buffer, chunk);
+    this.#bytes.append(chunk);
     const out: TtrpcMessage[] = [];
-    let offset = 0;
-    while (this.#buffer.length - offset >= TTRPC_HEADER_BYTES) {
-      const view = new DataView(this.#buffer.buffer, this.#buffer.byteOffset + offset, TTRPC_HEADER_BYTES);
-      const length = view.getUint32(0);
+    while (this.#bytes.length >= TTRPC_HEADER_BYTES) {
+      const length = this.#bytes.u32(0);
       if (length > MAX_TTRPC_MESSAGE_BYTES) throw new ArmorError("E_PROTOCOL", `ttrpc message of ${length} bytes exceeds ${MAX_TTRPC_MESSAGE_BYTES}`);
-      if (this.#buffer.length - offset - TTRPC_HEADER_BYTES < length) break;
-      const start = offset + TTRPC_HEADER_BYTES;
-      out.push({ streamId: view.getUint32(4), type: view.getUint8(8), flags: view.getUint8(9), payload: this.#buffer.slice(start, start + length) });
-      offset = start + length;
+      if (this.#bytes.length < TTRPC_HEADER_BYTES + length) break;
+      const streamId = this.#bytes.u32(4);
+      const type = this.#bytes.u8(8);
+      const flags = this.#bytes.u8(9);
+      this.#bytes.take(TTRPC_HEADER_BYTES);
+      out.push({ streamId, type, flags, payload: this.#bytes.take(length) });
     }
-    this.#buffer = this.#buffer.subarray(offset);
     return out;
   }
 }

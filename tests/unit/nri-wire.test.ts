@@ -27,7 +27,7 @@ import { ProtoWriter, readFields } from "../../lib/nri/proto.ts";
 import { encodeTtrpcMessage, RpcError, TtrpcConn, TtrpcDecoder } from "../../lib/nri/ttrpc.ts";
 import { SUBSCRIBED_EVENTS } from "../../lib/nri/plugin.ts";
 import { ArmorError } from "../../lib/errors.ts";
-import { armorErrorOf, rejectionOf } from "./_fixtures.ts";
+import { armorErrorOf, rejectionOf, seededRandom } from "./_fixtures.ts";
 
 const bytes = (...parts: Array<number | string | number[]>): Uint8Array =>
   new Uint8Array(parts.flatMap((p) => (typeof p === "number" ? [p] : typeof p === "string" ? [...new TextEncoder().encode(p)] : p)));
@@ -164,6 +164,22 @@ describe("NRI mux (lib/nri/mux.ts)", () => {
     ]);
     expect(armorErrorOf(() => new MuxDecoder().push(bytes(0, 0, 0, 0, 0, 0, 0, 1, 5))).code).toBe("E_PROTOCOL");
     expect(armorErrorOf(() => new MuxDecoder().push(bytes(0, 0, 0, 1, 0x01, 0, 0, 1))).code).toBe("E_PROTOCOL");
+  });
+});
+
+describe("StreamBuffer (the decoders' buffer)", () => {
+  test("any chunking of a long stream, across growth and compaction, gives back every payload in order", () => {
+    const random = seededRandom(15);
+    const payloads = Array.from({ length: 200 }, (_, i) => new Uint8Array(Math.floor(random() * 9000)).map((_, j) => (i + j) % 256));
+    const stream = Buffer.concat(payloads.flatMap((p, i) => muxFrames((i % 2) + 1, p)));
+    const decoder = new MuxDecoder();
+    const out: Uint8Array[] = [];
+    for (let at = 0; at < stream.length;) {
+      const n = 1 + Math.floor(random() * 20_000);
+      out.push(...decoder.push(stream.subarray(at, at + n)).map((p) => p.payload));
+      at += n;
+    }
+    expect(Buffer.concat(out)).toEqual(Buffer.concat(payloads));
   });
 });
 
