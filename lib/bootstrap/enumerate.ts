@@ -4,7 +4,8 @@
  * live hook does. In two steps, so a poller can describe only what is new: list
  * the live containers (state files and /proc/<pid>/stat), then describe one.
  */
-import type { ContainerInfo } from "../container.ts";
+import * as v from "valibot";
+import { ContainerInfoSchema, type ContainerInfo } from "../container.ts";
 import { describeContainer } from "../describe.ts";
 import { ArmorError, errnoOf } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -13,6 +14,7 @@ import type { StatIno } from "../proc/cgroup.ts";
 import type { ReadLink } from "../proc/namespaces.ts";
 import { parseStartTime } from "../proc/start-time.ts";
 import { readFailure, safeReadText } from "../safe-read.ts";
+import { describeIssue } from "../validate.ts";
 import { parseStateFile, STATE_FILE, type StateEntry, type StateRoot } from "./state-roots.ts";
 
 /**
@@ -154,6 +156,29 @@ export async function describeEntry(entry: StateEntry, deps: EnumerateDeps, log:
 }
 
 async function describeOrDenied(entry: StateEntry, deps: EnumerateDeps, log: Logger): Promise<ContainerInfo | undefined | typeof DENIED> {
+  const described = await describeOrDeniedRaw(entry, deps, log);
+  return described === DENIED || described === undefined ? described : fitRecord(described, log);
+}
+
+/**
+ * The record as the wire carries it (lib/container.ts): state roots and bundles hold what anyone
+ * wrote, and one record the CLI cannot read would break `list` for every container. A record
+ * whose bundle details do not fit is held without them; one whose id or bundle path does not fit
+ * cannot be held at all, and is skipped with a warning.
+ */
+function fitRecord(info: ContainerInfo, log: Logger): ContainerInfo | undefined {
+  if (v.safeParse(ContainerInfoSchema, info).success) return info;
+  const bare = { ...info, apparmorProfile: null, pod: null, containerName: null, sandboxId: null, image: null };
+  const parsed = v.safeParse(ContainerInfoSchema, bare);
+  if (parsed.success) {
+    log("warn", "registering a pre-existing container without its bundle's details: they do not fit the record", { id: info.id });
+    return bare;
+  }
+  log("warn", "skipping a pre-existing container its record cannot hold", { id: info.id, error: describeIssue(parsed.issues[0]) });
+  return undefined;
+}
+
+async function describeOrDeniedRaw(entry: StateEntry, deps: EnumerateDeps, log: Logger): Promise<ContainerInfo | undefined | typeof DENIED> {
   const ref = { id: entry.id, pid: entry.pid, bundle: entry.bundle };
   try {
     return await describeContainer(ref, deps);

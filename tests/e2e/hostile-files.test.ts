@@ -85,4 +85,45 @@ describe("hostile files where the agent reads", () => {
       expect(agent.log).toContain(warning);
     }
   });
+
+  test("list and get show what a pod author wrote escaped, and an id no record can hold costs only itself: no terminal sequence, no bidi control", async () => {
+    const dir = tempDir("e2e-hostile-names");
+    cleanups.push(() => removeDir(dir));
+    const root = join(dir, "crun");
+    const bundle = join(dir, "bundle");
+    mkdirSync(bundle);
+    writeFileSync(
+      join(bundle, "config.json"),
+      JSON.stringify({
+        process: { args: ["sleep"] },
+        annotations: {
+          "io.kubernetes.pod.name": "web\u001b[2J\u001b[H",
+          "io.kubernetes.pod.namespace": "shop\u202e",
+          "io.kubernetes.container.name": "nginx\u001b]0;owned\u0007\u2067",
+          "io.kubernetes.cri-o.ImageName": "img\u009b31m\nfake line",
+        },
+      }),
+    );
+    for (const id of ["web-1", "evil\u202eid"]) {
+      mkdirSync(join(root, id), { recursive: true });
+      writeFileSync(join(root, id, "status"), JSON.stringify({ pid: sleeper(), bundle }));
+    }
+    const agent = await AgentProcess.start(join(dir, "run", "armor.sock"), ["--reconcile", "--state-root", `crun:${root}`]);
+    cleanups.push(() => agent.stop());
+    const raw = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+    const list = await agent.cli(["list"]);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toContain("shop\\u202e/web\\u001b[2J\\u001b[H");
+    expect(list.stdout).not.toMatch(raw);
+    expect(list.stdout.trim().split("\n")).toHaveLength(2);
+    // An id no record can carry is skipped with a warning: it never breaks `list` for the others.
+    expect(agent.log).toContain("skipping a pre-existing container its record cannot hold");
+    const get = await agent.cli(["get", "web-1"]);
+    expect(get.code).toBe(0);
+    expect(get.stdout).toContain("image:           img\\u009b31m\\nfake line");
+    expect(get.stdout).not.toMatch(raw);
+    const json = await agent.cli(["list", "--json"]);
+    expect(json.stdout).not.toMatch(raw);
+    expect(JSON.parse(json.stdout)[0].pod.name).toBe("web\u001b[2J\u001b[H");
+  });
 });
