@@ -128,6 +128,9 @@ describe("deploy/kubernetes", () => {
     const [nri, ...others] = spec.containers;
     expect(others).toEqual([]);
     expect(nri?.args?.[0]).toBe("nri");
+    // Not named armor-agent: armor-hook would take it for the agent's own container and register nothing.
+    expect(nri?.command).toEqual(["/opt/armor-hooks/armor-nri"]);
+    expect(readFileSync(join(ROOT, "deploy/Containerfile"), "utf8")).toMatch(/^RUN ln -s armor-agent \/opt\/armor-hooks\/armor-nri$/m);
     expect(flag(nri!, "--hook-path")).toBe(`${flag(installer!, "--prefix")}/armor-hook`);
     expect(flag(nri!, "--socket")).toBe(flag(installer!, "--socket"));
     // Host paths: the NRI socket, the agent's socket directory, and runc's state and bundles read-only; never a runtime socket.
