@@ -49,9 +49,14 @@ function elapsed(deps: LogDeps): number {
   return Math.round((deps.elapsedMs?.() ?? performance.now()) * 100) / 100;
 }
 
+/** Whether the hook writes this call's line itself: there is a log, and the agent was not sent the line. */
+export function writesOwnLine(settings: LogSettings | null, decision: Decision): settings is LogSettings {
+  return settings !== null && !decision.sentToAgent;
+}
+
 /** Appends the call's record to the hook's log, unless the agent was sent it; never fails the hook. */
 export async function logCall(deps: LogDeps, settings: LogSettings | null, progress: CallFacts, decision: Decision): Promise<void> {
-  if (settings === null || !deps.writeLog || decision.sentToAgent) return;
+  if (!writesOwnLine(settings, decision) || !deps.writeLog) return;
   const { outcome } = decision;
   const record: HookLogRecord = {
     time: (deps.now?.() ?? new Date()).toISOString(),
