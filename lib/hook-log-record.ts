@@ -54,6 +54,8 @@ function buildSchema() {
     message: v.exactOptional(v.string()),
     /** The spool file of an event the agent did not take, or why it was not spooled. */
     spool: v.exactOptional(v.string()),
+    /** The agent confirmed the registration with a warning: a gate did not decide in time (`serve --gate-policy open`). */
+    warning: v.exactOptional(v.string()),
   });
 }
 let schema: ReturnType<typeof buildSchema> | undefined;

@@ -22,6 +22,8 @@ export interface AnsweredHookCall {
   container: string;
   /** The container as registered, or as held when it was removed; null when the agent never held it. */
   held: { pod: Pod | null; containerName: string | null } | null;
+  /** The warning the agent's answer carried: a gate did not decide (`serve --gate-policy open`). */
+  warning?: string;
 }
 
 /** What the `hook-log` frame contributes (validated by RequestSchema, lib/wire/messages.ts). */
@@ -49,6 +51,10 @@ export function hookRecordOf(call: AnsweredHookCall, report: HookReport, now: Da
   };
   if (call.held?.pod) record.pod = `${call.held.pod.namespace}/${call.held.pod.name}`;
   if (call.held?.containerName != null) record.containerName = call.held.containerName;
+  if (call.warning !== undefined) {
+    record.level = "warn";
+    record.warning = call.warning;
+  }
   return record;
 }
 

@@ -113,9 +113,11 @@ export function classify(op: unknown): "hook" | "client" {
 const text = new TextDecoder();
 
 /** The hook call an answered request was, if it was one: a `hook-log` frame may follow it. */
-function answeredHookCall(request: Request, removing: Container | undefined): AnsweredHookCall | undefined {
+function answeredHookCall(request: Request, removing: Container | undefined, response: Response): AnsweredHookCall | undefined {
   if (request.op === "register" && request.source === "hook") {
-    return { op: "register", container: request.container.id, held: { pod: request.container.pod, containerName: request.container.containerName } };
+    const held = { pod: request.container.pod, containerName: request.container.containerName };
+    const result = response.ok ? (response.result as { warning?: unknown }) : {};
+    return { op: "register", container: request.container.id, held, ...(typeof result.warning === "string" ? { warning: result.warning } : {}) };
   }
   if (request.op === "unregister") {
     return { op: "unregister", container: request.container, held: removing ? { pod: removing.pod, containerName: removing.containerName } : null };
@@ -340,7 +342,7 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
     const removing = request.op === "unregister" ? registry.get(request.container) : undefined;
     const result = dispatch(request, registry, info, conn.session, conn.peer);
     const answered = (response: Response): void => {
-      conn.answered = response.ok ? answeredHookCall(request, removing) : undefined;
+      conn.answered = response.ok ? answeredHookCall(request, removing, response) : undefined;
       deps.observer?.request(request.op, response.ok, (performance.now() - started) / 1000);
       if (request.op === "register" || request.op === "unregister") {
         log("debug", request.op, { id: request.op === "register" ? request.container.id : request.container, ok: response.ok });

@@ -85,8 +85,11 @@ export function fastHook(argv: readonly string[], io: SyncIo): FastResult {
     const ref = { id: state.id, pid: state.pid, bundle: state.bundle, annotations: state.annotations };
     const container = describeWith(ref, config, readNamespaces(state.pid, io.readLink), readCgroupSync(state.pid, io));
     const deadline = Math.floor(performance.timeOrigin + agentUntil);
-    ask(hookRequestFrame({ op: "register", source: "hook", container, deadline }), (answer) => checkRegisterAnswer(answer, container.id));
-    return { decision: { outcome: { status: 0 }, result: "registered", sentToAgent }, facts, args };
+    let warning: string | undefined;
+    ask(hookRequestFrame({ op: "register", source: "hook", container, deadline }), (answer) => {
+      warning = checkRegisterAnswer(answer, container.id);
+    });
+    return { decision: { outcome: { status: 0 }, result: "registered", sentToAgent, ...(warning === undefined ? {} : { warning }) }, facts, args };
   } catch (err) {
     return handoff(err instanceof Error ? err.message : String(err));
   }

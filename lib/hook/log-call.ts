@@ -21,6 +21,8 @@ export interface Decision {
   spool?: string;
   /** The agent was sent the line (a `hook-log` frame): the hook writes none. */
   sentToAgent?: boolean;
+  /** The agent's warning on a registration it confirmed (a gate that did not decide, under --gate-policy open). */
+  warning?: string;
 }
 
 /** What the call knew of its container when it ended. */
@@ -60,7 +62,7 @@ export async function logCall(deps: LogDeps, settings: LogSettings | null, progr
   const { outcome } = decision;
   const record: HookLogRecord = {
     time: (deps.now?.() ?? new Date()).toISOString(),
-    level: outcome.status !== 0 ? "error" : decision.result === "unconfirmed" ? "warn" : "info",
+    level: outcome.status !== 0 ? "error" : decision.result === "unconfirmed" || decision.warning !== undefined ? "warn" : "info",
     result: decision.result,
     status: outcome.status,
     ms: elapsed(deps),
@@ -76,6 +78,7 @@ export async function logCall(deps: LogDeps, settings: LogSettings | null, progr
   }
   if (outcome.stderr !== undefined) record.message = outcome.stderr;
   if (decision.spool !== undefined) record.spool = decision.spool;
+  if (decision.warning !== undefined) record.warning = decision.warning;
   try {
     await deps.writeLog(settings, formatLogLine(record));
   } catch {

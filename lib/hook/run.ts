@@ -164,13 +164,16 @@ async function attempt(
   const container = await describeContainer(ref, { readText: deps.readText, readLink, statIno: deps.statIno }, config);
   progress.event = { v: 1, at, op: "register", container };
   progress.phase = "asking the agent";
+  let warning: string | undefined;
   const confirm = confirmed(deps, settings, args.socket, (raw) => {
     const result = parseWith(RegisterResultSchema, raw, "answer from agent", "E_PROTOCOL");
     if (result.container?.id !== container.id)
       throw new ArmorError("E_PROTOCOL", `agent confirmed "${result.container?.id ?? "nothing"}", not "${container.id}"`);
+    // A gate that did not decide (--gate-policy open): the log says so (the agent's line too, lib/agent/hook-records.ts).
+    warning = result.warning;
   });
   confirm.ensure(await deps.callAgent(options(), { op: "register", source: "hook", container, deadline: agentDeadline }, confirm.check));
-  return { outcome: { status: 0 }, result: "registered", sentToAgent: confirm.sent() };
+  return { outcome: { status: 0 }, result: "registered", sentToAgent: confirm.sent(), ...(warning === undefined ? {} : { warning }) };
 }
 
 /**

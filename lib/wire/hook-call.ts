@@ -28,14 +28,15 @@ function success<T extends v.GenericSchema>(result: T) {
   return v.looseObject({ v: v.literal(PROTOCOL_VERSION), id: v.literal(REQUEST_ID), ok: v.literal(true), result });
 }
 let registerAnswer: ReturnType<typeof buildRegisterAnswer> | undefined;
-const buildRegisterAnswer = () => success(v.looseObject({ container: v.looseObject({ id: v.string() }) }));
+const buildRegisterAnswer = () => success(v.looseObject({ container: v.looseObject({ id: v.string() }), warning: v.optional(v.string()) }));
 let unregisterAnswer: ReturnType<typeof buildUnregisterAnswer> | undefined;
 const buildUnregisterAnswer = () => success(v.looseObject({ removed: v.boolean() }));
 
-/** Checks a register answer names `containerId`; throws E_PROTOCOL. */
-export function checkRegisterAnswer(answer: unknown, containerId: string): void {
+/** Checks a register answer names `containerId`; throws E_PROTOCOL. Returns the agent's warning, if any (a gate that did not decide). */
+export function checkRegisterAnswer(answer: unknown, containerId: string): string | undefined {
   const { result } = parseWith((registerAnswer ??= buildRegisterAnswer()), answer, "answer from agent", "E_PROTOCOL");
   if (result.container.id !== containerId) throw new ArmorError("E_PROTOCOL", `agent confirmed "${result.container.id}", not "${containerId}"`);
+  return result.warning;
 }
 
 /** Checks an unregister answer; throws E_PROTOCOL. */

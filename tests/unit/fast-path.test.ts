@@ -94,6 +94,15 @@ describe("fastHook()", () => {
     expect(followed).toEqual([]);
   });
 
+  test("carries the agent's warning (a gate that did not decide, --gate-policy open) to the log, still registered", () => {
+    const warning = 'gate "slow" did not decide on container c1 within 500 ms; started under --gate-policy open';
+    const { io } = fakeIo(create, {
+      config: JSON.stringify({ process: { args: ["nginx"] } }),
+      answer: (r) => ({ v: 1, id: r.id, ok: true, result: { container: { id: "c1" }, outcome: "added", warning } }),
+    });
+    expect(fastHook(["createRuntime", `--socket=${SOCKET}`], io)).toMatchObject({ decision: { outcome: { status: 0 }, result: "registered", warning } });
+  });
+
   test("sends the cgroup: /proc/<pid>/cgroup's v2 path and its directory's inode, through one read and one stat", () => {
     const { io, asked } = fakeIo(create, { config: JSON.stringify({ process: { args: ["nginx"] } }) });
     fastHook(["createRuntime", `--socket=${SOCKET}`], io);

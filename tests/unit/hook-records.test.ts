@@ -16,6 +16,13 @@ const REPORT: HookReport = { pid: 777, ms: 12.345, maxBytes: 8192, keep: 3 };
 const NOW = new Date("2026-11-27T03:00:00.000Z");
 
 describe("hookRecordOf()", () => {
+  test("a registration the agent confirmed with a warning (a gate did not decide) is logged at warn, with it", () => {
+    const warning = 'gate "slow" did not decide on container abc within 500 ms; started under --gate-policy open';
+    const record = hookRecordOf({ op: "register", container: "abc", held: null, warning }, REPORT, NOW);
+    expect(record).toMatchObject({ level: "warn", result: "registered", status: 0, warning });
+    expect(v.parse(hookLogRecordSchema(), record)).toEqual(record);
+  });
+
   test("takes the call from the agent and only pid and duration from the hook", () => {
     const call: AnsweredHookCall = {
       op: "register",

@@ -126,6 +126,21 @@ describe("runHook() at createRuntime", () => {
     expect(h.calls[0]?.options.timeoutMs).toBeLessThanOrEqual(225);
   });
 
+  test.each(["open", "closed"])(
+    "a gate's refusal fails the container under --fail-policy %s: exit 6, the gate's reason escaped on the line",
+    async (policy) => {
+      const reason = 'gate "policy" refused container abc: unsigned image\u001b[2J\nfake: line';
+      const agent = async (): Promise<unknown> => {
+        throw new ArmorError("E_AGENT_REJECTED", `agent refused: E_GATE_REFUSED: ${reason}`);
+      };
+      const h = harness({ argv: ["createRuntime", "--fail-policy", policy], agent });
+      const outcome = await runHook(h.deps);
+      expect(outcome.status).toBe(6);
+      expectOneLine(outcome);
+      expect(outcome.stderr).toContain('E_GATE_REFUSED: gate "policy" refused container abc: unsigned image\\u001b[2J\\nfake: line');
+    },
+  );
+
   test("tells createRuntime from status created when no stage is given", async () => {
     const h = harness();
     expect((await runHook(h.deps)).status).toBe(0);
@@ -426,6 +441,14 @@ describe("runHook()'s log", () => {
       pod: "shop/web-0",
       containerName: "nginx",
     });
+  });
+
+  test("records, at level warn, the agent's warning on a registration no gate decided (--gate-policy open)", async () => {
+    const warning = 'gate "slow" did not decide on container abc within 500 ms; started under --gate-policy open';
+    const agent = async (options: ClientOptions, body: RequestBody): Promise<unknown> => ({ ...((await agreeingAgent(options, body)) as object), warning });
+    const h = loggingHarness({ argv: ["createRuntime", "--socket", "/run/sec/agent.sock", "--log-file", "/var/log/armor-hook.log"], config: podConfig, agent });
+    expect(await runHook(h.deps)).toEqual({ status: 0 });
+    expect(h.lines[0]?.record).toMatchObject({ level: "warn", result: "registered", status: 0, warning });
   });
 
   test.each([
