@@ -34,5 +34,20 @@ if ! command -v bun >/dev/null 2>&1 || [ "$(bun --version)" != "$BUN_VERSION" ];
   npm install -g --silent "bun@$BUN_VERSION"
 fi
 
+# Debian's kubernetes-client 1.20 (kubectl whose kustomize predates components), for the test that
+# deploy/kubernetes/overlays render with it: unpacked, not installed, since its package would
+# replace the recent kubectl these machines have (which renders the components).
+KUBECTL_1_20=/opt/kubernetes-client-1.20
+if [ ! -x "$KUBECTL_1_20/usr/bin/kubectl" ]; then
+  echo "setup.sh: unpacking Debian's kubernetes-client 1.20 into $KUBECTL_1_20"
+  deb_dir=$(mktemp -d)
+  chmod 0755 "$deb_dir" # apt-get download drops to the _apt user
+  (cd "$deb_dir" && { apt-get download -qq kubernetes-client 2>/dev/null || { apt-get update -qq && apt-get download -qq kubernetes-client; }; })
+  mkdir -p "$KUBECTL_1_20"
+  dpkg-deb -x "$deb_dir"/kubernetes-client_*.deb "$KUBECTL_1_20"
+  rm -rf "$deb_dir"
+fi
+command -v kubectl >/dev/null 2>&1 || echo "setup.sh: warning: no recent kubectl on PATH (deploy/kubernetes tests need one with kustomize components, 1.21 or newer)" >&2
+
 bun install --frozen-lockfile >/dev/null
 echo "setup.sh: ready (bun $(bun --version), $(runc --version | head -1), $(crun --version | head -1))"
