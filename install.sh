@@ -21,6 +21,10 @@ with the container runtimes found here. Running it again is harmless.
   --socket PATH         agent socket (default /run/armor/armor.sock)
   --timeout-ms N        the hook's deadline for the agent, 1..60000 (default 2000)
   --runtimes LIST       comma-separated: crio,podman,containerd,runc (default: detect)
+  --state-root FORMAT:PATH[,...]
+                        runtime state roots the hook's bootstrap and the agent's --reconcile
+                        read (default: the built-in runc:/run/runc,runc:/run/containerd/runc,
+                        crun:/run/crun), e.g. for a runc Root set in containerd's config
   --fail-policy open|closed
                         what the hook does when the agent cannot confirm a container:
                         start it anyway (open, default) or refuse it (closed)
@@ -70,6 +74,7 @@ HOOKS_DIR=/usr/share/containers/oci/hooks.d
 SOCKET=/run/armor/armor.sock
 TIMEOUT_MS=2000
 FAIL_POLICY=open
+STATE_ROOTS=
 BASE_SPEC=/etc/armor-hooks/containerd-base-spec.json
 DEFAULT_SPEC=
 CONTAINERD_CONFIG=/etc/containerd/config.toml
@@ -96,6 +101,7 @@ while [ $# -gt 0 ]; do
 	--timeout-ms) need_value "$@"; TIMEOUT_MS=$2; shift ;;
 	--runtimes) need_value "$@"; RUNTIMES=$2; shift ;;
 	--fail-policy) need_value "$@"; FAIL_POLICY=$2; shift ;;
+	--state-root) need_value "$@"; STATE_ROOTS=$2; shift ;;
 	--containerd-base-spec) need_value "$@"; BASE_SPEC=$2; shift ;;
 	--containerd-default-spec) need_value "$@"; DEFAULT_SPEC=$2; shift ;;
 	--containerd-config) need_value "$@"; CONTAINERD_CONFIG=$2; shift ;;
@@ -133,6 +139,9 @@ for pair in "--prefix=$PREFIX" "--hooks-dir=$HOOKS_DIR" "--socket=$SOCKET" "--co
 		die_usage "${pair%%=*} may hold only letters, digits and . _ / + -, got \"$value\""
 	fi
 done
+if printf '%s' "$STATE_ROOTS" | grep -q '[^A-Za-z0-9._/+:,-]'; then
+	die_usage "--state-root may hold only FORMAT:PATH[,FORMAT:PATH...] of letters, digits and . _ / + -, got \"$STATE_ROOTS\""
+fi
 case "$FAIL_POLICY" in
 open | closed) ;;
 *) die_usage "--fail-policy must be open or closed, got \"$FAIL_POLICY\"" ;;
@@ -166,6 +175,9 @@ HOOK_ENV=PATH=/usr/sbin:/usr/bin:/sbin:/bin
 # The hook's arguments after its stage, as JSON list items, in every file naming the hook.
 HOOK_ARGS_JSON="\"--socket\", \"$SOCKET\", \"--timeout-ms\", \"$TIMEOUT_MS\""
 [ "$FAIL_POLICY" = open ] || HOOK_ARGS_JSON="$HOOK_ARGS_JSON, \"--fail-policy\", \"$FAIL_POLICY\""
+[ -z "$STATE_ROOTS" ] || HOOK_ARGS_JSON="$HOOK_ARGS_JSON, \"--state-root\", \"$STATE_ROOTS\""
+AGENT_STATE_ARGS=
+[ -z "$STATE_ROOTS" ] || AGENT_STATE_ARGS=" --state-root $STATE_ROOTS"
 # The install guide goes beside the binaries, for the unit's Documentation= (when this checkout or --from has it).
 DOC_SRC=
 for candidate in "$FROM/INSTALL.md" "$SCRIPT_DIR/docs/INSTALL.md"; do
@@ -382,7 +394,7 @@ Type=simple
 UnsetEnvironment=BUN_BE_BUN BUN_OPTIONS
 # --reconcile: a restarted agent enumerates the running containers from the runtimes'
 # state on disk, so its registry matches the node again.
-ExecStart=$AGENT_BIN serve --socket $SOCKET --reconcile$( [ -z "$METRICS" ] || printf ' --metrics %s' "$METRICS")
+ExecStart=$AGENT_BIN serve --socket $SOCKET --reconcile$AGENT_STATE_ARGS$( [ -z "$METRICS" ] || printf ' --metrics %s' "$METRICS")
 Restart=always
 RestartSec=1
 # Exit 2 is bad usage (a flag this binary does not know): restarting cannot mend it.
@@ -760,7 +772,7 @@ STEPS
 		fi
 	else
 		say "- No systemd here: keep the agent running under your supervisor, with a clean environment:"
-		say "    env -u BUN_BE_BUN -u BUN_OPTIONS $AGENT_BIN serve --socket $SOCKET --reconcile"
+		say "    env -u BUN_BE_BUN -u BUN_OPTIONS $AGENT_BIN serve --socket $SOCKET --reconcile$AGENT_STATE_ARGS"
 	fi
 	say "- Check: $AGENT_BIN list --socket $SOCKET   (a container started now appears there)"
 }

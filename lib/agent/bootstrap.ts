@@ -2,9 +2,11 @@
  * The agent's bootstrap state: `bootstrapping` until the containers that predate
  * it are known, then `ready`. Pre-existing containers come from the hook's
  * detached fork (a batch over the socket) or from the agent's own enumeration of
- * runtime state (`--reconcile`). Whatever happens, the agent ends up `ready`: a
- * batch that never comes, or dies half-way, falls back to its own enumeration,
- * or to `ready` with a logged warning when it cannot read runtime state.
+ * runtime state (`--reconcile`). A batch that never comes, or dies half-way, falls
+ * back to its own enumeration. The agent is never `ready` without having read what
+ * runs: while no runtime state root is readable, or no container's process is
+ * visible (an agent pod without the host PID namespace), it stays `bootstrapping`,
+ * says why in `status`, and looks again every UNREAD_RETRY_MS.
  */
 import { withDeadline } from "../deadline.ts";
 import type { Logger } from "../log.ts";
@@ -18,7 +20,7 @@ export interface BootstrapStatus {
   state: AgentState;
   mode: BootstrapMode;
   /** What ended it: the fork's batch, the agent's own enumeration, or nothing to wait for. */
-  completedBy: "batch" | "reconcile" | "none" | "unavailable" | null;
+  completedBy: "batch" | "reconcile" | "none" | null;
   containers: number;
   startedAt: string;
   readyAt: string | null;
@@ -31,11 +33,15 @@ export const BATCH_STALL_MS = 15_000;
 /** An enumeration of runtime state that takes longer than this is abandoned (a hung file system). */
 export const RECONCILE_TIMEOUT_MS = 60_000;
 
+/** How long after an enumeration that read nothing the agent tries again (it stays bootstrapping meanwhile). */
+export const UNREAD_RETRY_MS = 5_000;
+
 /**
  * The agent's own enumeration: registers what it finds and returns how many, with a warning when
- * it knows it missed some (their /proc/<pid>/ns denied), or null when no runtime state is readable.
+ * it knows it missed some (their /proc/<pid>/ns denied); `{unread}` when it read nothing that
+ * tells what runs (no runtime state root readable, or no container's process visible here).
  */
-export type Reconcile = () => Promise<number | { containers: number; missed: string } | null>;
+export type Reconcile = () => Promise<number | { containers: number; missed: string } | { unread: string }>;
 
 interface Batch {
   session: number;
@@ -63,6 +69,9 @@ export class BootstrapTracker {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #stall: ReturnType<typeof setTimeout> | undefined;
   #fallingBack = false;
+  #retry: ReturnType<typeof setTimeout> | undefined;
+  readonly #retryMs: number;
+  #unreadLogged = false;
 
   constructor(options: {
     mode: BootstrapMode;
@@ -72,7 +81,9 @@ export class BootstrapTracker {
     now?: () => number;
     stallMs?: number;
     reconcileTimeoutMs?: number;
+    retryMs?: number;
   }) {
+    this.#retryMs = options.retryMs ?? UNREAD_RETRY_MS;
     this.#stallMs = options.stallMs ?? BATCH_STALL_MS;
     this.#reconcileTimeoutMs = options.reconcileTimeoutMs ?? RECONCILE_TIMEOUT_MS;
     this.#mode = options.mode;
@@ -170,6 +181,7 @@ export class BootstrapTracker {
   stop(): void {
     clearTimeout(this.#timer);
     clearTimeout(this.#stall);
+    clearTimeout(this.#retry);
   }
 
   async #fallback(reason: string | null): Promise<void> {
@@ -182,16 +194,19 @@ export class BootstrapTracker {
       const ms = this.#reconcileTimeoutMs;
       found = await withDeadline(this.#reconcile(), ms, () => new Error(`enumeration did not finish within ${ms} ms`));
     } catch (err) {
-      this.#log("error", "enumerating runtime state failed", { error: err instanceof Error ? err.message : String(err) });
-      found = null;
+      found = { unread: `enumerating runtime state failed: ${err instanceof Error ? err.message : String(err)}` };
     }
     this.#fallingBack = false;
     // A batch may have ended while the enumeration ran.
     if (this.state === "ready") return;
-    if (found === null) {
-      const warning = `${reason ?? "reconcile requested"}; no runtime state root is readable here: ready without pre-existing containers`;
-      this.#log("warn", warning);
-      return this.#ready("unavailable", 0, warning);
+    if (typeof found === "object" && "unread" in found) {
+      // Never ready without having read what runs: ready would claim containers are held that
+      // nobody sent. Stay bootstrapping, say why, and look again (a batch may still come).
+      this.#warning = `${reason ? `${reason}; ` : ""}${found.unread}: not ready until runtime state is read (retrying every ${this.#retryMs} ms)`;
+      this.#log(this.#unreadLogged ? "debug" : "error", this.#warning);
+      this.#unreadLogged = true;
+      this.#retry = setTimeout(() => void this.#fallback(reason), this.#retryMs);
+      return;
     }
     if (typeof found === "number") return this.#ready("reconcile", found, reason);
     const warning = [reason, `${found.missed}: ready without them`].filter((part) => part !== null).join("; ");
@@ -205,12 +220,13 @@ export class BootstrapTracker {
    * was readable, the batch was short, or some could not be read. They run unattributed.
    */
   get incomplete(): boolean {
-    return this.#incomplete || this.#completedBy === "unavailable";
+    return this.#incomplete;
   }
 
   #ready(by: NonNullable<BootstrapStatus["completedBy"]>, containers: number, warning: string | null): void {
     clearTimeout(this.#timer);
     clearTimeout(this.#stall);
+    clearTimeout(this.#retry);
     this.#state = "ready";
     this.#readyAt = this.#now();
     this.#completedBy = by;

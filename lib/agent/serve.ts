@@ -125,8 +125,15 @@ async function startLocked(options: ServeOptions, lock: AgentLock): Promise<Runn
     deadlineMs: options.bootstrapWaitMs ?? DEFAULT_BOOTSTRAP_WAIT_MS,
     log,
     reconcile: async () => {
-      const { containers, rootsRead, denied } = await enumerateContainers(roots, hostFs, log);
-      if (rootsRead === 0) return null;
+      const { containers, rootsRead, denied, entries, unseen } = await enumerateContainers(roots, hostFs, log);
+      const where = roots.map((root) => root.path).join(", ");
+      if (rootsRead === 0) return { unread: `no runtime state root is readable here (${where})` };
+      // Every container the runtime lists, and not one process to be seen: this agent is not in the host's PID namespace.
+      if (entries > 0 && unseen === entries) {
+        return {
+          unread: `runtime state lists ${entries} containers but none of their processes is visible here: the agent needs the host's PID namespace (hostPID)`,
+        };
+      }
       for (const container of containers) registry.register(container, "bootstrap");
       if (denied === 0) return containers.length;
       metrics.procDenied(denied);

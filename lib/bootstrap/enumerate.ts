@@ -39,6 +39,10 @@ export interface Enumeration {
   rootsRead: number;
   /** Running containers left out because reading their /proc/<pid>/ns was denied (the agent lacks CAP_SYS_PTRACE). */
   denied: number;
+  /** Containers the state roots list, alive or not. */
+  entries: number;
+  /** Of those, how many have no process visible here (stopped, or in another PID namespace than the agent's). */
+  unseen: number;
 }
 
 /** What describing a live entry came to when its /proc/<pid>/ns could not be read for want of privilege. */
@@ -50,14 +54,16 @@ const CONCURRENCY = 64;
 export async function enumerateContainers(roots: readonly StateRoot[], deps: EnumerateDeps, log: Logger): Promise<Enumeration> {
   const { entries, rootsRead } = await readStateRoots(roots, deps, log);
   let denied = 0;
+  let unseen = 0;
   const containers = await inSlices(entries, async (entry) => {
     const live = await liveEntry(entry, deps, log);
+    if (!live) unseen += 1;
     const described = live && (await describeOrDenied(live, deps, log));
     if (described !== DENIED) return described;
     denied += 1;
     return undefined;
   });
-  return { containers, rootsRead, denied };
+  return { containers, rootsRead, denied, entries: entries.length, unseen };
 }
 
 /**
@@ -179,7 +185,8 @@ function fitRecord(info: ContainerInfo, log: Logger): ContainerInfo | undefined 
 }
 
 async function describeOrDeniedRaw(entry: StateEntry, deps: EnumerateDeps, log: Logger): Promise<ContainerInfo | undefined | typeof DENIED> {
-  const ref = { id: entry.id, pid: entry.pid, bundle: entry.bundle };
+  // The state's annotations (runc's labels) stand in for config.json's when the bundle is not visible here.
+  const ref = { id: entry.id, pid: entry.pid, bundle: entry.bundle, annotations: entry.annotations };
   try {
     return await describeContainer(ref, deps);
   } catch (err) {

@@ -57,6 +57,26 @@ export interface StateEntry {
   /** Start time of the pid when the runtime started it (clock ticks), to detect a reused pid. */
   startTime: number | undefined;
   bundle: string;
+  /**
+   * The container's annotations as runc keeps them in its state (libcontainer labels
+   * `key=value`, beside `bundle=`): pod identity for an agent that sees the state root
+   * but not the bundle (in a pod that mounts only the state roots). Absent for crun.
+   */
+  annotations?: Record<string, string>;
+}
+
+/** At most this many labels are read from one state file. */
+export const MAX_STATE_LABELS = 1024;
+
+/** runc's labels as annotations: every `key=value` but its own `bundle=`. */
+function labelAnnotations(labels: readonly string[]): Record<string, string> {
+  const annotations: Record<string, string> = {};
+  for (const label of labels.slice(0, MAX_STATE_LABELS)) {
+    const eq = label.indexOf("=");
+    if (eq <= 0 || label.startsWith("bundle=")) continue;
+    annotations[label.slice(0, eq)] = label.slice(eq + 1);
+  }
+  return annotations;
 }
 
 // Built on first use: the hook imports this module for its flags' defaults and never parses a state file.
@@ -93,7 +113,13 @@ export function parseStateFile(format: StateFormat, dirName: string, text: strin
     if (!parsed.success) return "not a runc state";
     const label = parsed.output.config.labels?.find((l) => l.startsWith("bundle="));
     if (!label) return "no bundle label";
-    return { id: parsed.output.id, pid: parsed.output.init_process_pid, startTime: parsed.output.init_process_start, bundle: label.slice("bundle=".length) };
+    return {
+      id: parsed.output.id,
+      pid: parsed.output.init_process_pid,
+      startTime: parsed.output.init_process_start,
+      bundle: label.slice("bundle=".length),
+      annotations: labelAnnotations(parsed.output.config.labels ?? []),
+    };
   }
   const parsed = v.safeParse(stateSchemas().crun, json);
   if (!parsed.success) return "not a crun status";

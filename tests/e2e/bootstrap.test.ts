@@ -201,15 +201,17 @@ describe("bootstrap edge cases", () => {
     expect(await heldIds(node.socket)).toEqual(["late-1"]);
   });
 
-  test("no batch and no readable runtime state: ready with a warning, never stuck", async () => {
+  test("no batch and no readable runtime state: never ready, status --ready fails and says why", async () => {
     const socket = join(workDir(), "blind", "run", "armor.sock");
     const agent = await AgentProcess.start(socket, ["--bootstrap", "hook", "--bootstrap-deadline-ms", "300", "--state-root", "runc:/nonexistent/armor-test"]);
     defer(() => agent.stop());
-    await waitFor("ready", async () => (await status(socket)).state === "ready", 5000);
+    await waitFor("the agent's own enumeration", async () => (await status(socket)).bootstrap.warning !== null, 5000);
     const st = await status(socket);
-    expect(st.bootstrap.completedBy).toBe("unavailable");
-    expect(st.bootstrap.warning).toContain("no runtime state root is readable here");
-    expect(agent.log).toContain("ready without pre-existing containers");
+    expect(st.state).toBe("bootstrapping");
+    expect(st.bootstrap.completedBy).toBeNull();
+    expect(st.bootstrap.warning).toContain("no runtime state root is readable here (/nonexistent/armor-test): not ready until runtime state is read");
+    expect((await agent.cli(["status", "--ready"])).code).not.toBe(0);
+    expect(agent.log).toContain("not ready until runtime state is read");
   });
 
   test("a batch whose connection dies half-way: the agent falls back to its own enumeration", async () => {

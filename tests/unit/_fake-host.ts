@@ -43,8 +43,8 @@ export class FakeHost {
     return this;
   }
 
-  runc(dir: string, id: string, pid: number, startTime: number | undefined, bundle = `/bundles/${id}`): this {
-    const state = { id, init_process_pid: pid, init_process_start: startTime, config: { labels: [`bundle=${bundle}`] } };
+  runc(dir: string, id: string, pid: number, startTime: number | undefined, bundle = `/bundles/${id}`, labels: string[] = []): this {
+    const state = { id, init_process_pid: pid, init_process_start: startTime, config: { labels: [...labels, `bundle=${bundle}`] } };
     this.files.set(`${dir}/${id}/state.json`, JSON.stringify(state));
     return this;
   }

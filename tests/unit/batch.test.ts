@@ -35,11 +35,11 @@ afterEach(() => {
 });
 
 /** Starts an agent waiting for the hook's batch; its own enumeration "finds" `found`. */
-function startAgent(options: { found?: number | null; limits?: Partial<ServerLimits> } = {}): void {
+function startAgent(options: { found?: number; limits?: Partial<ServerLimits> } = {}): void {
   const { log } = recordingLogger();
   const reconcile: Reconcile = async () => {
     reconciled += 1;
-    return options.found === undefined ? 4 : options.found;
+    return options.found ?? 4;
   };
   tracker = new BootstrapTracker({ mode: "hook", deadlineMs: 5000, reconcile, log });
   listener = serve({ socketPath, registry, info: { version: "1.0.0", startedAt: new Date(), bootstrap: tracker }, log, limits: options.limits ?? {} });
@@ -150,13 +150,13 @@ describe("the agent's side of a batch", () => {
   });
 
   test("falls back when a batch stalls half-way and the server drops it as idle", async () => {
-    startAgent({ found: null, limits: { idleTimeoutMs: 50 } });
+    startAgent({ found: 0, limits: { idleTimeoutMs: 50 } });
     const batch = await raw();
     batch.send({ v: 1, id: 1, op: "bootstrap-begin" });
     await batch.take(1);
     expect(await batch.closesWithin(1000)).toBe(true);
     await tracker.whenReady();
-    expect(tracker.status()).toMatchObject({ completedBy: "unavailable", containers: 0 });
+    expect(tracker.status()).toMatchObject({ completedBy: "reconcile", containers: 0 });
     expect(tracker.status().warning).toStartWith("bootstrap batch connection closed after 0 containers, before its end");
   });
 

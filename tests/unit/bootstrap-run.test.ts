@@ -35,7 +35,7 @@ afterEach(() => {
 /** Starts an agent waiting for the hook's batch, after `delayMs`. */
 function startAgentAfter(delayMs: number): void {
   const { log } = recordingLogger();
-  const t = new BootstrapTracker({ mode: "hook", deadlineMs: 5000, reconcile: async () => null, log });
+  const t = new BootstrapTracker({ mode: "hook", deadlineMs: 5000, reconcile: async () => ({ unread: "no runtime state root is readable here" }), log });
   tracker = t;
   const start = (): void => {
     listener = serve({ socketPath, registry, info: { version: "1.0.0", startedAt: new Date(), bootstrap: t }, log });

@@ -24,7 +24,10 @@ afterEach(() => {
 });
 
 /** A tracker with a fake reconcile and a hand-moved clock; `deadlineMs` is a real timer. */
-function harness(mode: BootstrapMode, options: { deadlineMs?: number; reconcile?: Reconcile; stallMs?: number; reconcileTimeoutMs?: number } = {}): Harness {
+function harness(
+  mode: BootstrapMode,
+  options: { deadlineMs?: number; reconcile?: Reconcile; stallMs?: number; reconcileTimeoutMs?: number; retryMs?: number } = {},
+): Harness {
   const { log, records } = recordingLogger();
   const clock = { t: T0 };
   let calls = 0;
@@ -34,6 +37,7 @@ function harness(mode: BootstrapMode, options: { deadlineMs?: number; reconcile?
     deadlineMs: options.deadlineMs ?? 5000,
     ...(options.stallMs === undefined ? {} : { stallMs: options.stallMs }),
     ...(options.reconcileTimeoutMs === undefined ? {} : { reconcileTimeoutMs: options.reconcileTimeoutMs }),
+    ...(options.retryMs === undefined ? {} : { retryMs: options.retryMs }),
     log,
     now: () => clock.t,
     reconcile: () => {
@@ -46,8 +50,8 @@ function harness(mode: BootstrapMode, options: { deadlineMs?: number; reconcile?
 }
 
 /** A reconcile the test finishes by hand. */
-function heldReconcile(): { reconcile: Reconcile; finish: (found: number | null) => void } {
-  let finish: (found: number | null) => void = () => {};
+function heldReconcile(): { reconcile: Reconcile; finish: (found: Awaited<ReturnType<Reconcile>>) => void } {
+  let finish: (found: Awaited<ReturnType<Reconcile>>) => void = () => {};
   const reconcile: Reconcile = () => new Promise((resolve) => (finish = resolve));
   return { reconcile, finish: (found) => finish(found) };
 }
@@ -106,15 +110,29 @@ describe("BootstrapTracker enumerating itself (mode reconcile)", () => {
     expect(h.tracker.status()).toMatchObject({ completedBy: "reconcile", containers: 0, warning: null });
   });
 
-  test("is ready without pre-existing containers, with a warning, when no state root is readable", async () => {
-    const h = harness("reconcile", { reconcile: async () => null });
+  test("is never ready while it has read nothing: it stays bootstrapping, says why, and looks again until a read succeeds", async () => {
+    let attempt = 0;
+    const unread = { unread: "no runtime state root is readable here (/run/runc)" };
+    const h = harness("reconcile", { retryMs: 20, reconcile: async () => (++attempt < 3 ? unread : 4) });
     h.tracker.start();
-    await h.tracker.whenReady();
-    const status = h.tracker.status();
-    expect(status).toMatchObject({ state: "ready", completedBy: "unavailable", containers: 0 });
-    expect(status.warning).toBe("reconcile requested; no runtime state root is readable here: ready without pre-existing containers");
-    expect(warnings(h)).toContain(status.warning as string);
-    expect(h.tracker.incomplete).toBe(true);
+    await Bun.sleep(5);
+    expect(h.tracker.status()).toMatchObject({ state: "bootstrapping", completedBy: null });
+    expect(h.tracker.status().warning).toBe("no runtime state root is readable here (/run/runc): not ready until runtime state is read (retrying every 20 ms)");
+    // Said once as an error, then quietly on each retry.
+    expect(h.records.filter((r) => r.level === "error").map((r) => r.msg)).toEqual([h.tracker.status().warning as string]);
+    expect(await settlesWithin(h.tracker.whenReady(), 1000)).toBe(true);
+    expect(h.reconcileCalls()).toBe(3);
+    expect(h.tracker.status()).toMatchObject({ state: "ready", completedBy: "reconcile", containers: 4, warning: null });
+  });
+
+  test("a batch that arrives while it retries makes it ready", async () => {
+    const h = harness("reconcile", { retryMs: 10_000, reconcile: async () => ({ unread: "no process visible" }) });
+    h.tracker.start();
+    await Bun.sleep(5);
+    h.tracker.batchBegin(1);
+    h.tracker.batchRegistered(1);
+    h.tracker.batchEnd(1, 1);
+    expect(h.tracker.status()).toMatchObject({ state: "ready", completedBy: "batch", containers: 1 });
   });
 
   test("is ready, incomplete, with a warning naming what it missed, when some containers could not be read", async () => {
@@ -138,16 +156,15 @@ describe("BootstrapTracker enumerating itself (mode reconcile)", () => {
     expect(h.tracker.incomplete).toBe(false);
   });
 
-  test("is still ready, unavailable, when its enumeration throws", async () => {
+  test("is not ready when its enumeration throws, and says so", async () => {
     const h = harness("reconcile", {
       reconcile: async () => {
         throw new Error("EIO: disk on fire");
       },
     });
     h.tracker.start();
-    expect(await settlesWithin(h.tracker.whenReady(), 100)).toBe(true);
-    expect(h.tracker.status().completedBy).toBe("unavailable");
-    expect(h.records).toContainEqual({ level: "error", msg: "enumerating runtime state failed", fields: { error: "EIO: disk on fire" } });
+    expect(await settlesWithin(h.tracker.whenReady(), 100)).toBe(false);
+    expect(h.tracker.status().warning).toStartWith("enumerating runtime state failed: EIO: disk on fire: not ready");
   });
 });
 
@@ -206,22 +223,22 @@ describe("BootstrapTracker waiting for the hook's batch (mode hook)", () => {
     expect(warnings(h)).toContain("no bootstrap batch arrived within 30 ms; enumerating runtime state itself");
   });
 
-  test("is ready, unavailable, when the deadline passes and no state root is readable", async () => {
-    const h = harness("hook", { deadlineMs: 30, reconcile: async () => null });
+  test("is not ready when the deadline passes and it can read nothing itself (the agent created before the hook was installed)", async () => {
+    const h = harness("hook", { deadlineMs: 30, reconcile: async () => ({ unread: "no runtime state root is readable here (/run/runc)" }) });
     h.tracker.start();
-    await h.tracker.whenReady();
-    expect(h.tracker.status()).toMatchObject({ completedBy: "unavailable", containers: 0 });
+    expect(await settlesWithin(h.tracker.whenReady(), 200)).toBe(false);
+    expect(h.tracker.status()).toMatchObject({ state: "bootstrapping", completedBy: null });
     expect(h.tracker.status().warning).toStartWith("no bootstrap batch arrived within 30 ms; no runtime state root is readable here");
   });
 
-  test("is ready, unavailable, when the deadline passes and enumerating throws", async () => {
+  test("is not ready when the deadline passes and enumerating throws", async () => {
     const h = harness("hook", {
       deadlineMs: 30,
       reconcile: () => Promise.reject(new Error("boom")),
     });
     h.tracker.start();
-    expect(await settlesWithin(h.tracker.whenReady(), 1000)).toBe(true);
-    expect(h.tracker.status().completedBy).toBe("unavailable");
+    expect(await settlesWithin(h.tracker.whenReady(), 200)).toBe(false);
+    expect(h.tracker.status().warning).toContain("enumerating runtime state failed: boom");
   });
 
   test("does not cut a begun batch short at the deadline", async () => {
@@ -417,10 +434,12 @@ describe("BootstrapTracker against misbehaving batches and enumerations", () => 
     expect(h.tracker.status()).toMatchObject({ state: "ready", completedBy: "batch", containers: 2, warning: null });
   });
 
-  test("an enumeration that never returns is abandoned: ready with a warning", async () => {
-    const h = harness("reconcile", { reconcile: () => new Promise(() => {}), reconcileTimeoutMs: 50 });
+  test("an enumeration that never returns is abandoned and tried again: not ready meanwhile", async () => {
+    let attempt = 0;
+    const h = harness("reconcile", { retryMs: 10, reconcileTimeoutMs: 50, reconcile: () => (++attempt === 1 ? new Promise(() => {}) : Promise.resolve(2)) });
     h.tracker.start();
     expect(await settlesWithin(h.tracker.whenReady(), 1000)).toBe(true);
-    expect(h.tracker.status()).toMatchObject({ completedBy: "unavailable" });
+    expect(h.tracker.status()).toMatchObject({ completedBy: "reconcile", containers: 2 });
+    expect(attempt).toBe(2);
   });
 });

@@ -81,6 +81,30 @@ describe("enumerateContainers() reading state roots", () => {
     ]);
   });
 
+  test("takes the pod identity from runc's state labels when the bundle is not visible (an agent pod mounting only the state roots)", async () => {
+    const labels = [
+      "io.kubernetes.cri.container-type=container",
+      "io.kubernetes.cri.sandbox-name=web-0",
+      "io.kubernetes.cri.sandbox-namespace=shop",
+      "io.kubernetes.cri.container-name=nginx",
+      "io.kubernetes.cri.image-name=nginx:1.27",
+    ];
+    const host = new FakeHost()
+      .process(10, 1)
+      .runc("/run/containerd/runc/k8s.io", "app", 10, 1, "/run/containerd/io.containerd.runtime.v2.task/k8s.io/app", labels);
+    const { containers } = await enumerate(host, [CONTAINERD]);
+    expect(containers).toMatchObject([
+      {
+        id: "app",
+        pod: { name: "web-0", namespace: "shop", uid: null },
+        containerName: "nginx",
+        image: "nginx:1.27",
+        containerType: "container",
+        apparmorProfile: null,
+      },
+    ]);
+  });
+
   test("finds containers in a crun root, named by their directory", async () => {
     const host = new FakeHost().process(20, 5).crun("/run/crun", "c", 20, 5).bundle("/bundles/c");
     expect(await enumerate(host, [CRUN])).toMatchObject({ ids: ["c"], rootsRead: 1 });
@@ -226,7 +250,7 @@ describe("listLiveEntries() and describeEntry(), the poller's two steps", () => 
       .bundle("/bundles/c");
     const entries = await listLiveEntries([RUNC, CRUN], host.deps, recordingLogger().log);
     expect(entries).toEqual([
-      { id: "a", pid: 10, startTime: 1, bundle: "/bundles/a" },
+      { id: "a", pid: 10, startTime: 1, bundle: "/bundles/a", annotations: {} },
       { id: "c", pid: 20, startTime: 5, bundle: "/bundles/c" },
     ]);
     expect(host.reads.filter((path) => !path.endsWith("/state.json") && !path.endsWith("/status") && !path.endsWith("/stat"))).toEqual([]);

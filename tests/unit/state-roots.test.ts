@@ -63,8 +63,9 @@ describe("parseStateRoot()", () => {
 });
 
 describe("parseStateFile() of a runc state.json", () => {
-  test("reads the id, init pid, its start time and the bundle label", () => {
+  test("reads the id, init pid, its start time, the bundle label and the other labels as annotations", () => {
     expect(parseStateFile("runc", "dir-name", runcState())).toEqual({
+      annotations: { "io.podman.annotations.autoremove": "FALSE" },
       id: "4f1c2e",
       pid: 3012,
       startTime: 987654,

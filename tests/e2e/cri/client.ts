@@ -54,7 +54,9 @@ export interface ContainerConfig {
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
   logPath?: string;
-  linux?: { securityContext?: { namespaceOptions?: NamespaceOption; privileged?: boolean } };
+  linux?: {
+    securityContext?: { capabilities?: { addCapabilities?: string[]; dropCapabilities?: string[] }; namespaceOptions?: NamespaceOption; privileged?: boolean };
+  };
 }
 
 export type PodSandboxState = "SANDBOX_READY" | "SANDBOX_NOTREADY";

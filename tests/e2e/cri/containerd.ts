@@ -156,7 +156,7 @@ function mountsUnder(dir: string): string[] {
 /** A running private containerd and its CRI client. */
 export class Containerd {
   readonly paths: ContainerdPaths;
-  readonly options: ContainerdOptions;
+  options: ContainerdOptions;
   readonly cri: CriClient;
   #proc: Subprocess;
 
@@ -186,11 +186,15 @@ export class Containerd {
 
   /**
    * Stops the daemon alone (SIGTERM; its shims and containers run on) and starts it
-   * again on the same directory and config, as a node's containerd restart does.
+   * again on the same directory, as a node's containerd restart does; `overrides`
+   * change its config first.
    */
-  async restart(): Promise<void> {
+  async restart(overrides: Partial<ContainerdOptions> = {}): Promise<void> {
     if (this.#proc.exitCode === null) this.#proc.kill("SIGTERM");
     await this.#proc.exited;
+    // A changed config (e.g. base_runtime_spec added) is read by the new daemon, as on a node.
+    this.options = { ...this.options, ...overrides };
+    writeFileSync(this.paths.config, containerdConfig(this.paths, this.options));
     this.#proc = spawnDaemon(this.paths, this.options);
     await this.#serving();
   }
