@@ -42,6 +42,8 @@ export interface Gauges {
   ready: boolean;
   bootstrapDurationSeconds: number | null;
   spoolDepth: number;
+  /** Bytes of the hook binary (and its loader, libraries) the agent keeps locked in memory (lib/agent/warm-pages.ts). */
+  hookPagesLockedBytes?: number;
   /** 1 once the bootstrap ended without (all) the pre-existing containers: none readable, a short batch, /proc denied. */
   bootstrapIncomplete?: boolean;
   /** The agent's own process (lib/agent/process-metrics.ts); absent in tests that do not look at it. */
@@ -258,6 +260,11 @@ export class Metrics {
       gauges.bootstrapIncomplete ? 1 : 0,
     );
     gauge("armor_spool_depth", "Events hooks spooled that the agent has not replayed yet.", gauges.spoolDepth);
+    gauge(
+      "armor_hook_pages_locked_bytes",
+      "Bytes of the hook binary's pages the agent keeps resident (part of its resident memory).",
+      gauges.hookPagesLockedBytes ?? 0,
+    );
     for (const [key, def] of Object.entries(FAMILIES) as Array<[FamilyKey, Family]>) {
       family(def.name, def.type, def.help);
       if (def.type === "counter") {

@@ -144,6 +144,7 @@ async function startLocked(options: ServeOptions, lock: AgentLock): Promise<Runn
     },
   });
   // Before the socket: a bad --metrics address fails the start with nothing left behind.
+  const warmPages = options.warmHook === undefined ? undefined : new WarmPages({ binary: options.warmHook, log });
   const http = options.metrics
     ? startHttp(
         options.metrics,
@@ -157,6 +158,7 @@ async function startLocked(options: ServeOptions, lock: AgentLock): Promise<Runn
               ready: status.state === "ready",
               bootstrapDurationSeconds: status.durationMs === null ? null : status.durationMs / 1000,
               spoolDepth: spool.depth(),
+              hookPagesLockedBytes: warmPages?.lockedBytes ?? 0,
               bootstrapIncomplete: bootstrap.incomplete,
               process: sampleProcess(),
             });
@@ -197,7 +199,6 @@ async function startLocked(options: ServeOptions, lock: AgentLock): Promise<Runn
   bootstrap.start();
   consumers.start();
   spool.startSweeping();
-  const warmPages = options.warmHook === undefined ? undefined : new WarmPages({ binary: options.warmHook, log });
   // Behind the socket: hooks are served while their pages are learnt and locked.
   void warmPages?.start();
   const settleMs = options.settleMs ?? DEFAULT_SETTLE_MS;

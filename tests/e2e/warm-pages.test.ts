@@ -141,9 +141,14 @@ describe("armor-agent serve --hook-binary", () => {
     const binary = hookCopy();
     const dir = tempDir("warm-agent");
     dirs.push(dir);
-    const agent = await AgentProcess.start(join(dir, "on", "armor.sock"), ["--hook-binary", binary]);
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const agent = await AgentProcess.start(join(dir, "on", "armor.sock"), ["--hook-binary", binary, "--metrics", `127.0.0.1:${port}`]);
     agents.push(agent);
     await waitFor("the agent to lock the hook's pages", () => agent.log.includes("hook binary's pages kept resident"));
+    // What it holds is counted where the agent's memory is watched.
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const locked = Number(/^armor_hook_pages_locked_bytes (\d+)$/m.exec(metrics)?.[1]);
+    expect(locked).toBeGreaterThan(4 * 1024 * 1024);
     const off = await AgentProcess.start(join(dir, "off", "armor.sock"), ["--hook-binary", binary, "--no-warm-hook"]);
     agents.push(off);
     await Bun.sleep(200);
