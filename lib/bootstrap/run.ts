@@ -6,7 +6,10 @@
  */
 import { AgentClient } from "../client.ts";
 import { ArmorError } from "../errors.ts";
+import type { ContainerInfo } from "../container.ts";
 import type { Logger } from "../log.ts";
+import { parseWith } from "../validate.ts";
+import { RegisterResultSchema } from "../wire/messages.ts";
 import { enumerateContainers, type EnumerateDeps } from "./enumerate.ts";
 import { sendBatch } from "./batch.ts";
 import type { StateRoot } from "./state-roots.ts";
@@ -22,6 +25,8 @@ export interface BootstrapOptions {
   pollMs?: number;
   /** After the batch, enumerate once more this much later and send what the batch missed; 0 or absent: never. */
   settleMs?: number;
+  /** The agent's own container, as the hook described it: registered first, whatever the agent's state. */
+  agentContainer?: ContainerInfo;
 }
 
 /**
@@ -33,9 +38,25 @@ export async function runBootstrap(options: BootstrapOptions, deps: EnumerateDep
   const sleep = deps.sleep ?? ((ms: number) => Bun.sleep(ms));
   const started = Date.now();
   log("info", "waiting for the agent", { socket: options.socket, deadlineMs: options.deadlineMs });
-  const client = await connectWhenUp(options, log, sleep, started);
+  const { client, state } = await connectWhenUp(options, log, sleep, started);
   let sent: Set<string>;
   try {
+    if (options.agentContainer) {
+      // The hook registered nothing for it: the agent's own container is registered once the agent is up.
+      const own = options.agentContainer;
+      const result = parseWith(
+        RegisterResultSchema,
+        await client.request({ op: "register", source: "hook", container: own }),
+        "answer from agent",
+        "E_PROTOCOL",
+      );
+      log("info", "registered the agent's own container", { id: own.id, outcome: result.outcome ?? null });
+    }
+    if (state === "ready") {
+      // An agent that is ready wants no batch (it bootstraps otherwise, or already has).
+      log("info", "the agent is already ready; no batch to send");
+      return 0;
+    }
     log("info", "agent answers; enumerating runtime state", { waitedMs: Date.now() - started });
     const { containers, rootsRead } = await enumerateContainers(options.roots, deps, log);
     if (rootsRead === 0) log("warn", "no runtime state root could be read", { roots: options.roots.map((root) => root.path) });
@@ -50,14 +71,20 @@ export async function runBootstrap(options: BootstrapOptions, deps: EnumerateDep
 }
 
 /** Connects once the agent answers a ping; E_AGENT_TIMEOUT past the deadline. */
-async function connectWhenUp(options: BootstrapOptions, log: Logger, sleep: (ms: number) => Promise<void>, started: number): Promise<AgentClient> {
+async function connectWhenUp(
+  options: BootstrapOptions,
+  log: Logger,
+  sleep: (ms: number) => Promise<void>,
+  started: number,
+): Promise<{ client: AgentClient; state: unknown }> {
   let lastError = "";
   for (;;) {
     try {
       const candidate = await AgentClient.connect({ socket: options.socket, timeoutMs: options.timeoutMs, maxFrameBytes: 1024 * 1024 });
       try {
-        await candidate.request({ op: "ping" });
-        return candidate;
+        const pong = await candidate.request({ op: "ping" });
+        const state = typeof pong === "object" && pong !== null && "state" in pong ? pong.state : undefined;
+        return { client: candidate, state };
       } catch (err) {
         candidate.close();
         throw err;

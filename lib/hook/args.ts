@@ -33,6 +33,10 @@ export interface HookArgs {
   timeoutMs: number;
   agentName: string;
   agentNamespace: string;
+  /** The agent runs in a container without a pod (podman, plain runc): recognise it by name alone. */
+  agentOutsideKubernetes: boolean;
+  /** Set by the hook for its bootstrap fork: the agent's own container (ContainerInfo as JSON), or "". */
+  agentContainer: string;
   stateRoots: StateRoot[];
   bootstrapDeadlineMs: number;
   /** How long after its batch the bootstrap enumerates once more and sends what it missed; 0: never. */
@@ -143,6 +147,20 @@ export const HOOK_FLAGS: { readonly [K in FlagKey]: Flag<HookArgs[K]> } = {
     parse: kubernetesName,
     fallback: DEFAULT_AGENT_NAMESPACE,
     help: "the agent's own pod namespace",
+  },
+  agentOutsideKubernetes: {
+    name: "--agent-outside-kubernetes",
+    fallback: false,
+    help: "the agent's container has no pod: recognise it by name alone (otherwise only a container\nof a pod in --agent-namespace is the agent's)",
+  },
+  agentContainer: {
+    name: "--agent-container",
+    hint: "JSON",
+    parse: checked(() => v.pipe(v.string(), v.maxLength(64 * 1024, "is longer than 64 KiB"))),
+    fallback: "",
+    help: "set by the hook for its bootstrap fork: the agent's own container, registered once the agent answers",
+    fork: true,
+    mayBeEmpty: true,
   },
   agentName: {
     name: "--agent-name",

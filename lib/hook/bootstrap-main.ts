@@ -1,10 +1,16 @@
 /**
  * Entry of `armor-hook bootstrap`, loaded only on that path: it logs to a file
  * (it has no stdio: runc waits for a hook's pipes to close) and exits 0 once the
- * batch is sent, 7 when the agent never answered.
+ * batch is sent, 7 when the agent never answered. One fork runs per socket at a time:
+ * it holds `bootstrap.lock` beside the socket (flock(2), dropped by the kernel however the
+ * fork ends), and a fork that finds it held exits 0 at once.
  */
-import { readdirSync, readlinkSync, statSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readdirSync, readlinkSync, statSync } from "node:fs";
+import { ContainerInfoSchema } from "../container.ts";
 import { toArmorError } from "../errors.ts";
+import { layout } from "../layout.ts";
+import { tryLockExclusive } from "../syscall.ts";
+import { parseJson, parseWith } from "../validate.ts";
 import { parseHookArgs } from "./args.ts";
 import { EXIT_STATUS } from "./exit-status.ts";
 import { jsonLogger } from "../log.ts";
@@ -25,6 +31,15 @@ export async function bootstrapMain(argv: readonly string[]): Promise<number> {
     const args = parseHookArgs(argv);
     // Bounded like the hook's own log: an agent that restarts in a loop bootstraps in a loop.
     logFile = { path: args.bootstrapLog, maxBytes: args.logMaxBytes, keep: args.logKeep };
+    const lock = layout(args.socket).bootstrapLock;
+    if (!takeLock(lock)) {
+      log("info", "another bootstrap runs for this socket; exiting", { lock });
+      return 0;
+    }
+    const agentContainer =
+      args.agentContainer === ""
+        ? undefined
+        : parseWith(ContainerInfoSchema, parseJson(args.agentContainer, "--agent-container", "E_USAGE"), "--agent-container", "E_USAGE");
     const count = await runBootstrap(
       {
         socket: args.socket,
@@ -32,6 +47,7 @@ export async function bootstrapMain(argv: readonly string[]): Promise<number> {
         deadlineMs: args.bootstrapDeadlineMs,
         settleMs: args.bootstrapSettleMs,
         timeoutMs: Math.max(args.timeoutMs, 10_000),
+        ...(agentContainer ? { agentContainer } : {}),
       },
       {
         readDir: (path) => readdirSync(path),
@@ -47,5 +63,29 @@ export async function bootstrapMain(argv: readonly string[]): Promise<number> {
     const error = toArmorError(err);
     log("error", "bootstrap failed", { code: error.code, error: error.message });
     return EXIT_STATUS[error.code];
+  }
+}
+
+/**
+ * Takes `path`'s lock for the rest of the process's life; false when another process holds it.
+ * Never through a symlink, never a FIFO; a lock that cannot be taken for another reason
+ * is not a reason to skip the bootstrap (the agent would then wait for a batch that never comes).
+ */
+function takeLock(path: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o600);
+  } catch {
+    return true;
+  }
+  try {
+    if (!fstatSync(fd).isFile()) {
+      closeSync(fd);
+      return true;
+    }
+    // Held until the process exits: the descriptor is never closed.
+    return tryLockExclusive(fd);
+  } catch {
+    return true;
   }
 }

@@ -80,7 +80,7 @@ export function fastHook(argv: readonly string[], io: SyncIo): FastResult {
       throw unreadableConfig(path, err);
     }
     config = parseBundleConfig(path, read.config.text);
-    if (isAgentContainer(config, state.annotations, args.agentName)) return handoff("the agent's own container");
+    if (isAgentContainer(config, state.annotations, args)) return handoff("the agent's own container");
     noteIdentity(facts, { ...config.annotations, ...state.annotations });
     const ref = { id: state.id, pid: state.pid, bundle: state.bundle, annotations: state.annotations };
     const container = describeWith(ref, config, readNamespaces(state.pid, io.readLink), readCgroupSync(state.pid, io));

@@ -151,13 +151,21 @@ async function attempt(
   const annotations = { ...config.annotations, ...state.annotations };
   progress.namespace = podNamespace(annotations);
   noteIdentity(progress, annotations);
-  if (isAgentContainer(config, state.annotations, args.agentName)) {
-    // The agent is not up yet: its container must start now, and the fork tells
-    // the agent about the containers that predate it once it answers.
-    deps.spawnDetached(bootstrapArgv(args));
+  const ref = { id: state.id, pid: state.pid, bundle: state.bundle, annotations: state.annotations };
+  if (isAgentContainer(config, state.annotations, args)) {
+    // The agent is not up yet: its container must start now, and the fork registers it and
+    // tells the agent about the containers that predate it once it answers.
+    progress.phase = "reading /proc";
+    let own = "";
+    try {
+      const readLink = await prefetchLinks(state.pid, deps.readLink);
+      own = JSON.stringify(await describeContainer(ref, { readText: deps.readText, readLink, statIno: deps.statIno }, config));
+    } catch {
+      // Then the fork's enumeration finds it, once the runtime has written its state.
+    }
+    deps.spawnDetached(bootstrapArgv({ ...args, agentContainer: own }));
     return { outcome: { status: 0 }, result: "bootstrap" };
   }
-  const ref = { id: state.id, pid: state.pid, bundle: state.bundle, annotations: state.annotations };
   progress.phase = "reading /proc";
   // The binary's reader is asynchronous (Bun's own I/O); readNamespaces() reads synchronously.
   const readLink = await prefetchLinks(state.pid, deps.readLink);

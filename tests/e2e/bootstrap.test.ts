@@ -5,7 +5,7 @@
  * empty node; a batch that never comes or dies half-way; crun's state root.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { encodeFrame } from "../../lib/wire/frame.ts";
 import { containerTestLifecycle } from "./reaper.ts";
@@ -57,7 +57,7 @@ async function makeNode(name: string, runtime: (root: string) => Runtime = runcR
     createRuntime: [
       {
         ...hookEntry("createRuntime", socket),
-        args: [...(hookEntry("createRuntime", socket).args as string[]), "--state-root", stateRoot, "--timeout-ms", "1000"],
+        args: [...(hookEntry("createRuntime", socket).args as string[]), "--state-root", stateRoot, "--timeout-ms", "1000", "--agent-outside-kubernetes"],
       },
     ],
     poststop: [hookEntry("poststop", socket)],
@@ -170,7 +170,7 @@ describe("bootstrap edge cases", () => {
     writeFileSync(join(bundle, "config.json"), JSON.stringify({ process: { args: ["/usr/local/bin/armor-agent", "serve"] } }));
     const state = JSON.stringify({ ociVersion: "1.2.0", id: "armor-agent-x", status: "creating", pid: process.pid, bundle });
     const started = performance.now();
-    const ran = await run([HOOK, "createRuntime", "--socket", socket, ...extra], { stdin: state });
+    const ran = await run([HOOK, "createRuntime", "--socket", socket, "--agent-outside-kubernetes", ...extra], { stdin: state });
     expect(ran).toMatchObject({ code: 0, stderr: "" });
     return performance.now() - started;
   }
@@ -185,8 +185,34 @@ describe("bootstrap edge cases", () => {
     expect(hookMs).toBeLessThan(1000);
     await waitFor("ready", async () => (await status(socket)).state === "ready", 5000);
     expect((await status(socket)).bootstrap).toMatchObject({ completedBy: "batch", containers: 0, warning: null });
-    // The hook registered nothing for the agent's own container.
-    expect(await heldIds(socket)).toEqual([]);
+    // The hook registered nothing for the agent's own container; its fork did, once the agent answered.
+    expect(await heldIds(socket)).toEqual(["armor-agent-x"]);
+  });
+
+  test("one bootstrap fork per socket: a second exits at once while the first waits for the agent", async () => {
+    const dir = join(workDir(), "lock");
+    const socket = join(dir, "run", "armor.sock");
+    mkdirSync(dirname(socket), { recursive: true, mode: 0o700 });
+    const log = join(dirname(socket), "bootstrap.log");
+    const fork = (deadlineMs: string) =>
+      Bun.spawn([HOOK, "bootstrap", `--socket=${socket}`, `--bootstrap-deadline-ms=${deadlineMs}`, `--state-root=runc:${join(dir, "none")}`], {
+        stdio: ["ignore", "ignore", "ignore"],
+      });
+    const first = fork("3000");
+    defer(async () => {
+      first.kill();
+      await first.exited;
+    });
+    await waitFor("the first fork to wait for the agent", async () => existsSync(log) && (await Bun.file(log).text()).includes("waiting for the agent"));
+    const second = fork("3000");
+    expect(await second.exited).toBe(0);
+    expect(first.exitCode).toBeNull();
+    expect(await Bun.file(log).text()).toContain("another bootstrap runs for this socket; exiting");
+    // Once the first has ended, the next fork takes the lock.
+    first.kill();
+    await first.exited;
+    const third = fork("50");
+    expect(await third.exited).toBe(7);
   });
 
   test("no batch within the wait: the agent enumerates runtime state itself", async () => {
@@ -242,8 +268,10 @@ describe("bootstrap edge cases", () => {
     await waitFor("ready", async () => (await status(node.socket)).state === "ready", 10_000);
     expect((await status(node.socket)).bootstrap).toMatchObject({ completedBy: "batch", containers: 2 });
     const records = JSON.parse((await run([AGENT, "list", "--json", "--socket", node.socket])).stdout) as Array<{ id: string; pid: number; source: string }>;
-    expect(records.map((r) => r.id).sort()).toEqual(["c-1", "c-2"]);
-    for (const record of records) {
+    // And the agent's own container, which the fork registered as the hook described it.
+    expect(records.map((r) => r.id).sort()).toEqual(["armor-agent-x", "c-1", "c-2"]);
+    expect(records.find((r) => r.id === "armor-agent-x")).toMatchObject({ pid: process.pid, source: "hook" });
+    for (const record of records.filter((r) => r.id !== "armor-agent-x")) {
       const state = JSON.parse((await run(node.runtime.command(["state", record.id]))).stdout) as { pid: number };
       expect(record).toMatchObject({ pid: state.pid, source: "bootstrap" });
     }

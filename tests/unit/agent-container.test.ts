@@ -14,9 +14,18 @@ import {
 } from "../../lib/hook/args.ts";
 import { isAgentContainer, runHook, type HookDeps } from "../../lib/hook/run.ts";
 import type { RequestBody } from "../../lib/wire/messages.ts";
+import { ArmorError } from "../../lib/errors.ts";
 import { armorErrorOf } from "./_fixtures.ts";
 
 const config = (args: string[], annotations: Record<string, string> = {}) => ({ apparmorProfile: null, args, annotations });
+
+const outside = { agentName: DEFAULT_AGENT_NAME, agentNamespace: "armor-system", agentOutsideKubernetes: true };
+const inKubernetes = { ...outside, agentOutsideKubernetes: false };
+const pod = (namespace: string, extra: Record<string, string> = {}) => ({
+  "io.kubernetes.pod.namespace": namespace,
+  "io.kubernetes.pod.name": "armor-agent-x1",
+  ...extra,
+});
 
 describe("isAgentContainer()", () => {
   test.each([
@@ -25,8 +34,8 @@ describe("isAgentContainer()", () => {
     ["CRI-O names the container so in config.json", config(["/entrypoint.sh"], { "io.kubernetes.container.name": "armor-agent" }), undefined],
     ["containerd names the container so in config.json", config(["/entrypoint.sh"], { "io.kubernetes.cri.container-name": "armor-agent" }), undefined],
     ["the OCI state's annotations name it", config(["/entrypoint.sh"]), { "io.kubernetes.container.name": "armor-agent" }],
-  ])("recognises the agent's container when %s", (_name, bundle, stateAnnotations) => {
-    expect(isAgentContainer(bundle, stateAnnotations, DEFAULT_AGENT_NAME)).toBe(true);
+  ])("outside Kubernetes, when the hook entry says so: recognises the agent's container when %s", (_name, bundle, stateAnnotations) => {
+    expect(isAgentContainer(bundle, stateAnnotations, outside)).toBe(true);
   });
 
   test.each([
@@ -42,12 +51,40 @@ describe("isAgentContainer()", () => {
       { "io.kubernetes.container.name": "sidecar" },
     ],
   ])("does not take %s for the agent", (_name, bundle, stateAnnotations) => {
-    expect(isAgentContainer(bundle, stateAnnotations, DEFAULT_AGENT_NAME)).toBe(false);
+    expect(isAgentContainer(bundle, stateAnnotations, outside)).toBe(false);
+  });
+
+  test.each([
+    [
+      "a pod in any other namespace named and run like the agent",
+      config(["/usr/local/bin/armor-agent"], pod("shop", { "io.kubernetes.container.name": "armor-agent" })),
+    ],
+    ["a pod in kube-system", config(["armor-agent"], pod("kube-system"))],
+    ["a state that moves the pod into another namespace", config(["armor-agent"], pod("armor-system"))],
+  ])("a look-alike is no agent: %s", (_name, bundle) => {
+    const stateAnnotations = _name.startsWith("a state") ? { "io.kubernetes.pod.namespace": "shop" } : undefined;
+    expect(isAgentContainer(bundle, stateAnnotations, outside)).toBe(false);
+    expect(isAgentContainer(bundle, stateAnnotations, inKubernetes)).toBe(false);
+  });
+
+  test("on Kubernetes, the agent's container is one in a pod of --agent-namespace", () => {
+    expect(isAgentContainer(config(["/usr/local/bin/armor-agent", "serve"], pod("armor-system")), undefined, inKubernetes)).toBe(true);
+    expect(isAgentContainer(config(["/entrypoint"], pod("armor-system", { "io.kubernetes.cri.container-name": "armor-agent" })), undefined, inKubernetes)).toBe(
+      true,
+    );
+    expect(isAgentContainer(config(["/usr/local/bin/armor-agent"], pod("sec")), undefined, { ...inKubernetes, agentNamespace: "sec" })).toBe(true);
+    // Its namespace alone is not enough: another workload there is not the agent.
+    expect(isAgentContainer(config(["nginx"], pod("armor-system")), undefined, inKubernetes)).toBe(false);
+  });
+
+  test("without a pod, a container is the agent's only when the hook entry says the agent runs outside Kubernetes", () => {
+    expect(isAgentContainer(config(["/usr/local/bin/armor-agent"]), undefined, inKubernetes)).toBe(false);
+    expect(isAgentContainer(config(["/usr/local/bin/armor-agent"]), undefined, outside)).toBe(true);
   });
 
   test("uses the configured agent name", () => {
-    expect(isAgentContainer(config(["/opt/sec/monitor"]), undefined, "monitor")).toBe(true);
-    expect(isAgentContainer(config(["armor-agent"]), undefined, "monitor")).toBe(false);
+    expect(isAgentContainer(config(["/opt/sec/monitor"]), undefined, { ...outside, agentName: "monitor" })).toBe(true);
+    expect(isAgentContainer(config(["armor-agent"]), undefined, { ...outside, agentName: "monitor" })).toBe(false);
   });
 });
 
@@ -59,7 +96,8 @@ function agentHarness(argv: string[], bundleConfig: object = { process: { args: 
   const spawned: string[][] = [];
   const calls: RequestBody[] = [];
   const deps: HookDeps = {
-    argv,
+    // These bundles name no pod: the entry says the agent runs outside Kubernetes.
+    argv: [...argv, "--agent-outside-kubernetes"],
     readStdin: async () => JSON.stringify(state),
     readText: async (path) => {
       if (path !== `${BUNDLE}/config.json`) throw Object.assign(new Error("ENOENT"), { code: "ENOENT" });
@@ -87,11 +125,12 @@ describe("runHook() for the agent's own container", () => {
     const h = agentHarness(argv);
     expect(await runHook(h.deps)).toEqual({ status: 0 });
     expect(h.calls).toEqual([]);
-    expect(h.spawned).toEqual([bootstrapArgv(parseHookArgs(argv))]);
+    expect(h.spawned).toEqual([bootstrapArgv(parseHookArgs(h.deps.argv))]);
     expect(h.spawned[0]).toEqual([
       "bootstrap",
       "--socket=/run/sec/agent.sock",
       "--timeout-ms=500",
+      "--agent-container=",
       "--state-root=crun:/run/crun",
       `--bootstrap-deadline-ms=${DEFAULT_BOOTSTRAP_DEADLINE_MS}`,
       `--bootstrap-settle-ms=${DEFAULT_SETTLE_MS}`,
@@ -122,6 +161,38 @@ describe("runHook() for the agent's own container", () => {
     expect(await runHook(h.deps)).toEqual({ status: 0 });
     expect(h.spawned).toEqual([]);
     expect(h.calls).toEqual([{ op: "unregister", container: "agent-ctr" }]);
+  });
+});
+
+describe("runHook() for a container that only looks like the agent's", () => {
+  test("is registered like any other, and refused under fail-closed while the agent is down; no fork", async () => {
+    const lookAlike = {
+      process: { args: ["/usr/local/bin/armor-agent", "serve"] },
+      annotations: { "io.kubernetes.pod.namespace": "shop", "io.kubernetes.pod.name": "x", "io.kubernetes.container.name": "armor-agent" },
+    };
+    const h = agentHarness(["createRuntime", "--fail-policy=closed"], lookAlike);
+    h.deps.readLink = (path) => `${path.slice(path.lastIndexOf("/") + 1)}:[4026531999]`;
+    h.deps.callAgent = async (_o, body) => {
+      h.calls.push(body);
+      throw new ArmorError("E_AGENT_UNREACHABLE", "cannot reach agent at /run/armor/armor.sock: ENOENT");
+    };
+    h.deps.dirExists = async () => true;
+    const outcome = await runHook(h.deps);
+    expect(outcome.status).toBe(7);
+    expect(outcome.stderr).toContain('namespace "shop" is not on the allow-list');
+    expect(h.calls.map((c) => c.op)).toEqual(["register"]);
+    expect(h.spawned).toEqual([]);
+  });
+});
+
+describe("runHook() hands the agent's own container to its fork", () => {
+  test("described as a hook would register it, for the fork to register once the agent answers", async () => {
+    const h = agentHarness(["createRuntime"]);
+    h.deps.readLink = (path) => `${path.slice(path.lastIndexOf("/") + 1)}:[4026531999]`;
+    expect(await runHook(h.deps)).toEqual({ status: 0 });
+    const flag = h.spawned[0]?.find((arg) => arg.startsWith("--agent-container="));
+    expect(JSON.parse(flag?.slice("--agent-container=".length) ?? "null")).toMatchObject({ id: "agent-ctr", pid: 777, bundle: BUNDLE });
+    expect(h.calls).toEqual([]);
   });
 });
 

@@ -7,7 +7,7 @@ import type { EnumerateDeps } from "../../lib/bootstrap/enumerate.ts";
 import { runBootstrap, type BootstrapOptions } from "../../lib/bootstrap/run.ts";
 import { Registry } from "../../lib/registry.ts";
 import { serve } from "../../lib/agent/server.ts";
-import { recordingLogger, rejectionOf, tempDir } from "./_fixtures.ts";
+import { containerInfo, recordingLogger, rejectionOf, tempDir } from "./_fixtures.ts";
 
 let dir: { dir: string; remove: () => void };
 let socketPath: string;
@@ -80,6 +80,24 @@ function options(overrides: Partial<BootstrapOptions> = {}): BootstrapOptions {
 }
 
 describe("runBootstrap()", () => {
+  test("registers the agent's own container first, as the hook described it, then sends the batch", async () => {
+    startAgentAfter(0);
+    const own = containerInfo({ id: "armor-agent-ctr", pid: 555 });
+    expect(await runBootstrap(options({ agentContainer: own }), { ...host, log: recordingLogger().log })).toBe(1);
+    expect(registry.get("armor-agent-ctr")).toMatchObject({ pid: 555, source: "hook" });
+    expect(tracker?.status()).toMatchObject({ state: "ready", completedBy: "batch" });
+  });
+
+  test("an agent that is already ready gets no batch: the fork registers the agent's own container and exits at once", async () => {
+    const { log, records } = recordingLogger();
+    listener = serve({ socketPath, registry, info: { version: "1.0.0", startedAt: new Date() }, log });
+    const own = containerInfo({ id: "armor-agent-ctr", pid: 555 });
+    expect(await runBootstrap(options({ agentContainer: own, settleMs: 60_000 }), { ...host, log })).toBe(0);
+    expect(registry.get("armor-agent-ctr")).toMatchObject({ source: "hook" });
+    expect(registry.get("pre")).toBeUndefined();
+    expect(records.map((r) => r.msg)).toContain("the agent is already ready; no batch to send");
+  });
+
   test("sends the pre-existing containers to an agent that is already up", async () => {
     startAgentAfter(0);
     const { log } = recordingLogger();

@@ -160,7 +160,7 @@ describe("runHook() when the agent cannot confirm a registration", () => {
   });
 
   test("fail-closed always starts the agent's own container, without asking the agent", async () => {
-    const h = harness({ argv: ["createRuntime", "--fail-policy", "closed"], args0: "/usr/local/bin/armor-agent", namespace: "elsewhere" });
+    const h = harness({ argv: ["createRuntime", "--fail-policy", "closed"], args0: "/usr/local/bin/armor-agent", namespace: DEFAULT_AGENT_NAMESPACE });
     expect(await runHook(h.deps)).toEqual({ status: 0 });
     expect(h.calls).toEqual([]);
     expect(h.spawned).toHaveLength(1);

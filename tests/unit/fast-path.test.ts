@@ -123,7 +123,12 @@ describe("fastHook()", () => {
     ["stdin that did not end in time", [], fakeIo("{", { stdinEnds: false }), /did not end/],
     ["a state that is not JSON", [], fakeIo("{", { config: "{}" }), /not valid JSON/],
     ["no config.json", [], fakeIo(create), /not found/],
-    ["the agent's own container", [], fakeIo(create, { config: JSON.stringify({ process: { args: ["/usr/bin/armor-agent"] } }) }), /agent's own/],
+    [
+      "the agent's own container",
+      ["--agent-namespace=shop"],
+      fakeIo(create, { config: JSON.stringify({ process: { args: ["/usr/bin/armor-agent"] } }) }),
+      /agent's own/,
+    ],
     ["an unreachable agent", [], fakeIo(create, { config: "{}", answer: () => new ArmorError("E_AGENT_UNREACHABLE", "ENOENT") }), /ENOENT/],
     [
       "a refusal",

@@ -29,6 +29,8 @@ const FLAGS: Array<[Field, unknown, string | null, unknown]> = [
   ["failAllowNamespaces", ["kube-system", DEFAULT_AGENT_NAMESPACE], "a,b,,c", ["a", "b", "c"]],
   ["agentNamespace", DEFAULT_AGENT_NAMESPACE, "sec", "sec"],
   ["agentName", DEFAULT_AGENT_NAME, "monitor", "monitor"],
+  ["agentOutsideKubernetes", false, null, true],
+  ["agentContainer", "", '{"id":"c1"}', '{"id":"c1"}'],
   ["spoolDir", "/run/armor/spool", "/s", "/s"],
   [
     "stateRoots",
@@ -184,7 +186,17 @@ describe("bootstrapArgv()", () => {
   const forked = (Object.keys(HOOK_FLAGS) as Field[]).filter((field) => HOOK_FLAGS[field].fork);
 
   test("gives the fork the socket, deadlines, state roots and log bounds, and nothing of the policy", () => {
-    expect(forked.sort()).toEqual(["bootstrapDeadlineMs", "bootstrapLog", "bootstrapSettleMs", "logKeep", "logMaxBytes", "socket", "stateRoots", "timeoutMs"]);
+    expect(forked.sort()).toEqual([
+      "agentContainer",
+      "bootstrapDeadlineMs",
+      "bootstrapLog",
+      "bootstrapSettleMs",
+      "logKeep",
+      "logMaxBytes",
+      "socket",
+      "stateRoots",
+      "timeoutMs",
+    ]);
   });
 
   test.each(FLAGS.filter(([field, , raw]) => raw !== null && HOOK_FLAGS[field].fork))("round-trips %s through parseHookArgs()", (field, _f, raw, parsed) => {

@@ -494,7 +494,8 @@ describe("runHook()'s log", () => {
   });
 
   test("records the agent's own container as a started bootstrap", async () => {
-    const h = loggingHarness({ config: JSON.stringify({ ...bundleConfig, process: { args: ["/usr/bin/armor-agent"] } }) });
+    // The bundle's pod is in "shop": the agent's namespace here.
+    const h = loggingHarness({ argv: ["--agent-namespace=shop"], config: JSON.stringify({ ...bundleConfig, process: { args: ["/usr/bin/armor-agent"] } }) });
     await runHook(h.deps);
     expect(h.lines[0]?.record).toMatchObject({ result: "bootstrap", status: 0, container: "abc" });
   });
