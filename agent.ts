@@ -31,6 +31,7 @@ import { nriComponent } from "./lib/nri/connection.ts";
 import { describeNri } from "./lib/nri/describe.ts";
 import { hookEntries } from "./lib/nri/hook-entry.ts";
 import { NriPlugin } from "./lib/nri/plugin.ts";
+import { takeAgentLock } from "./lib/agent/lock.ts";
 import { parseWith } from "./lib/validate.ts";
 import { GateNameSchema, MAX_GATE_TIMEOUT_MS } from "./lib/wire/messages.ts";
 import { GATE_POLICIES, type GatePolicy } from "./lib/agent/watch.ts";
@@ -393,6 +394,8 @@ const nri = defineCommand({
       const hook = parseHookArgs(own.hookArgv);
       if (hook.stage !== undefined) throw new ArmorError("E_USAGE", `nri takes no stage or other argument, got "${hook.stage}"`);
       const log = jsonLogger(own.logLevel);
+      // One plugin per agent socket (so per node): a second would add every hook twice. Held for life.
+      takeAgentLock(layout(hook.socket).nriLock);
       const plugin = new NriPlugin(
         {
           hooks: hookEntries({ hookPath: own.hookPath, hookArgs: own.hookArgv, timeoutMs: hook.timeoutMs }),

@@ -23,6 +23,8 @@ export interface Layout {
   agentLock: string;
   /** Held by the one bootstrap fork running for this socket. */
   bootstrapLock: string;
+  /** Held by the one `armor-agent nri` injecting hooks that name this socket: two would inject twice. */
+  nriLock: string;
 }
 
 /** The directory part of a path: "." for a bare name, "" for a file at the root. */
@@ -41,5 +43,6 @@ export function layout(socket: string): Layout {
     bootstrapLog: `${dir}/bootstrap.log`,
     agentLock: `${dir}/agent.lock`,
     bootstrapLock: `${dir}/bootstrap.lock`,
+    nriLock: `${dir}/nri.lock`,
   };
 }

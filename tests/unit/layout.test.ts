@@ -10,6 +10,7 @@ describe("layout()", () => {
       bootstrapLog: "/run/armor/bootstrap.log",
       agentLock: "/run/armor/agent.lock",
       bootstrapLock: "/run/armor/bootstrap.lock",
+      nriLock: "/run/armor/nri.lock",
     });
   });
 

@@ -153,6 +153,10 @@ describe.skipIf(!available)("armor-agent nri with containerd 1.7.13 (CRI, no bas
       pod: { name, namespace: "shop", uid },
       sandboxId: podId,
     });
+    // A second plugin for the same agent socket would inject every hook twice: it refuses to start.
+    const second = await run([AGENT, "nri", "--nri-socket", nriSocket(), "--hook-path", HOOK, "--socket", a.socket]);
+    expect(second.code).not.toBe(0);
+    expect(second.stderr).toContain(`holds ${join(dirname(a.socket), "nri.lock")}; not starting a second one`);
   }, 120_000);
 
   test("(b) the plugin killed, a pod started, the plugin back: the container is registered within 5 s, after its start, and removed at its stop", async () => {
