@@ -9,7 +9,7 @@
  * error, refusal or dropped client would otherwise go unseen by an alert.
  */
 import { CLIENT_ERROR_CODES, AGENT_ERROR_CODES } from "../errors.ts";
-import { HOOK_RESULTS } from "../hook-log-record.ts";
+import type { HookResult } from "../hook-log-record.ts";
 import { SourceSchema } from "../container.ts";
 import { DROP_REASONS } from "./drop-reason.ts";
 import type { ProcessSample } from "./process-metrics.ts";
@@ -24,6 +24,12 @@ export const LAST_ERRORS = 10;
 
 /** The hook's stages, as its records name them. */
 export const HOOK_STAGES = ["createRuntime", "poststop"] as const;
+/**
+ * The results a hook's record can bring the agent: a call that reached it. A refused, failed or
+ * unconfirmed call had no agent to tell (its line is in hook.log; an unconfirmed event waits in
+ * the spool, armor_spool_depth).
+ */
+export const HOOK_CALL_RESULTS = ["registered", "unregistered"] as const satisfies readonly HookResult[];
 /** The ops of the protocol (lib/wire/messages.ts), for pre-initialised request counters. */
 const OPS = ["ping", "register", "unregister", "list", "get", "lookup", "watch", "status", "bootstrap-begin", "bootstrap-end"] as const;
 
@@ -126,8 +132,8 @@ const FAMILIES = {
   hookCalls: {
     name: "armor_hook_calls_total",
     type: "counter",
-    help: "Hook calls the agent learnt of from their log records, by stage and result.",
-    labels: { stage: HOOK_STAGES, result: HOOK_RESULTS },
+    help: "Hook calls that reached the agent, from the records hooks send after its answer, by stage and result.",
+    labels: { stage: HOOK_STAGES, result: HOOK_CALL_RESULTS },
   },
   registration: {
     name: "armor_registration_seconds",

@@ -180,7 +180,12 @@ async function startLocked(options: ServeOptions, lock: AgentLock): Promise<Runn
       log,
       observer: metrics,
       // The one place a hook's success record is handled: appended to the hook's log.
-      hookRecord: hookRecordHandler({ path: layout(socket).hookLog, append: appendLogLine, log }),
+      hookRecord: hookRecordHandler({
+        path: layout(socket).hookLog,
+        append: appendLogLine,
+        log,
+        observe: (record) => metrics.hookCall(record.stage ?? "createRuntime", record.result, record.ms / 1000),
+      }),
       limits,
     });
   } finally {

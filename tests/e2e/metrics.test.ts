@@ -85,7 +85,16 @@ test("/readyz is 503 until the bootstrap ends; /metrics counts a real container'
   // A JSON string has no protocol version: E_VERSION, the client's mistake, counted apart and kept for `status`.
   await waitFor("the error to be counted", async () => value(await (await get("/metrics")).text(), 'armor_client_errors_total{code="E_VERSION"}') === 1, 5000);
   garbage.end();
+  // The hooks' own records, sent after the agent's answer: their stage, result and duration.
+  await waitFor(
+    "both hook records",
+    async () => value(await (await get("/metrics")).text(), 'armor_hook_calls_total{stage="poststop",result="unregistered"}') === 1,
+    5000,
+  );
   text = await (await get("/metrics")).text();
+  expect(value(text, 'armor_hook_calls_total{stage="createRuntime",result="registered"}')).toBe(1);
+  expect(value(text, 'armor_hook_duration_seconds_count{stage="createRuntime"}')).toBe(1);
+  expect(value(text, 'armor_hook_duration_seconds_sum{stage="createRuntime"}')).toBeGreaterThan(0);
   expect(value(text, "armor_containers")).toBe(0);
   expect(value(text, 'armor_removals_total{source="hook"}')).toBe(1);
   expect(value(text, 'armor_errors_total{code="E_INTERNAL"}')).toBe(0);

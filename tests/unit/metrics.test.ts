@@ -1,10 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import { parseAddress } from "../../lib/agent/http.ts";
-import { HOOK_BUCKETS, HOOK_STAGES, LAST_ERRORS, LATENCY_BUCKETS, Metrics } from "../../lib/agent/metrics.ts";
+import { HOOK_BUCKETS, HOOK_CALL_RESULTS, HOOK_STAGES, LAST_ERRORS, LATENCY_BUCKETS, Metrics } from "../../lib/agent/metrics.ts";
 import { sampleProcess, type ProcessReader } from "../../lib/agent/process-metrics.ts";
 import { DROP_REASONS } from "../../lib/agent/drop-reason.ts";
 import { AGENT_ERROR_CODES, CLIENT_ERROR_CODES } from "../../lib/errors.ts";
-import { HOOK_RESULTS } from "../../lib/hook-log-record.ts";
 import { ArmorError } from "../../lib/errors.ts";
 
 const gauges = { containers: 3, ready: true, bootstrapDurationSeconds: 0.25, spoolDepth: 2, registryBytes: 4096 };
@@ -90,7 +89,7 @@ describe("Metrics.render()", () => {
 describe("pre-initialised label sets", () => {
   // increase() over a series born at 1 misses that first event: every known label set starts at 0.
   const fresh = new Metrics().render(gauges);
-  test.each(HOOK_STAGES.flatMap((stage) => HOOK_RESULTS.map((result) => [stage, result])))(
+  test.each(HOOK_STAGES.flatMap((stage) => HOOK_CALL_RESULTS.map((result) => [stage, result])))(
     "armor_hook_calls_total{stage=%p,result=%p} is 0",
     (stage, result) => {
       expect(sample(fresh, `armor_hook_calls_total{stage="${stage}",result="${result}"}`)).toBe(0);
@@ -136,11 +135,10 @@ describe("hook calls", () => {
   test("count by stage and result, and time each stage in its own histogram", () => {
     const m = new Metrics();
     m.hookCall("createRuntime", "registered", 0.03);
-    m.hookCall("createRuntime", "refused", 2.2);
+    m.hookCall("createRuntime", "registered", 2.2);
     m.hookCall("poststop", "unregistered", 0.02);
     const text = m.render(gauges);
-    expect(sample(text, 'armor_hook_calls_total{stage="createRuntime",result="registered"}')).toBe(1);
-    expect(sample(text, 'armor_hook_calls_total{stage="createRuntime",result="refused"}')).toBe(1);
+    expect(sample(text, 'armor_hook_calls_total{stage="createRuntime",result="registered"}')).toBe(2);
     expect(sample(text, 'armor_hook_calls_total{stage="poststop",result="unregistered"}')).toBe(1);
     const buckets = HOOK_BUCKETS.map((bound) => sample(text, `armor_hook_duration_seconds_bucket{stage="createRuntime",le="${bound}"}`));
     expect(buckets).toEqual([0, 0, 0, 1, 1, 1, 1, 1, 2, 2]);
