@@ -225,6 +225,19 @@ describe("what the manifests promise", () => {
     expect(hostPaths(podSpec(docs, "armor-agent"))).not.toContain("/var/run/nri");
   });
 
+  test("the agent can read what ran before it without any fork: host PID namespace, SYS_PTRACE, the state roots read-only, no runtime socket", () => {
+    const spec = podSpec(docs, "armor-agent");
+    const [agent] = spec.containers;
+    expect(spec.hostPID).toBe(true);
+    expect(agent?.securityContext?.capabilities?.add).toEqual(["SYS_PTRACE"]);
+    const readOnly = (agent?.volumeMounts ?? []).filter((m) => m.readOnly).map((m) => m.mountPath);
+    expect(readOnly.sort()).toEqual(["/run/containerd/runc", "/run/crun", "/run/runc"]);
+    // Their host paths are the same: the state names bundles and roots as the host sees them.
+    for (const path of readOnly) expect(hostPaths(spec)).toContain(path);
+    for (const path of hostPaths(spec)) expect(["/run/containerd", "/run/crio", "/var/run/containerd", "/run/containers"]).not.toContain(path);
+    expect(flag(agent!, "--bootstrap-deadline-ms")).toBe("10000");
+  });
+
   test.each([
     ["hooks-d", "crio,podman", ["/usr/local/lib/armor-hooks", "/usr/share/containers/oci/hooks.d"]],
     [
