@@ -402,7 +402,10 @@ describe("install.sh hardening", () => {
     const before = snapshot(root);
     const from = stageFrom(hook.startsWith("#!") ? hook : `#!/bin/sh\n[ "$1" = --version ] && { ${hook}}\n`, agent);
     // Without containerd, whose base spec the agent builds before anything is staged.
-    const killed = await install("--from", from, "--runtimes", "crio,podman");
+    // TMPDIR: the killed run's work directory is left where the test removes it.
+    const killedRun = (): Promise<Ran> =>
+      run(["sh", INSTALL, "--root", root, "--from", from, "--runtimes", "crio,podman"], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", TMPDIR: work } });
+    const killed = await killedRun();
     expect(killed.code).not.toBe(0);
     expect(killed.stdout).not.toContain("armor-hooks installed");
     expect(existsSync(join(root, PREFIX, ".armor-install/journal"))).toBe(true);
@@ -412,7 +415,7 @@ describe("install.sh hardening", () => {
     expect(undone.stderr).toContain("rolling back an interrupted install");
     expect(snapshot(root)).toEqual(before);
 
-    expect((await install("--from", from, "--runtimes", "crio,podman")).code).not.toBe(0);
+    expect((await killedRun()).code).not.toBe(0);
     const completed = await install();
     expect(completed.code).toBe(0);
     expect(completed.stderr).toContain("rolling back an interrupted install");
