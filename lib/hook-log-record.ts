@@ -6,6 +6,7 @@
  * built on first use: the hook imports this on its hot path and never parses one.
  */
 import * as v from "valibot";
+import { logJson } from "./log.ts";
 
 /**
  * What the call came to. The first three are success; `unconfirmed` means the
@@ -35,6 +36,8 @@ function buildSchema() {
   return v.object({
     time: v.string(),
     level: v.picklist(["info", "warn", "error"]),
+    /** One line for people, as in every log line of armor-hooks (lib/log.ts); written from stage and result when absent. */
+    msg: v.exactOptional(v.string()),
     result: v.picklist(HOOK_RESULTS),
     /** The hook's exit status, as the runtime saw it. */
     status: v.number(),
@@ -68,11 +71,13 @@ export type HookLogRecord = v.InferOutput<ReturnType<typeof buildSchema>>;
 
 /** The record as one JSON line, long fields cut so the line stays under MAX_LOG_LINE_BYTES. */
 export function formatLogLine(record: HookLogRecord): string {
-  const line = JSON.stringify(record, (_key, value: unknown) =>
+  // The one log schema (lib/log.ts): time, level, msg first.
+  const { time, level, msg = `${record.stage ?? "hook"} ${record.result}`, ...fields } = record;
+  const line = logJson({ time, level, msg }, fields, (_key, value: unknown) =>
     typeof value === "string" && value.length > MAX_FIELD ? `${value.slice(0, MAX_FIELD)}…` : value,
   );
   // Only reachable with multi-byte characters in several fields at once; keep what identifies the call.
   if (new TextEncoder().encode(line).length <= MAX_LOG_LINE_BYTES) return line;
-  const { time, level, result, status, ms, pid, stage, container, code } = record;
-  return JSON.stringify({ time, level, result, status, ms, pid, stage, container, code, message: "(record cut: fields too long)" });
+  const { result, status, ms, pid, stage, container, code } = record;
+  return logJson({ time, level, msg: msg.slice(0, 64) }, { result, status, ms, pid, stage, container, code, message: "(record cut: fields too long)" });
 }

@@ -432,6 +432,7 @@ describe("runHook()'s log", () => {
     expect(h.lines[0]?.record).toEqual({
       time: "2026-11-27T03:00:00.000Z",
       level: "info",
+      msg: "createRuntime registered",
       result: "registered",
       status: 0,
       ms: 12.35,
