@@ -394,7 +394,8 @@ Type=simple
 UnsetEnvironment=BUN_BE_BUN BUN_OPTIONS
 # --reconcile: a restarted agent enumerates the running containers from the runtimes'
 # state on disk, so its registry matches the node again.
-ExecStart=$AGENT_BIN serve --socket $SOCKET --reconcile$AGENT_STATE_ARGS$( [ -z "$METRICS" ] || printf ' --metrics %s' "$METRICS")
+# --hook-binary: the agent keeps the pages of the hook this install wrote resident (a cold page cache).
+ExecStart=$AGENT_BIN serve --socket $SOCKET --reconcile --hook-binary $HOOK_BIN$AGENT_STATE_ARGS$( [ -z "$METRICS" ] || printf ' --metrics %s' "$METRICS")
 Restart=always
 RestartSec=1
 # Exit 2 is bad usage (a flag this binary does not know): restarting cannot mend it.

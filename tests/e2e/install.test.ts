@@ -148,7 +148,7 @@ describe("install.sh", () => {
       stages: ["createRuntime", "poststop"],
     });
     const unit = readFileSync(join(root, UNIT_FILE), "utf8");
-    expect(unit).toContain(`ExecStart=${PREFIX}/armor-agent serve --socket /run/armor/armor.sock --reconcile\n`);
+    expect(unit).toContain(`ExecStart=${PREFIX}/armor-agent serve --socket /run/armor/armor.sock --reconcile --hook-binary ${PREFIX}/armor-hook\n`);
     expect(unit).toContain("Restart=always\n");
     expect(unit).toContain("UnsetEnvironment=BUN_BE_BUN BUN_OPTIONS\n");
     expect(unit).toContain("WantedBy=multi-user.target\n");
@@ -183,7 +183,7 @@ describe("install.sh", () => {
       env: HOOK_ENV,
       timeout: 10,
     });
-    expect(readFileSync(join(root, UNIT_FILE), "utf8")).toContain("ExecStart=/opt/armor/armor-agent serve --socket /run/x/agent.sock --reconcile\n");
+    expect(readFileSync(join(root, UNIT_FILE), "utf8")).toContain("ExecStart=/opt/armor/armor-agent serve --socket /run/x/agent.sock --reconcile --hook-binary /opt/armor/armor-hook\n");
   });
 
   test("running it twice rewrites nothing", async () => {
