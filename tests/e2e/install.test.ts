@@ -183,7 +183,9 @@ describe("install.sh", () => {
       env: HOOK_ENV,
       timeout: 10,
     });
-    expect(readFileSync(join(root, UNIT_FILE), "utf8")).toContain("ExecStart=/opt/armor/armor-agent serve --socket /run/x/agent.sock --reconcile --hook-binary /opt/armor/armor-hook\n");
+    expect(readFileSync(join(root, UNIT_FILE), "utf8")).toContain(
+      "ExecStart=/opt/armor/armor-agent serve --socket /run/x/agent.sock --reconcile --hook-binary /opt/armor/armor-hook\n",
+    );
   });
 
   test("running it twice rewrites nothing", async () => {
