@@ -15,6 +15,8 @@ export type RegistryEvent = { event: "add"; rev: number; container: Container } 
 
 /** How many changes the registry keeps for `watch` consumers resuming with `since`. */
 export const MAX_HISTORY = 10_000;
+/** …and at most this many bytes of their records: resuming is a convenience, memory is not. */
+export const MAX_HISTORY_BYTES = 64 * 1024 * 1024;
 
 /** What a registration did; "full": not applied, the registry is at its bounds. */
 export type RegisterOutcome = "added" | "updated" | "unchanged" | "ignored" | "full";
@@ -35,8 +37,9 @@ export interface RegistryOptions {
   refused?: (message: string) => void;
   /** Names this registry for watchers (default: 16 random hex digits). */
   epoch?: string;
-  /** How many changes are kept for watchers resuming with `since` (default MAX_HISTORY). */
+  /** How many changes are kept for watchers resuming with `since` (default MAX_HISTORY), and their bytes (MAX_HISTORY_BYTES). */
   historySize?: number;
+  historyBytes?: number;
 }
 
 const recordBytes = (info: ContainerInfo): number => Buffer.byteLength(JSON.stringify(info));
@@ -61,9 +64,11 @@ export class Registry {
   /** Size of each held record, and their sum. */
   readonly #sizes = new Map<string, number>();
   #bytes = 0;
-  /** The last MAX_HISTORY changes, a ring: `#history[(rev - 1) % length]` holds change `rev`. */
-  readonly #history: RegistryEvent[] = [];
+  /** The last changes, oldest first, consecutive revisions, within #historySize and #historyBytes. */
+  readonly #history: Array<{ event: RegistryEvent; bytes: number }> = [];
   readonly #historySize: number;
+  readonly #historyLimitBytes: number;
+  #historyBytes = 0;
   #rev = 0;
   /** Names this registry (this agent process): a rev means nothing under another epoch. */
   readonly epoch: string;
@@ -74,6 +79,7 @@ export class Registry {
     this.#refused = options.refused ?? (() => {});
     this.epoch = options.epoch ?? newEpoch();
     this.#historySize = options.historySize ?? MAX_HISTORY;
+    this.#historyLimitBytes = options.historyBytes ?? MAX_HISTORY_BYTES;
   }
 
   /** Sum of the held records' sizes. */
@@ -97,11 +103,10 @@ export class Registry {
    */
   changesSince(rev: number): RegistryEvent[] | undefined {
     if (!Number.isInteger(rev) || rev < 0 || rev > this.#rev) return undefined;
-    const oldestKept = this.#rev - this.#history.length + 1;
+    if (rev === this.#rev) return [];
+    const oldestKept = this.#history[0]?.event.rev ?? this.#rev + 1;
     if (rev + 1 < oldestKept) return undefined;
-    const changes: RegistryEvent[] = [];
-    for (let r = rev + 1; r <= this.#rev; r++) changes.push(this.#history[(r - 1) % this.#historySize] as RegistryEvent);
-    return changes;
+    return this.#history.slice(rev + 1 - oldestKept).map((kept) => kept.event);
   }
 
   /**
@@ -144,7 +149,7 @@ export class Registry {
     if (existing && existing.registeredAt !== container.registeredAt) this.#byId.delete(container.id);
     this.#byId.set(container.id, container);
     this.#index(container);
-    this.#emit({ event: "add", rev: this.#rev + 1, container });
+    this.#emit({ event: "add", rev: this.#rev + 1, container }, size);
     return { outcome: existing ? "updated" : "added", container };
   }
 
@@ -163,10 +168,11 @@ export class Registry {
     const existing = this.#byId.get(id);
     if (!existing) return undefined;
     this.#byId.delete(id);
-    this.#bytes -= this.#sizes.get(id) ?? 0;
+    const size = this.#sizes.get(id) ?? 0;
+    this.#bytes -= size;
     this.#sizes.delete(id);
     this.#unindex(existing);
-    this.#emit({ event: "remove", rev: this.#rev + 1, source: by, container: existing });
+    this.#emit({ event: "remove", rev: this.#rev + 1, source: by, container: existing }, size);
     return existing;
   }
 
@@ -228,10 +234,14 @@ export class Registry {
     if (this.#byNamespaces.get(key) === container.id) this.#byNamespaces.delete(key);
   }
 
-  #emit(event: RegistryEvent): void {
+  #emit(event: RegistryEvent, bytes: number): void {
     this.#rev = event.rev;
-    if (this.#history.length < this.#historySize) this.#history.push(event);
-    else this.#history[(event.rev - 1) % this.#historySize] = event;
+    this.#history.push({ event, bytes });
+    this.#historyBytes += bytes;
+    // shift() moves at most MAX_HISTORY references: microseconds, once per change.
+    while (this.#history.length > this.#historySize || (this.#historyBytes > this.#historyLimitBytes && this.#history.length > 1)) {
+      this.#historyBytes -= this.#history.shift()?.bytes ?? 0;
+    }
     for (const listener of this.#listeners) {
       try {
         listener(event);

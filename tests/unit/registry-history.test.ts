@@ -66,6 +66,13 @@ describe("Registry.changesSince()", () => {
     expect(registry.changesSince(9)?.map((e) => e.container.id)).toEqual(["c9"]);
   });
 
+  test("keeps the history within its bytes too: a resume beyond them gets a snapshot", () => {
+    const registry = new Registry(undefined, { historyBytes: 3 * JSON.stringify(containerInfo({ id: "c0" })).length });
+    for (let i = 0; i < 10; i++) registry.register(containerInfo({ id: `c${i}` }), "hook");
+    expect(registry.changesSince(6)).toBeUndefined();
+    expect(registry.changesSince(7)?.map((e) => e.rev)).toEqual([8, 9, 10]);
+  });
+
   test.each([[-1], [4], [1.5]])("refuses revision %p, which this registry never reached", (rev) => {
     const registry = new Registry();
     for (const id of ["a", "b", "c"]) registry.register(containerInfo({ id }), "hook");
