@@ -185,8 +185,7 @@ function fitRecord(info: ContainerInfo, log: Logger): ContainerInfo | undefined 
 }
 
 async function describeOrDeniedRaw(entry: StateEntry, deps: EnumerateDeps, log: Logger): Promise<ContainerInfo | undefined | typeof DENIED> {
-  // The state's annotations (runc's labels) stand in for config.json's when the bundle is not visible here.
-  const ref = { id: entry.id, pid: entry.pid, bundle: entry.bundle, annotations: entry.annotations };
+  const ref = { id: entry.id, pid: entry.pid, bundle: entry.bundle };
   try {
     return await describeContainer(ref, deps);
   } catch (err) {
@@ -202,9 +201,16 @@ async function describeOrDeniedRaw(entry: StateEntry, deps: EnumerateDeps, log: 
       return DENIED;
     }
     if (err.code === "E_BUNDLE") {
-      // The process runs: hold it without AppArmor/pod details rather than miss it.
-      log("warn", "registering a pre-existing container without its bundle's details", { id: entry.id, error: err.message });
-      return describeContainer(ref, deps, { apparmorProfile: null, args: [], annotations: {} }).catch(() => undefined);
+      // The process runs: hold it without its bundle's details rather than miss it. runc's state
+      // keeps the annotations as labels (an agent pod mounts the state roots, not the bundles):
+      // they give its pod identity. config.json stays first: a label cannot tell a key's "=" apart.
+      const fromState = Object.keys(entry.annotations ?? {}).length > 0;
+      log(fromState ? "info" : "warn", "registering a pre-existing container without its bundle's details", {
+        id: entry.id,
+        error: err.message,
+        annotations: fromState ? "from runc's state" : "none",
+      });
+      return describeContainer(ref, deps, { apparmorProfile: null, args: [], annotations: entry.annotations ?? {} }).catch(() => undefined);
     }
     log("debug", "skipping a container that stopped during enumeration", { id: entry.id, error: err.message });
     return undefined;

@@ -105,6 +105,22 @@ describe("enumerateContainers() reading state roots", () => {
     ]);
   });
 
+  test("reads config.json when it can: runc's labels cannot tell an annotation key's '=' from the separator", async () => {
+    // The annotation "io.kubernetes.cri.sandbox-namespace=kube-system" -> "x" as a label reads as namespace "kube-system=x".
+    const host = new FakeHost()
+      .process(10, 1)
+      .runc("/run/containerd/runc/k8s.io", "app", 10, 1, "/bundles/app", [
+        "io.kubernetes.cri.sandbox-namespace=kube-system=x",
+        "io.kubernetes.cri.sandbox-name=web-0",
+      ])
+      .bundle("/bundles/app", {
+        process: { args: ["sh"] },
+        annotations: { "io.kubernetes.cri.sandbox-namespace=kube-system": "x", "io.kubernetes.cri.sandbox-name": "web-0" },
+      });
+    const { containers } = await enumerate(host, [CONTAINERD]);
+    expect(containers[0]?.pod).toBeNull();
+  });
+
   test("finds containers in a crun root, named by their directory", async () => {
     const host = new FakeHost().process(20, 5).crun("/run/crun", "c", 20, 5).bundle("/bundles/c");
     expect(await enumerate(host, [CRUN])).toMatchObject({ ids: ["c"], rootsRead: 1 });
