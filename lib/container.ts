@@ -3,7 +3,7 @@
  * and what the agent holds, lists and streams.
  */
 import * as v from "valibot";
-import { CONTAINER_TYPES, MAX_ID_LENGTH, MAX_STRING_LENGTH } from "./container-spec.ts";
+import { CONTAINER_TYPES, MAX_ID_LENGTH, MAX_STRING_LENGTH, TRUNCATABLE_FIELDS } from "./container-spec.ts";
 
 // Defined beside the reader of /proc/<pid>/ns: the hook's fast path imports that, not these schemas.
 export { NAMESPACE_KINDS, type NamespaceKind } from "./proc/namespaces.ts";
@@ -95,6 +95,8 @@ export const ContainerInfoSchema = v.strictObject({
   containerType: v.optional(v.nullable(ContainerTypeSchema), null),
   /** Null when the process shows no cgroup v2 line (a pure cgroup v1 host); absent from older senders: null. */
   cgroup: v.optional(v.nullable(CgroupSchema), null),
+  /** The fields the hook cut to fit the bounds (each then ends with "…"); absent when none was. */
+  truncated: v.exactOptional(v.pipe(v.array(v.picklist(TRUNCATABLE_FIELDS)), v.maxLength(TRUNCATABLE_FIELDS.length))),
 });
 export type ContainerInfo = v.InferOutput<typeof ContainerInfoSchema>;
 

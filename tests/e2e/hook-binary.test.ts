@@ -54,6 +54,18 @@ describe("armor-hook on a bundle written by the test", () => {
     expect((await agent.list()).some((record) => record.id === "apparmor-1")).toBe(false);
   });
 
+  test("a 5,000-character pod name: registered with the name cut to the agent's bound and marked, never failed", async () => {
+    const name = "p".repeat(5000);
+    const bundle = writeBundle("long-name", JSON.stringify({ ociVersion: "1.2.0", process: { args: ["nginx"] } }));
+    const annotations = { "io.kubernetes.pod.name": name, "io.kubernetes.pod.namespace": "shop", "io.kubernetes.container.name": "nginx" };
+    const ran = await hook(["createRuntime", "--fail-policy=closed"], state({ id: "long-name-1", pid: sleeper.pid, bundle, annotations }));
+    expect(ran).toMatchObject({ code: 0, stderr: "" });
+    const held = (await agent.list()).find((record) => record.id === "long-name-1") as { pod: { name: string }; truncated?: string[] } | undefined;
+    expect(held?.pod.name).toBe(`${name.slice(0, 4095)}…`);
+    expect(held?.truncated).toEqual(["pod.name"]);
+    expect(await hook(["poststop"], state({ id: "long-name-1", status: "stopped", bundle }))).toMatchObject({ code: 0 });
+  });
+
   test("a config.json without process or apparmorProfile registers apparmorProfile null", async () => {
     const bundle = writeBundle("no-process", JSON.stringify({ ociVersion: "1.2.0" }));
     expect(await hook([], state({ id: "no-process-1", pid: sleeper.pid, bundle }))).toMatchObject({ code: 0 });
