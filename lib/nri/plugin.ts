@@ -168,11 +168,15 @@ export class NriPlugin {
     this.#retry = undefined;
   }
 
+  /**
+   * The agent's own container or pod: only in the agent's namespace, where a pod author
+   * cannot name a container "armor-agent" to slip past fail-closed.
+   */
   #agentOwn(pod: PodSandbox | null, container: Container): boolean {
+    if (pod === null || pod.namespace !== this.#o.agentNamespace) return false;
     const name = this.#o.agentName;
     const arg0 = container.args[0] ?? "";
-    if (container.name === name || arg0.slice(arg0.lastIndexOf("/") + 1) === name) return true;
-    return pod !== null && pod.namespace === this.#o.agentNamespace && (pod.name === name || pod.name.startsWith(`${name}-`));
+    return container.name === name || arg0.slice(arg0.lastIndexOf("/") + 1) === name || pod.name === name || pod.name.startsWith(`${name}-`);
   }
 
   #enqueue(work: Work): void {
@@ -191,7 +195,11 @@ export class NriPlugin {
       // The failed item's effect is in #held and #removals already: a resend carries it.
       this.#queue.shift();
       this.#queue.unshift({ kind: "resend" });
-      this.#d.log("warn", "agent work failed; retrying", { error: err instanceof Error ? err.message : String(err), retryMs: this.#retryMs });
+      // The first failure says so; its retries (every 5 s at most) only at debug.
+      this.#d.log(this.#retryMs === RETRY_MIN_MS ? "warn" : "debug", "agent work failed; retrying", {
+        error: err instanceof Error ? err.message : String(err),
+        retryMs: this.#retryMs,
+      });
       this.#scheduleRetry();
     } finally {
       this.#running = undefined;

@@ -149,8 +149,15 @@ describe("NriPlugin.createContainer()", () => {
 
   test.each([
     ["an allowed namespace", pod({ namespace: "kube-system" }), container(), true],
-    ["the agent's own container (by name)", pod({ namespace: "other" }), container({ name: "armor-agent" }), true],
-    ["the agent's own container (by argv[0])", pod({ namespace: "other" }), container({ args: ["/usr/local/bin/armor-agent", "serve"] }), true],
+    ["the agent's own container (by name)", pod({ namespace: "armor-system", name: "x" }), container({ name: "armor-agent" }), true],
+    [
+      "the agent's own container (by argv[0])",
+      pod({ namespace: "armor-system", name: "x" }),
+      container({ args: ["/usr/local/bin/armor-agent", "serve"] }),
+      true,
+    ],
+    ["a container named armor-agent in another namespace", pod({ namespace: "shop" }), container({ name: "armor-agent" }), false],
+    ["a command named armor-agent in another namespace", pod({ namespace: "shop" }), container({ args: ["/tmp/armor-agent"] }), false],
     ["the agent's own pod", pod({ namespace: "armor-system", name: "armor-agent-x7k2p" }), container({ name: "nri" }), true],
     ["a pod named like the agent elsewhere", pod({ namespace: "shop", name: "armor-agent-x7k2p" }), container({ name: "nri" }), false],
     [
