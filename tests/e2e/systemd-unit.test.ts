@@ -73,7 +73,7 @@ describe("armor-agent.service", () => {
 
   test("--metrics serves on the given address: the unit passes it and allows Internet sockets, and nothing else changes", async () => {
     const unit = readFileSync(join(await installed("--metrics", "127.0.0.1:9469"), UNIT), "utf8");
-    expect(unit).toContain("serve --socket /run/armor/armor.sock --reconcile --metrics 127.0.0.1:9469\n");
+    expect(unit).toContain("serve --socket /run/armor/armor.sock --reconcile --hook-binary /usr/local/lib/armor-hooks/armor-hook --metrics 127.0.0.1:9469\n");
     expect(unit).toContain("RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\n");
     expect(unit).not.toContain("PrivateNetwork=yes");
   });
