@@ -260,7 +260,7 @@ spec_tool() {
 # True when containerd config FILE has a base_runtime_spec line naming PATH.
 config_names() {
 	[ -f "$1" ] || return 1
-	sed -n "s/^[[:space:]]*base_runtime_spec[[:space:]]*=[[:space:]]*[\"']\([^\"']*\)[\"'].*/\1/p" "$1" | grep -qxF "$2"
+	spec_tool "$(checker)" names "$1" --spec "$2"
 }
 
 # The node's ctr (inside --root first), else the one on PATH.

@@ -7,8 +7,8 @@
  * node. Runs in the compiled agent, so a node needs no jq or python for it.
  */
 import * as v from "valibot";
-import { readFileSync, statSync } from "node:fs";
-import { resolveInRoot, type StatPath } from "./hooks-check.ts";
+import { readFileSync } from "node:fs";
+import { resolveInRoot, statHost, type StatPath } from "./hooks-check.ts";
 import { ArmorError, errnoOf } from "../errors.ts";
 import { describeIssue } from "../validate.ts";
 
@@ -205,15 +205,6 @@ export interface ContainerdSpecOptions {
   root: string;
 }
 
-const stat: StatPath = (path) => {
-  try {
-    const found = statSync(path);
-    return { isFile: found.isFile(), mode: found.mode };
-  } catch {
-    return undefined;
-  }
-};
-
 function readJson(path: string, what: string): unknown {
   let text: string;
   try {
@@ -262,7 +253,7 @@ export function containerdSpecCommand(options: ContainerdSpecOptions, print: (te
     }
     case "check": {
       const file = need(options.file, "the spec FILE");
-      const problems = baseSpecProblems(readJson(file, "base spec"), options.root, stat);
+      const problems = baseSpecProblems(readJson(file, "base spec"), options.root, statHost);
       for (const problem of problems) print(`${file}: ${problem}`);
       if (problems.length === 0) print(`${file}: ok`);
       return problems.length === 0 ? 0 : 1;

@@ -29,7 +29,7 @@ const regexOk = (re: string): boolean => {
 /** Whether a path (already prefixed with the install root) is an executable file, or why not. */
 export type StatPath = (path: string) => { isFile: boolean; mode: number } | undefined;
 
-const statHost: StatPath = (path) => {
+export const statHost: StatPath = (path) => {
   try {
     const stat = statSync(path);
     return { isFile: stat.isFile(), mode: stat.mode };

@@ -13,54 +13,25 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { AGENT, ROOT, run, sharedLibraryMounts, waitFor } from "../support.ts";
+import { AGENT, run, sharedLibraryMounts, waitFor } from "../support.ts";
 import type { ContainerConfig, CriMount, PodSandboxConfig } from "./client.ts";
-import { type Containerd, containerdTestLifecycle, hostNetworkPod } from "./containerd.ts";
+import { type Containerd, containerdTestLifecycle } from "./containerd.ts";
+import { deletePod, installForContainerd, loggedPod, type Installed } from "./node.ts";
 import { IMAGE } from "./image.ts";
 
-const INSTALL = join(ROOT, "install.sh");
 /** How long the agent waits for the hook's batch before reading runtime state itself. */
 const BOOTSTRAP_WAIT_MS = 1000;
 
-let installed: { socket: string; baseSpec: string; prefix: string };
-const life = containerdTestLifecycle(
-  "cri-agent-pod",
-  { beforeAll, afterEach, afterAll },
-  // The hook is not installed yet: containerd starts without the base spec (agent first).
-  async (dir) => {
-    const containerdDir = join(dir, "containerd");
-    const paths = { socket: join(dir, "run/armor.sock"), baseSpec: join(dir, "etc/containerd-base-spec.json"), prefix: join(dir, "lib") };
-    const ran = await run([
-      "sh",
-      INSTALL,
-      "--prefix",
-      paths.prefix,
-      "--hooks-dir",
-      join(dir, "hooks.d"),
-      "--socket",
-      paths.socket,
-      "--runtimes",
-      "containerd",
-      "--no-systemd",
-      "--containerd-base-spec",
-      paths.baseSpec,
-      "--containerd-config",
-      join(dir, "containerd-config.toml"),
-      // This containerd's runc Root (containerd.ts): where the hook's fork reads what runs.
-      "--state-root",
-      `runc:${join(containerdDir, "runc")}`,
-    ]);
-    if (ran.code !== 0) throw new Error(`install.sh failed (${ran.code}): ${ran.stderr}`);
-    installed = paths;
-    return {};
-  },
-);
+let installed: Installed;
+// The hook is not installed yet: containerd starts without the base spec (agent first).
+const life = containerdTestLifecycle("cri-agent-pod", { beforeAll, afterEach, afterAll }, async (dir) => {
+  // This containerd's runc Root (containerd.ts): where the hook's fork reads what runs.
+  installed = await installForContainerd(dir, ["--state-root", `runc:${join(dir, "containerd", "runc")}`]);
+  return {};
+});
 
 function pod(name: string, namespace: string, hostPid = false): PodSandboxConfig {
-  const uid = `uid-${name}-${process.pid}`;
-  const logDirectory = join(life.dir(), "pods", uid);
-  mkdirSync(logDirectory, { recursive: true });
-  const config = hostNetworkPod(name, namespace, uid, { logDirectory });
+  const config = loggedPod(life.dir(), name, namespace);
   if (hostPid) config.linux = { securityContext: { namespaceOptions: { network: "NODE", pid: "NODE", ipc: "POD" } } };
   return config;
 }
@@ -127,15 +98,6 @@ async function startAgentPod(
   const id = await containerd.cri.createContainer(podId, await agentContainer(containerd, socketDir, hostPid), config);
   await containerd.cri.startContainer(id);
   return { podId, id, config, socket: join(socketDir, "armor.sock") };
-}
-
-async function deletePod(containerd: Containerd, podId: string): Promise<void> {
-  for (const c of await containerd.cri.listContainers({ podSandboxId: podId }).catch(() => [])) {
-    await containerd.cri.stopContainer(c.id).catch(() => undefined);
-    await containerd.cri.removeContainer(c.id).catch(() => undefined);
-  }
-  await containerd.cri.stopPodSandbox(podId).catch(() => undefined);
-  await containerd.cri.removePodSandbox(podId).catch(() => undefined);
 }
 
 async function agentStatus(socket: string): Promise<{ state: string; bootstrap: { completedBy: string | null; warning: string | null } }> {

@@ -6,57 +6,25 @@
  * over the bind-mounted socket, whether it already holds it.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { AGENT, AgentProcess, ROOT, hostNamespaces, run, sharedLibraryMounts, waitFor } from "../support.ts";
+import { AGENT, AgentProcess, hostNamespaces, run, sharedLibraryMounts, waitFor } from "../support.ts";
 import type { ContainerConfig, CriMount, PodSandboxConfig } from "./client.ts";
 import { CriError } from "./client.ts";
-import { type Containerd, containerdTestLifecycle, hostNetworkPod } from "./containerd.ts";
+import { type Containerd, containerdTestLifecycle } from "./containerd.ts";
+import { deletePod, installForContainerd, loggedPod, type Installed } from "./node.ts";
 import { IMAGE } from "./image.ts";
 
-const INSTALL = join(ROOT, "install.sh");
 /** Set by the container's first command when the agent held it already. */
 const MARKER = "REGISTERED-BEFORE-START";
 
-/** install.sh onto this host with every path inside the test directory, fail-closed. */
-async function installHere(dir: string): Promise<{ socket: string; baseSpec: string; prefix: string }> {
-  const paths = { socket: join(dir, "run/armor.sock"), baseSpec: join(dir, "etc/containerd-base-spec.json"), prefix: join(dir, "lib") };
-  const ran = await run([
-    "sh",
-    INSTALL,
-    "--prefix",
-    paths.prefix,
-    "--hooks-dir",
-    join(dir, "hooks.d"),
-    "--socket",
-    paths.socket,
-    "--runtimes",
-    "containerd",
-    "--no-systemd",
-    "--fail-policy",
-    "closed",
-    "--containerd-base-spec",
-    paths.baseSpec,
-    "--containerd-config",
-    join(dir, "containerd-config.toml"),
-  ]);
-  if (ran.code !== 0) throw new Error(`install.sh failed (${ran.code}): ${ran.stderr}`);
-  return paths;
-}
-
-let installed: { socket: string; baseSpec: string; prefix: string };
+let installed: Installed;
 const life = containerdTestLifecycle("cri", { beforeAll, afterEach, afterAll }, async (dir) => {
-  installed = await installHere(dir);
+  installed = await installForContainerd(dir, ["--fail-policy", "closed"]);
   return { baseSpec: installed.baseSpec };
 });
 
-/** A pod as kubelet sends it, logging under the test directory. */
-function pod(name: string, namespace: string): PodSandboxConfig {
-  const uid = `uid-${name}-${process.pid}`;
-  const logDirectory = join(life.dir(), "pods", uid);
-  mkdirSync(logDirectory, { recursive: true });
-  return hostNetworkPod(name, namespace, uid, { logDirectory });
-}
+const pod = (name: string, namespace: string): PodSandboxConfig => loggedPod(life.dir(), name, namespace);
 
 /** The agent binary, its libraries and the socket directory, as the test containers mount them. */
 async function agentMounts(): Promise<CriMount[]> {
@@ -87,16 +55,6 @@ async function runcPid(containerd: Containerd, id: string): Promise<number> {
   return (JSON.parse(state.stdout) as { pid: number }).pid;
 }
 
-/** What kubelet does when a pod goes away: stop and remove its containers, then the sandbox. */
-async function deletePod(containerd: Containerd, podId: string): Promise<void> {
-  for (const c of await containerd.cri.listContainers({ podSandboxId: podId })) {
-    await containerd.cri.stopContainer(c.id);
-    await containerd.cri.removeContainer(c.id);
-  }
-  await containerd.cri.stopPodSandbox(podId);
-  await containerd.cri.removePodSandbox(podId);
-}
-
 describe("containerd's CRI with the base spec install.sh wrote", () => {
   test("an app container is registered before its first command runs, with the pod identity from containerd's annotations, and gone after StopContainer", async () => {
     const containerd = life.containerd();
@@ -106,7 +64,7 @@ describe("containerd's CRI with the base spec install.sh wrote", () => {
 
     const config = pod("web-0", "shop");
     const podId = await cri.runPodSandbox(config);
-    life.defer(() => deletePod(containerd, podId).catch(() => undefined));
+    life.defer(() => deletePod(containerd, podId));
     const id = await cri.createContainer(podId, await selfCheckingApp("nginx"), config);
     await cri.startContainer(id);
     await waitFor("the container's first command", () => containerLog(config, "nginx").includes(MARKER), 15_000).catch(async () => {
@@ -152,7 +110,7 @@ describe("containerd's CRI with the base spec install.sh wrote", () => {
 
     const refusedPod = pod("api-0", "shop");
     const refusedPodId = await cri.runPodSandbox(refusedPod);
-    life.defer(() => deletePod(containerd, refusedPodId).catch(() => undefined));
+    life.defer(() => deletePod(containerd, refusedPodId));
     const ran = join(life.dir(), "refused-ran");
     const refused = await cri.createContainer(
       refusedPodId,
@@ -175,7 +133,7 @@ describe("containerd's CRI with the base spec install.sh wrote", () => {
 
     const systemPod = pod("dns-0", "kube-system");
     const systemPodId = await cri.runPodSandbox(systemPod);
-    life.defer(() => deletePod(containerd, systemPodId).catch(() => undefined));
+    life.defer(() => deletePod(containerd, systemPodId));
     const allowed = await cri.createContainer(systemPodId, { metadata: { name: "dns" }, image: { image: IMAGE }, command: ["sleep", "600"] }, systemPod);
     await cri.startContainer(allowed);
     expect((await cri.listContainers({ id: allowed })).map((c) => c.state)).toEqual(["CONTAINER_RUNNING"]);
@@ -197,7 +155,7 @@ describe("containerd's CRI with the base spec install.sh wrote", () => {
     const cri = containerd.cri;
     const config = pod("db-0", "shop");
     const podId = await cri.runPodSandbox(config);
-    life.defer(() => deletePod(containerd, podId).catch(() => undefined));
+    life.defer(() => deletePod(containerd, podId));
     const withAgent = await AgentProcess.start(installed.socket);
     const id = await cri.createContainer(podId, { metadata: { name: "db" }, image: { image: IMAGE }, command: ["sleep", "600"] }, config);
     await cri.startContainer(id);
