@@ -8,7 +8,7 @@
  * and obeys the fail policy.
  */
 import type { BundleConfig } from "../oci/bundle.ts";
-import { kubernetesIdentity, podNamespace } from "../oci/kubernetes.ts";
+import { kubernetesIdentity, namesPodNamespace, podNamespace } from "../oci/kubernetes.ts";
 
 /** What the hook entry says of the agent (HookArgs). */
 export interface AgentIdentity {
@@ -21,7 +21,8 @@ export interface AgentIdentity {
 export function isAgentContainer(config: BundleConfig, stateAnnotations: Readonly<Record<string, string>> | undefined, agent: AgentIdentity): boolean {
   const annotations = { ...config.annotations, ...stateAnnotations };
   const namespace = podNamespace(annotations);
-  if (namespace === null ? !agent.agentOutsideKubernetes : namespace !== agent.agentNamespace) return false;
+  // Keys that disagree name no namespace, yet the container is in a pod: never the agent's.
+  if (namespace === null ? !agent.agentOutsideKubernetes || namesPodNamespace(annotations) : namespace !== agent.agentNamespace) return false;
   const arg0 = config.args[0];
   if (arg0 !== undefined && arg0.slice(arg0.lastIndexOf("/") + 1) === agent.agentName) return true;
   return kubernetesIdentity(annotations).containerName === agent.agentName;

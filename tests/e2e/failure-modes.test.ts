@@ -129,6 +129,42 @@ describe("the agent is down", () => {
   }, 60_000);
 });
 
+describe("a pod author's annotation under the other runtime's key", () => {
+  // containerd writes io.kubernetes.cri.sandbox-namespace itself and passes pod annotations
+  // through (`pod_annotations`); CRI-O's io.kubernetes.pod.namespace is then the pod author's.
+  const spoofed = (claimed: string, extra: Record<string, string> = {}) => ({
+    "io.kubernetes.cri.sandbox-name": "web-0",
+    "io.kubernetes.cri.sandbox-namespace": "shop",
+    "io.kubernetes.pod.name": "web-0",
+    "io.kubernetes.pod.namespace": claimed,
+    ...extra,
+  });
+
+  test("names no allowed namespace and makes no agent: fail-closed refuses it, and once the agent is up it is registered", async () => {
+    const node = makeNode("spoofed");
+    expect(await (await node.agent()).stop()).toBe(0);
+    const allowList = await node.bundle("allow", ["--fail-policy", "closed"], spoofed("kube-system"));
+    const lookAlike = await node.bundle("agent", ["--fail-policy", "closed"], spoofed("armor-system", { "io.kubernetes.cri.container-name": "armor-agent" }));
+    for (const [bundlePath, id] of [
+      [allowList, "spoof-allow"],
+      [lookAlike, "spoof-agent"],
+    ] as const) {
+      const refused = await node.refuse(bundlePath, id);
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toContain("armor-hook: E_AGENT_UNREACHABLE");
+      expect(refused.stderr).toContain("refusing the container (fail-closed");
+    }
+    expect(await listIds(node.rt)).toEqual([]);
+    // No bootstrap fork was started for the look-alike: it wrote no bootstrap log.
+    expect(existsSync(join(node.dir, "run", "bootstrap.log"))).toBe(false);
+
+    const agent = await node.agent(["--bootstrap", "none"]);
+    await node.start(lookAlike, "spoof-agent-up");
+    const held = (await agent.list()).find((c) => c.id === "spoof-agent-up");
+    expect(held).toMatchObject({ source: "hook", pod: null });
+  }, 120_000);
+});
+
 describe("a flag written where a value belongs", () => {
   test("never turns fail-closed into fail-open, and never moves the log into the bundle", async () => {
     const node = makeNode("misparse");

@@ -61,6 +61,14 @@ describe("isAgentContainer()", () => {
     ],
     ["a pod in kube-system", config(["armor-agent"], pod("kube-system"))],
     ["a state that moves the pod into another namespace", config(["armor-agent"], pod("armor-system"))],
+    [
+      "a pod author's CRI-O key naming the agent's namespace beside containerd's own",
+      config(["armor-agent"], {
+        "io.kubernetes.cri.sandbox-namespace": "shop",
+        "io.kubernetes.pod.namespace": "armor-system",
+        "io.kubernetes.cri.container-name": "armor-agent",
+      }),
+    ],
   ])("a look-alike is no agent: %s", (_name, bundle) => {
     const stateAnnotations = _name.startsWith("a state") ? { "io.kubernetes.pod.namespace": "shop" } : undefined;
     expect(isAgentContainer(bundle, stateAnnotations, outside)).toBe(false);

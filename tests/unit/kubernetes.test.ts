@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { kubernetesIdentity } from "../../lib/oci/kubernetes.ts";
+import { kubernetesIdentity, podNamespace } from "../../lib/oci/kubernetes.ts";
 
 describe("kubernetesIdentity()", () => {
   test("reads CRI-O's annotation keys", () => {
@@ -41,9 +41,44 @@ describe("kubernetesIdentity()", () => {
     });
   });
 
-  test("prefers CRI-O's key when both runtimes' keys are present", () => {
-    const identity = kubernetesIdentity({ "io.kubernetes.container.name": "crio", "io.kubernetes.cri.container-name": "containerd" });
-    expect(identity.containerName).toBe("crio");
+  test("takes both runtimes' keys when they agree", () => {
+    const identity = kubernetesIdentity({ "io.kubernetes.container.name": "app", "io.kubernetes.cri.container-name": "app" });
+    expect(identity.containerName).toBe("app");
+  });
+
+  // A runtime passes a pod author's annotations through (containerd's pod_annotations): the other runtime's key is then theirs.
+  test.each([
+    ["the pod namespace", { "io.kubernetes.cri.sandbox-namespace": "shop", "io.kubernetes.pod.namespace": "kube-system" }],
+    ["the pod namespace, either way round", { "io.kubernetes.pod.namespace": "shop", "io.kubernetes.cri.sandbox-namespace": "armor-system" }],
+  ])("a pod author's annotation that disagrees with the runtime's on %s: no namespace at all", (_name, annotations) => {
+    expect(podNamespace(annotations)).toBeNull();
+    expect(kubernetesIdentity({ ...annotations, "io.kubernetes.pod.name": "web-0" }).pod).toBeNull();
+  });
+
+  test("disagreeing keys leave the pod, its uid, the container name, the sandbox and the type unknown", () => {
+    const identity = kubernetesIdentity({
+      "io.kubernetes.pod.name": "kube-proxy-x",
+      "io.kubernetes.cri.sandbox-name": "web-0",
+      "io.kubernetes.pod.namespace": "shop",
+      "io.kubernetes.cri.sandbox-namespace": "shop",
+      "io.kubernetes.pod.uid": "forged",
+      "io.kubernetes.cri.sandbox-uid": "uid-1",
+      "io.kubernetes.container.name": "armor-agent",
+      "io.kubernetes.cri.container-name": "app",
+      "io.kubernetes.cri-o.SandboxID": "sb-forged",
+      "io.kubernetes.cri.sandbox-id": "sb-1",
+      "io.kubernetes.cri-o.ContainerType": "sandbox",
+      "io.kubernetes.cri.container-type": "container",
+    });
+    expect(identity).toEqual({ pod: null, containerName: null, sandboxId: null, image: null, containerType: null });
+    expect(
+      kubernetesIdentity({
+        "io.kubernetes.cri.sandbox-name": "web-0",
+        "io.kubernetes.cri.sandbox-namespace": "shop",
+        "io.kubernetes.pod.uid": "forged",
+        "io.kubernetes.cri.sandbox-uid": "uid-1",
+      }).pod,
+    ).toEqual({ name: "web-0", namespace: "shop", uid: null });
   });
 
   test("falls back to the next key when a preferred one is empty", () => {
@@ -78,7 +113,8 @@ describe("kubernetesIdentity()", () => {
     ["containerd's app container", { "io.kubernetes.cri.container-type": "container" }, "container"],
     ["CRI-O's (and podman pods') sandbox", { "io.kubernetes.cri-o.ContainerType": "sandbox" }, "sandbox"],
     ["CRI-O's app container", { "io.kubernetes.cri-o.ContainerType": "container" }, "container"],
-    ["CRI-O's key first", { "io.kubernetes.cri-o.ContainerType": "sandbox", "io.kubernetes.cri.container-type": "container" }, "sandbox"],
+    ["keys that disagree (one is a pod author's)", { "io.kubernetes.cri-o.ContainerType": "sandbox", "io.kubernetes.cri.container-type": "container" }, null],
+    ["keys that agree", { "io.kubernetes.cri-o.ContainerType": "sandbox", "io.kubernetes.cri.container-type": "sandbox" }, "sandbox"],
     ["a value neither runtime writes", { "io.kubernetes.cri.container-type": "Sandbox " }, null],
     ["an empty value", { "io.kubernetes.cri.container-type": "" }, null],
     ["no annotation", {}, null],
