@@ -123,8 +123,27 @@ function dropPageCache(): void {
   writeFileSync("/proc/sys/vm/drop_caches", "3");
 }
 
-/** --cold: first runs after the page cache was dropped, without and with an agent keeping the hook's pages. */
+/**
+ * --cold: first runs after the page cache was dropped, first with no agent keeping the hook's
+ * pages (the fixture's agent has --no-warm-hook), then with a second agent that keeps them. The
+ * second agent starts only after the first series: while it runs, its locked pages are every run's.
+ */
 async function measureCold(fixture: Fixture, hook: Target): Promise<{ without: number[]; with: number[]; lockedBytes: number }> {
+  // A runtime writes the bundle's config.json just before it runs the hook: after the drop the
+  // bench writes it again, as it would be then (in the page cache), and measures what is left.
+  const config = join(fixture.bundle, "config.json");
+  // Every process on the machine refaults its own pages right after a drop; the hook runs once
+  // that storm is over (COLD_SETTLE_MS), so the row measures the hook's own pages, not the disk queue.
+  const cold = async (): Promise<void> => {
+    dropPageCache();
+    await Bun.sleep(COLD_SETTLE_MS);
+    writeFileSync(config, readFileSync(config));
+  };
+  const without: number[] = [];
+  for (let round = 0; round < coldRounds; round++) {
+    await cold();
+    without.push(runOnce(fixture, hook.binary, fixture.socket, `cold-without-${round}`));
+  }
   const socket = join(fixture.dir, "warm", "armor.sock");
   const log = join(fixture.dir, "warm-agent.log");
   const agentProc = Bun.spawn([agent, "serve", "--socket", socket, "--hook-binary", hook.binary], { stdin: "ignore", stdout: "ignore", stderr: Bun.file(log) });
@@ -137,21 +156,8 @@ async function measureCold(fixture: Fixture, hook: Target): Promise<{ without: n
         .find((l) => l.includes("kept resident"));
       lockedBytes = line ? Number((JSON.parse(line) as { lockedBytes: number }).lockedBytes) : 0;
     }
-    const without: number[] = [];
     const withWarm: number[] = [];
-    // A runtime writes the bundle's config.json just before it runs the hook: after the drop the
-    // bench writes it again, as it would be then (in the page cache), and measures what is left.
-    const config = join(fixture.bundle, "config.json");
-    // Every process on the machine refaults its own pages right after a drop; the hook runs once
-    // that storm is over (COLD_SETTLE_MS), so the row measures the hook's own pages, not the disk queue.
-    const cold = async (): Promise<void> => {
-      dropPageCache();
-      await Bun.sleep(COLD_SETTLE_MS);
-      writeFileSync(config, readFileSync(config));
-    };
     for (let round = 0; round < coldRounds; round++) {
-      await cold();
-      without.push(runOnce(fixture, hook.binary, fixture.socket, `cold-without-${round}`));
       await cold();
       withWarm.push(runOnce(fixture, hook.binary, socket, `cold-with-${round}`));
     }
