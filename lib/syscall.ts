@@ -251,6 +251,30 @@ export function tryLockExclusive(fd: number): boolean {
   }
 }
 
+const O_NONBLOCK = 0o4000;
+const O_NOFOLLOW = 0o400000;
+
+/**
+ * Whether another process holds flock(2)'s lock on the file at `path` now. A missing,
+ * unopenable or odd file (a symlink, a FIFO: never followed, never waited on) is not held.
+ */
+export function lockHeld(path: string): boolean {
+  let fd: number;
+  try {
+    fd = openRead(path, O_NOFOLLOW | O_NONBLOCK);
+  } catch {
+    return false;
+  }
+  try {
+    // Taken and dropped at once (close releases it): only a lock someone else holds answers true.
+    return !tryLockExclusive(fd);
+  } catch {
+    return false;
+  } finally {
+    close(fd);
+  }
+}
+
 const RLIMIT_NOFILE = 7;
 
 /** The soft and hard limits on open descriptors (RLIMIT_NOFILE) of this process. */

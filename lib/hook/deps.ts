@@ -18,6 +18,8 @@ export interface HookDeps {
   statIno: StatIno;
   /** One conversation with the agent (lib/client.ts callAgent): `confirm` checks the answer and may add one frame after it. */
   callAgent: (options: ClientOptions, body: RequestBody, confirm?: Confirm) => Promise<unknown>;
+  /** Whether a bootstrap fork for this socket runs now (it holds the lock at `path`, layout(socket).bootstrapLock). */
+  bootstrapRunning: (path: string) => boolean;
   /** Starts this binary again with `argv`, detached, with no inherited stdio. */
   spawnDetached: (argv: string[]) => void;
   version: string;

@@ -4,6 +4,7 @@
  * only then: its client, its timers and Bun's asynchronous I/O cost a healthy call nothing.
  */
 import { callAgent } from "../client.ts";
+import * as sys from "../syscall.ts";
 import { errnoOf } from "../errors.ts";
 import { MAX_CONFIG_BYTES } from "../oci/bundle.ts";
 import { MAX_STATE_BYTES } from "../oci/state.ts";
@@ -28,6 +29,7 @@ export function runFullHook(argv: readonly string[], version: string, already: H
     readLink: statNamespaceLink,
     statIno: async (path) => (await Bun.file(path).stat()).ino,
     callAgent,
+    bootstrapRunning: (path) => sys.lockHeld(path),
     spawnDetached: (args) => {
       // New session, no inherited stdio (runc waits for the hook's pipes to close),
       // and a fixed environment: nothing of the runtime's (BUN_OPTIONS…) reaches it.

@@ -4,6 +4,7 @@
  * agent's own container, start the detached bootstrap and return at once.
  */
 import { describeContainer } from "../describe.ts";
+import { layout } from "../layout.ts";
 import { ArmorError, toArmorError } from "../errors.ts";
 import { escapeText } from "../escape.ts";
 import { readBundleConfig } from "../oci/bundle.ts";
@@ -163,6 +164,9 @@ async function attempt(
     } catch {
       // Then the fork's enumeration finds it, once the runtime has written its state.
     }
+    // One fork per socket at a time (it holds bootstrap.lock): a running one registers the
+    // agent and sends the batch; a second would only find the lock held and exit.
+    if (deps.bootstrapRunning(layout(args.socket).bootstrapLock)) return { outcome: { status: 0 }, result: "bootstrap" };
     deps.spawnDetached(bootstrapArgv({ ...args, agentContainer: own }));
     return { outcome: { status: 0 }, result: "bootstrap" };
   }

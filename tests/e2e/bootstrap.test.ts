@@ -7,6 +7,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { lockHeld } from "../../lib/syscall.ts";
 import { encodeFrame } from "../../lib/wire/frame.ts";
 import { containerTestLifecycle } from "./reaper.ts";
 import {
@@ -204,6 +205,8 @@ describe("bootstrap edge cases", () => {
       await first.exited;
     });
     await waitFor("the first fork to wait for the agent", async () => existsSync(log) && (await Bun.file(log).text()).includes("waiting for the agent"));
+    // The hook does not even start a second fork while the first holds the lock.
+    expect(lockHeld(join(dirname(socket), "bootstrap.lock"))).toBe(true);
     const second = fork("3000");
     expect(await second.exited).toBe(0);
     expect(first.exitCode).toBeNull();
@@ -211,6 +214,7 @@ describe("bootstrap edge cases", () => {
     // Once the first has ended, the next fork takes the lock.
     first.kill();
     await first.exited;
+    expect(lockHeld(join(dirname(socket), "bootstrap.lock"))).toBe(false);
     const third = fork("50");
     expect(await third.exited).toBe(7);
   });

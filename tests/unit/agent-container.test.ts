@@ -121,6 +121,7 @@ function agentHarness(argv: string[], bundleConfig: object = { process: { args: 
       calls.push(body);
       throw new Error("the agent is not up: the hook must not call it for the agent's own container");
     },
+    bootstrapRunning: () => false,
     spawnDetached: (args) => void spawned.push(args),
     version: "1.0.0",
   };
@@ -194,6 +195,15 @@ describe("runHook() for a container that only looks like the agent's", () => {
 });
 
 describe("runHook() hands the agent's own container to its fork", () => {
+  test("starts no second fork while one runs for the socket (it holds bootstrap.lock)", async () => {
+    const h = agentHarness(["createRuntime", "--socket=/run/sec/agent.sock"]);
+    const asked: string[] = [];
+    h.deps.bootstrapRunning = (path) => (asked.push(path), true);
+    expect(await runHook(h.deps)).toEqual({ status: 0 });
+    expect(asked).toEqual(["/run/sec/bootstrap.lock"]);
+    expect(h.spawned).toEqual([]);
+  });
+
   test("described as a hook would register it, for the fork to register once the agent answers", async () => {
     const h = agentHarness(["createRuntime"]);
     h.deps.readLink = (path) => `${path.slice(path.lastIndexOf("/") + 1)}:[4026531999]`;

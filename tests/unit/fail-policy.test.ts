@@ -97,6 +97,7 @@ function harness(options: {
         })
       )(o, body);
     },
+    bootstrapRunning: () => false,
     spawnDetached: (argv) => void spawned.push(argv),
     version: "0",
     spool:

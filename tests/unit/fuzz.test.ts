@@ -114,6 +114,7 @@ describe("the hook under fuzzed OCI documents", () => {
             return { container: { ...request.container, source: "hook", registeredAt: "2025-01-01T00:00:00.000Z" }, outcome: "added" };
           return { removed: true };
         },
+        bootstrapRunning: () => false,
         spawnDetached: () => {},
         version: "fuzz",
         spool: async () => ({ written: "/s/x.json" }),

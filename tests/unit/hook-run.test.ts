@@ -88,6 +88,7 @@ function harness(
       calls.push({ options, body });
       return agent(options, body);
     },
+    bootstrapRunning: () => false,
     spawnDetached: (argv) => {
       throw new Error(`no container here is the agent's own; spawnDetached(${argv.join(" ")}) was not expected`);
     },
