@@ -4,10 +4,13 @@
  * user can reach a TCP port, so it is bounded in everything the hook socket needs:
  * at most `maxConnections` at once, each request read within `maxRequestBytes` and
  * the whole exchange within `deadlineMs`, one request per connection. When every
- * slot is taken, the oldest connection still without a whole request after 250 ms
- * makes way (a scraper sends its request at once, an idle flood never does); with
- * none, the newcomer is answered 503 and closed. Bun.serve has no connection cap: 20,000
- * idle connections took every descriptor of the agent.
+ * slot is taken, the oldest connection still without a whole request makes way, however
+ * young: a scraper or the kubelet's probe sends its request at once, a flood never does,
+ * so a flood that opens connections faster than any grace period still lets every probe
+ * in (with a grace, 16 connections every 250 ms turned every probe away: the kubelet then
+ * restarts the agent). With every slot answering a request, the newcomer is answered 503
+ * and closed. Bun.serve has no connection cap: 20,000 idle connections took every
+ * descriptor of the agent.
  */
 import type { Socket, TCPSocketListener } from "bun";
 import { ArmorError } from "../errors.ts";
@@ -91,11 +94,7 @@ function encodeAnswer(answer: HttpAnswer): Uint8Array {
   return bytes;
 }
 
-/** How long a connection may go without a whole request before it can be made to give way. */
-const REQUEST_GRACE_MS = 250;
-
 interface Exchange {
-  openedAt: number;
   request: string;
   /** Answer bytes not yet written; null until the request is read. */
   pending: Uint8Array | null;
@@ -143,9 +142,9 @@ export function startHttp(addr: string, deps: HttpDeps, limits: Partial<HttpLimi
       port,
       socket: {
         open(socket) {
-          socket.data = { openedAt: performance.now(), request: "", pending: null, timer: undefined, counted: false };
+          socket.data = { request: "", pending: null, timer: undefined, counted: false };
           const oldest = waiting.values().next();
-          if (open >= bounds.maxConnections && !oldest.done && performance.now() - oldest.value.data.openedAt >= REQUEST_GRACE_MS) {
+          if (open >= bounds.maxConnections && !oldest.done) {
             release(oldest.value);
             oldest.value.terminate();
           }

@@ -185,3 +185,50 @@ test("3,000 idle connections from another user to the metrics port take nothing 
   await waitFor("a scrape to succeed", async () => (await fetch(`http://127.0.0.1:${port}/metrics`).catch(() => undefined))?.status === 200, 15_000);
   expect(proc.exitCode).toBeNull();
 }, 120_000);
+
+test("another user churning connections to the metrics port faster than any grace period: the kubelet's probe never fails three times in a row", async () => {
+  const dir = tempDir("e2e-metrics-churn");
+  cleanups.push(() => removeDir(dir));
+  const socket = join(dir, "run", "armor.sock");
+  mkdirSync(dirname(socket), { recursive: true, mode: 0o700 });
+  const port = freePort();
+  const proc = Bun.spawn([AGENT, "serve", "--socket", socket, "--metrics", `127.0.0.1:${port}`], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+  cleanups.push(async () => {
+    proc.kill("SIGTERM");
+    await proc.exited;
+  });
+  await waitFor("the agent's socket", async () => (await run([AGENT, "status", "--socket", socket])).code === 0);
+  // uid 65534 keeps opening connections that never send a request, closing the oldest of 512 of its own:
+  // always many more than the listener's 16 slots, each younger than a quarter second.
+  const churn = Bun.spawn(
+    [
+      "setpriv",
+      "--reuid=65534",
+      "--regid=65534",
+      "--clear-groups",
+      "bash",
+      "-c",
+      `ulimit -n 4096; n=0; while :; do i=$((n % 512)); old=\${ring[$i]}; [ -n "$old" ] && exec {old}>&-; exec {fd}<>/dev/tcp/127.0.0.1/${port} 2>/dev/null && ring[$i]=$fd; n=$((n+1)); [ $n = 2000 ] && echo churning; done`,
+    ],
+    { stdin: "ignore", stdout: "pipe", stderr: "ignore" },
+  );
+  cleanups.push(async () => {
+    churn.kill("SIGKILL");
+    await churn.exited;
+  });
+  await readUntil(churn.stdout, "churning", 30_000);
+  // The liveness probe of deploy/kubernetes: GET /healthz, a failure after its timeout; the kubelet restarts the agent after 3 in a row.
+  const probes: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    probes.push(
+      await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(5000) })
+        .then((r) => r.status)
+        .catch(() => 0),
+    );
+    await Bun.sleep(100);
+  }
+  expect(churn.exitCode).toBeNull();
+  expect(probes.join(" ")).not.toMatch(/(^| )(?!200)\d+ (?!200)\d+ (?!200)\d+( |$)/);
+  expect(probes.filter((status) => status === 200).length).toBeGreaterThan(0);
+  expect(proc.exitCode).toBeNull();
+}, 120_000);
