@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { AGENT, removeDir, run, tempDir, waitFor } from "./support.ts";
+import { AGENT, freePort, removeDir, run, tempDir, waitFor } from "./support.ts";
 
 const cleanups: Array<() => Promise<unknown> | void> = [];
 afterEach(async () => {
@@ -31,13 +31,6 @@ function fakeNode(dir: string): string {
     JSON.stringify({ id: "c1", init_process_pid: sleeper.pid, init_process_start: start, config: { labels: [`bundle=${bundle}`] } }),
   );
   return root;
-}
-
-function freePort(): number {
-  const probe = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
-  const port = probe.port ?? 0;
-  probe.stop(true);
-  return port;
 }
 
 /** Runs `serve --reconcile` as root with only `caps` in its bounding set (setpriv), and waits until it is ready. */

@@ -6,6 +6,7 @@ import { encodeFrame } from "../../lib/wire/frame.ts";
 import {
   AGENT,
   AgentProcess,
+  freePort,
   HOOK,
   hookEntry,
   makeBundle,
@@ -23,14 +24,6 @@ const cleanups: Array<() => Promise<unknown> | void> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 }, 60_000);
-
-/** A loopback port nothing listens on right now. */
-function freePort(): number {
-  const probe = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
-  const port = probe.port ?? 0;
-  probe.stop(true);
-  return port;
-}
 
 const value = (text: string, series: string): number | undefined => {
   const line = text.split("\n").find((l) => l.startsWith(`${series} `));

@@ -280,3 +280,11 @@ export async function readUntil(stream: ReadableStream<Uint8Array>, marker: stri
   }
   return seen;
 }
+
+/** A loopback port nothing listens on right now. */
+export function freePort(): number {
+  const probe = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
+  const port = probe.port ?? 0;
+  probe.stop(true);
+  return port;
+}
