@@ -8,7 +8,8 @@ set -euo pipefail
 # containerd: Debian's 1.6 daemon (its CRI plugin) and ctr, for the CRI e2e suite.
 # prometheus: promtool, which checks the agent's /metrics exposition in the tests.
 # gdb: tests/e2e/runtime-env.test.ts traces which environment names the compiled binaries getenv().
-APT_PACKAGES=(runc crun busybox-static podman containerd procps util-linux prometheus gdb)
+# systemd: systemd-analyze, which rates and verifies the agent's unit (scripts/check-unit.sh); bsdutils: script(1).
+APT_PACKAGES=(runc crun busybox-static podman containerd procps util-linux bsdutils systemd prometheus gdb)
 BUN_VERSION=1.4.5
 
 cd "$(dirname "$0")/.."
