@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { encodeFrame, FrameDecoder } from "../../lib/wire/frame.ts";
 import { AgentProcess, HOOK, HOOK_ENV, removeDir, run, tempDir } from "./support.ts";
 
 let work: string;
@@ -214,4 +215,53 @@ describe("armor-hook's own log", () => {
     expect(ran.code).toBe(0);
     expect(readdirSync(dir)).toEqual([]);
   });
+});
+
+describe("an agent that answers but cannot take the container, through the compiled hook's fast path", () => {
+  /** An agent socket answering every request with `code` (E_BUSY: the server's refusal of a connection, id null, then close). */
+  function refusingAgent(name: string, code: "E_REGISTRY_FULL" | "E_DEADLINE" | "E_BUSY") {
+    const socket = join(work, name, "armor.sock");
+    mkdirSync(join(work, name, "spool"), { recursive: true, mode: 0o700 });
+    const asked: string[] = [];
+    const listener = Bun.listen<{ frames: FrameDecoder }>({
+      unix: socket,
+      socket: {
+        open(s) {
+          s.data = { frames: new FrameDecoder() };
+          if (code === "E_BUSY") s.end(encodeFrame({ v: 1, id: null, ok: false, error: { code, message: "too many connections (limit 1)" } }));
+        },
+        data(s, chunk) {
+          for (const payload of s.data.frames.push(new Uint8Array(chunk))) {
+            const request = JSON.parse(new TextDecoder().decode(payload)) as { id: number; op: string };
+            asked.push(request.op);
+            s.write(encodeFrame({ v: 1, id: request.id, ok: false, error: { code, message: `${code} from the test's agent` } }));
+          }
+        },
+      },
+    });
+    return { socket, spool: join(work, name, "spool"), asked, stop: () => listener.stop(true) };
+  }
+
+  test.each(["E_REGISTRY_FULL", "E_DEADLINE", "E_BUSY"] as const)(
+    "%s: unconfirmed, so fail-closed refuses the container (exit 7) and fail-open starts it with its add spooled",
+    async (code) => {
+      const agentDown = refusingAgent(`refusing-${code}`, code);
+      try {
+        const bundle = writeBundle(`refused-${code}`, JSON.stringify({ process: { args: ["nginx"] } }));
+        const annotations = { "io.kubernetes.pod.name": "web", "io.kubernetes.pod.namespace": "shop" };
+        const input = state({ id: `full-${code}`, pid: sleeper.pid, bundle, annotations });
+        const closed = await hook(["createRuntime", "--fail-policy", "closed", "--no-log-file"], input, agentDown.socket);
+        expect(closed.code).toBe(7);
+        expect(closed.stderr).toContain('refusing the container (fail-closed: namespace "shop" is not on the allow-list)');
+        expect(readdirSync(agentDown.spool)).toEqual([]);
+        const open = await hook(["createRuntime", "--no-log-file"], input, agentDown.socket);
+        expect(open.code).toBe(0);
+        expect(open.stderr).toContain("continuing without the agent (fail-open); event spooled to");
+        expect(readdirSync(agentDown.spool).filter((name) => name.endsWith(".json"))).toHaveLength(1);
+        if (code !== "E_BUSY") expect(agentDown.asked.every((op) => op === "register")).toBe(true);
+      } finally {
+        agentDown.stop();
+      }
+    },
+  );
 });
