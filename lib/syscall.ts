@@ -127,6 +127,16 @@ export function openRead(path: string, flags = 0): number {
   return call("openat", path, AT_FDCWD, ptr(cString(path)), O_RDONLY | O_CLOEXEC | O_NOCTTY | flags);
 }
 
+const O_PATH = 0o10000000;
+
+/**
+ * A descriptor that only names `path` (O_PATH, never following a last symlink): holding it keeps
+ * the kernel's dentry for that name, so looking the name up again needs no disk.
+ */
+export function holdName(path: string): number {
+  return call("openat", path, AT_FDCWD, ptr(cString(path)), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+}
+
 /** Reads into `buffer` at `offset`; returns the bytes read (0 at the end). */
 export function readInto(fd: number, buffer: Uint8Array, offset = 0): number {
   if (offset >= buffer.length) return 0;

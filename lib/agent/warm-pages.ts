@@ -10,7 +10,7 @@
  * of the file, so they are the page cache's pages the hook maps, and nothing evicts them.
  * When the binary changes (an install writes a new one), the agent learns and locks again.
  */
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, readSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as v from "valibot";
@@ -61,6 +61,8 @@ interface Held {
   identity: string;
   files: LockedFile[];
   bytes: number;
+  /** Descriptors holding the names a run looks up through symlinks (holdLookups()). */
+  names: number[];
 }
 
 /** The agent component: start() learns and locks, stop() lets go; lockedBytes counts what it pins. */
@@ -79,6 +81,11 @@ export class WarmPages {
   /** Bytes held in memory now (for the agent's memory budget and `status`). */
   get lockedBytes(): number {
     return this.#held?.bytes ?? 0;
+  }
+
+  /** How many names of the run's lookups are held (symlinks on the loader's and libraries' paths). */
+  get heldNames(): number {
+    return this.#held?.names.length ?? 0;
   }
 
   /** The files and ranges locked now. */
@@ -127,6 +134,7 @@ export class WarmPages {
       const touched = await (this.#options.probe ?? probeTouchedFiles)(binary);
       if (this.#stopped) return;
       next = lockFiles(identity, touched, this.#options.maxBytes ?? MAX_WARM_BYTES);
+      next.names = holdLookups([interpreterOf(binary), ...touched.map((file) => file.path)]);
     } catch (err) {
       this.#problem(`cannot keep the pages of ${binary} resident: ${errorText(err)}`);
       return;
@@ -136,7 +144,7 @@ export class WarmPages {
     release(this.#held);
     this.#held = next;
     this.#lastProblem = "";
-    log("info", "hook binary's pages kept resident", { binary, lockedBytes: next.bytes, files: next.files.length });
+    log("info", "hook binary's pages kept resident", { binary, lockedBytes: next.bytes, files: next.files.length, names: next.names.length });
   }
 
   #problem(message: string, level: "info" | "warn" = "warn"): void {
@@ -147,6 +155,7 @@ export class WarmPages {
 }
 
 function release(held: Held | undefined): void {
+  for (const fd of held?.names ?? []) sys.close(fd);
   for (const file of held?.files ?? []) {
     try {
       sys.unmap(file.address, file.size);
@@ -158,7 +167,7 @@ function release(held: Held | undefined): void {
 
 /** Maps each file shared and read-only and locks its touched ranges, the binary's first, at most `maxBytes` in all. */
 function lockFiles(identity: string, touched: readonly TouchedFile[], maxBytes: number): Held {
-  const held: Held = { identity, files: [], bytes: 0 };
+  const held: Held = { identity, files: [], bytes: 0, names: [] };
   try {
     for (const file of touched) {
       if (held.bytes >= maxBytes) break;
@@ -184,6 +193,85 @@ function lockFiles(identity: string, touched: readonly TouchedFile[], maxBytes: 
   } catch (err) {
     release(held);
     throw err;
+  }
+}
+
+/**
+ * Holds (sys.holdName) every symlink met while resolving `paths` and, on a merged /usr, the same
+ * paths without their "/usr" (the loader names `/lib/x86_64-linux-gnu/libc.so.6` for the file
+ * mapped as `/usr/lib/...`): after the dentry cache is dropped, each such name would be read from
+ * disk again before the hook's first instruction. Returns the descriptors; a name that cannot be
+ * held is skipped.
+ */
+function holdLookups(paths: readonly (string | undefined)[]): number[] {
+  const held = new Map<string, number>();
+  const hold = (path: string): void => {
+    if (held.has(path)) return;
+    try {
+      held.set(path, sys.holdName(path));
+    } catch {
+      // Gone or unreadable: nothing to keep.
+    }
+  };
+  const walk = (start: string): void => {
+    let rest = start.split("/").filter((part) => part !== "");
+    let at = "";
+    for (let hops = 0; rest.length > 0 && hops < 40;) {
+      const next = `${at}/${rest[0]}`;
+      rest = rest.slice(1);
+      let target: string;
+      try {
+        if (!lstatSync(next).isSymbolicLink()) {
+          at = next;
+          continue;
+        }
+        target = readlinkSync(next);
+      } catch {
+        return;
+      }
+      hold(next);
+      hops++;
+      const parts = target.split("/").filter((part) => part !== "");
+      if (target.startsWith("/")) at = "";
+      rest = [...parts, ...rest];
+    }
+  };
+  for (const path of paths) {
+    if (path === undefined) continue;
+    walk(path);
+    if (path.startsWith("/usr/")) walk(path.slice(4));
+  }
+  for (const path of READ_AT_START) walk(path);
+  return [...held.values()];
+}
+
+/** The ELF interpreter (PT_INTERP) `binary` names: the dynamic loader exec opens first. */
+export function interpreterOf(binary: string): string | undefined {
+  try {
+    const fd = openSync(binary, "r");
+    try {
+      const header = Buffer.alloc(64);
+      readSync(fd, header, 0, 64, 0);
+      if (header.readUInt32BE(0) !== 0x7f454c46 || header[4] !== 2) return undefined;
+      const phoff = Number(header.readBigUInt64LE(32));
+      const phentsize = header.readUInt16LE(54);
+      const phnum = header.readUInt16LE(56);
+      const entry = Buffer.alloc(phentsize);
+      for (let i = 0; i < Math.min(phnum, 64); i++) {
+        readSync(fd, entry, 0, phentsize, phoff + i * phentsize);
+        // PT_INTERP: p_offset at 8, p_filesz at 32; the path ends with a NUL.
+        if (entry.readUInt32LE(0) !== 3) continue;
+        const size = Math.min(Number(entry.readBigUInt64LE(32)), 4096);
+        const path = Buffer.alloc(size);
+        readSync(fd, path, 0, size, Number(entry.readBigUInt64LE(8)));
+        return path.toString("utf8").replace(/\0.*$/s, "");
+      }
+      return undefined;
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return undefined;
   }
 }
 

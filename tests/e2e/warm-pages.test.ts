@@ -3,9 +3,9 @@
  * locked in the agent's own mapping, locked again when the binary changes, let go at stop.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { copyFileSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, lstatSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { mergeRanges, probeTouchedFiles, WarmPages, type Range } from "../../lib/agent/warm-pages.ts";
+import { interpreterOf, mergeRanges, probeTouchedFiles, WarmPages, type Range } from "../../lib/agent/warm-pages.ts";
 import type { Level } from "../../lib/log.ts";
 import * as sys from "../../lib/syscall.ts";
 import { AgentProcess, HOOK, removeDir, tempDir, waitFor } from "./support.ts";
@@ -92,6 +92,8 @@ describe("WarmPages", () => {
       expect(first?.path).toBe(binary);
       expect(resident(binary, first?.ranges ?? [])).toBe(true);
       expect(logged).toContainEqual(["info", "hook binary's pages kept resident"]);
+      // On a merged /usr (this machine: /lib64 -> usr/lib64), the loader's path goes through symlinks.
+      if (lstatSync("/lib64", { throwIfNoEntry: false })?.isSymbolicLink()) expect(warm.heldNames).toBeGreaterThan(0);
 
       // An install replaces the binary: a new file at the same path.
       rmSync(binary);
@@ -133,6 +135,18 @@ describe("WarmPages", () => {
     expect(logged).toHaveLength(1);
     expect(logged[0]?.[0]).toBe("warn");
     expect(logged[0]?.[1]).toContain("the learning run never asked");
+  });
+});
+
+describe("interpreterOf()", () => {
+  test("names the dynamic loader the compiled hook asks for, and nothing for a file that is not ELF", () => {
+    const loader = interpreterOf(HOOK);
+    expect(loader).toStartWith("/");
+    expect(existsSync(loader ?? "")).toBe(true);
+    const dir = tempDir("warm-elf");
+    dirs.push(dir);
+    writeFileSync(join(dir, "script"), "#!/bin/sh\n");
+    expect(interpreterOf(join(dir, "script"))).toBeUndefined();
   });
 });
 
