@@ -122,3 +122,34 @@ async function waitFor<T>(probe: () => T | undefined | false | Promise<T | undef
   }
   throw new Error(`timed out waiting for ${what}`);
 }
+
+/** Hook processes get what a runtime gives them: a small fixed environment, the bundle as working directory. */
+const HOOK_RUN_ENV = { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" };
+
+/**
+ * Runs `binary` once as a runtime would at `stage` for container `id` (the fixture's pid and
+ * bundle) against `socket`; returns spawn-to-exit in ms, its exit status and its stderr.
+ */
+export function runHookOnce(
+  fixture: Fixture,
+  binary: string,
+  stage: "createRuntime" | "poststop",
+  socket: string,
+  id: string,
+): { ms: number; code: number; stderr: string } {
+  const state =
+    stage === "createRuntime"
+      ? { ociVersion: "1.0.2", id, status: "creating", pid: fixture.pid, bundle: fixture.bundle, annotations: {} }
+      : { ociVersion: "1.0.2", id, status: "stopped", bundle: fixture.bundle, annotations: {} };
+  const stdin = new TextEncoder().encode(JSON.stringify(state));
+  const start = Bun.nanoseconds();
+  const run = Bun.spawnSync([binary, stage, "--socket", socket, "--timeout-ms", "2000"], {
+    stdin,
+    stdout: "pipe",
+    stderr: "pipe",
+    cwd: fixture.bundle,
+    env: HOOK_RUN_ENV,
+  });
+  const ms = (Bun.nanoseconds() - start) / 1e6;
+  return { ms, code: run.exitCode ?? -1, stderr: run.stderr.toString().trim() };
+}

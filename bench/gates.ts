@@ -15,7 +15,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { Subprocess } from "bun";
-import { openFixture } from "./_fixture.ts";
+import { openFixture, runHookOnce } from "./_fixture.ts";
 import { shuffle, summarize, type Summary } from "./_stats.ts";
 
 const repo = resolve(import.meta.dir, "..");
@@ -31,7 +31,6 @@ const warmup = Number(flags.warmup);
 if (!Number.isInteger(runs) || runs < 1 || !Number.isInteger(warmup) || warmup < 0) throw new Error("--runs must be ≥ 1 and --warmup ≥ 0, whole numbers");
 const agentBinary = resolve(repo, "dist/armor-agent");
 const hookBinary = resolve(repo, "dist/armor-hook");
-const env = { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" };
 const GATE_COUNTS = [0, 1, 4] as const;
 
 interface Setup {
@@ -73,18 +72,8 @@ try {
   for (let round = -warmup; round < runs; round++) {
     for (const setup of shuffle([...setups])) {
       const id = `gates-${setup.gates}-${round < 0 ? `w${-round}` : round}`;
-      const state = { ociVersion: "1.0.2", id, status: "creating", pid: fixture.pid, bundle: fixture.bundle, annotations: {} };
-      const start = Bun.nanoseconds();
-      const run = Bun.spawnSync([hookBinary, "createRuntime", "--socket", setup.socket, "--timeout-ms", "2000"], {
-        stdin: new TextEncoder().encode(JSON.stringify(state)),
-        stdout: "pipe",
-        stderr: "pipe",
-        cwd: fixture.bundle,
-        env,
-      });
-      const ms = (Bun.nanoseconds() - start) / 1e6;
-      const stderr = run.stderr.toString().trim();
-      if (run.exitCode !== 0 || stderr !== "") throw new Error(`hook for ${id} (${setup.gates} gates) exited ${run.exitCode}: ${stderr}`);
+      const { ms, code, stderr } = runHookOnce(fixture, hookBinary, "createRuntime", setup.socket, id);
+      if (code !== 0 || stderr !== "") throw new Error(`hook for ${id} (${setup.gates} gates) exited ${code}: ${stderr}`);
       if (round >= 0) samples.get(setup)?.push(ms);
     }
   }

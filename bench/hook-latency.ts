@@ -20,7 +20,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import * as v from "valibot";
 import { ContainerSchema, type Container } from "../lib/container.ts";
-import { namespaceOf, openFixture, type Fixture } from "./_fixture.ts";
+import { namespaceOf, openFixture, runHookOnce, type Fixture } from "./_fixture.ts";
 import { shuffle, summarize, type Summary } from "./_stats.ts";
 
 type Stage = "createRuntime" | "poststop";
@@ -60,9 +60,6 @@ const hooks = (flags.hook ?? ["dist/armor-hook"]).map((path, i, all) => ({
   binary: resolve(repo, path),
   isHook: true,
 }));
-// Hook processes get what a runtime gives them: a small fixed environment, the bundle as working directory.
-const env = { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" };
-const textDecoder = new TextDecoder();
 
 function wholeNumber(raw: string | undefined, flag: string, min: number): number {
   const n = Number(raw);
@@ -79,18 +76,9 @@ function measure(fixture: Fixture, stage: Stage, targets: Target[]): Map<Target,
   for (let round = -warmup; round < runs; round++) {
     for (const target of shuffle([...targets])) {
       const id = containerId(hooks.indexOf(target), round);
-      const state =
-        stage === "createRuntime"
-          ? { ociVersion: "1.0.2", id, status: "creating", pid: fixture.pid, bundle: fixture.bundle, annotations: {} }
-          : { ociVersion: "1.0.2", id, status: "stopped", bundle: fixture.bundle, annotations: {} };
-      const stdin = new TextEncoder().encode(JSON.stringify(state));
-      const argv = [target.binary, stage, "--socket", fixture.socket, "--timeout-ms", "2000"];
-      const start = Bun.nanoseconds();
-      const run = Bun.spawnSync(argv, { stdin, stdout: "pipe", stderr: "pipe", cwd: fixture.bundle, env });
-      const ms = (Bun.nanoseconds() - start) / 1e6;
-      const stderr = textDecoder.decode(run.stderr).trim();
-      if (target.isHook && (run.exitCode !== 0 || stderr !== "")) {
-        throw new Error(`${target.label} ${stage} for ${id} exited ${run.exitCode}${stderr ? `: ${stderr}` : " (no output)"}`);
+      const { ms, code, stderr } = runHookOnce(fixture, target.binary, stage, fixture.socket, id);
+      if (target.isHook && (code !== 0 || stderr !== "")) {
+        throw new Error(`${target.label} ${stage} for ${id} exited ${code}${stderr ? `: ${stderr}` : " (no output)"}`);
       }
       if (round >= 0) samples.get(target)?.push(ms);
     }
@@ -100,18 +88,8 @@ function measure(fixture: Fixture, stage: Stage, targets: Target[]): Map<Target,
 
 /** One createRuntime run of `binary` against `socket`, in ms; throws unless it exits 0 silently. */
 function runOnce(fixture: Fixture, binary: string, socket: string, id: string): number {
-  const state = { ociVersion: "1.0.2", id, status: "creating", pid: fixture.pid, bundle: fixture.bundle, annotations: {} };
-  const start = Bun.nanoseconds();
-  const run = Bun.spawnSync([binary, "createRuntime", "--socket", socket, "--timeout-ms", "2000"], {
-    stdin: new TextEncoder().encode(JSON.stringify(state)),
-    stdout: "pipe",
-    stderr: "pipe",
-    cwd: fixture.bundle,
-    env,
-  });
-  const ms = (Bun.nanoseconds() - start) / 1e6;
-  const stderr = textDecoder.decode(run.stderr).trim();
-  if (run.exitCode !== 0 || stderr !== "") throw new Error(`${binary} createRuntime for ${id} exited ${run.exitCode}${stderr ? `: ${stderr}` : ""}`);
+  const { ms, code, stderr } = runHookOnce(fixture, binary, "createRuntime", socket, id);
+  if (code !== 0 || stderr !== "") throw new Error(`${binary} createRuntime for ${id} exited ${code}${stderr ? `: ${stderr}` : ""}`);
   return ms;
 }
 
