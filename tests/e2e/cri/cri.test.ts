@@ -21,7 +21,8 @@ const MARKER = "REGISTERED-BEFORE-START";
 let installed: Installed;
 const life = containerdTestLifecycle("cri", { beforeAll, afterEach, afterAll }, async (dir) => {
   installed = await installForContainerd(dir, ["--fail-policy", "closed"]);
-  return { baseSpec: installed.baseSpec };
+  // An administrator who passes every request annotation through: a pod author's annotations reach the spec.
+  return { baseSpec: installed.baseSpec, podAnnotations: ["*"], containerAnnotations: ["*"] };
 });
 
 const pod = (name: string, namespace: string): PodSandboxConfig => loggedPod(life.dir(), name, namespace);
@@ -148,6 +149,42 @@ describe("containerd's CRI with the base spec install.sh wrote", () => {
       pid: await runcPid(containerd, allowed),
     });
     expect((await agent.list()).some((record) => record.id === refused)).toBe(false);
+  });
+
+  test("a pod author's annotations claiming kube-system, passed through to the spec, neither open fail-closed nor change the record", async () => {
+    const containerd = life.containerd();
+    const cri = containerd.cri;
+    const claims = {
+      "io.kubernetes.pod.namespace": "kube-system",
+      "io.kubernetes.cri.sandbox-namespace": "kube-system",
+      "io.kubernetes.cri.container-type": "sandbox",
+    };
+    const config = { ...pod("sneaky-0", "shop"), annotations: claims };
+    const podId = await cri.runPodSandbox(config);
+    life.defer(() => deletePod(containerd, podId));
+
+    const agent = await AgentProcess.start(installed.socket);
+    const held = await cri.createContainer(
+      podId,
+      { metadata: { name: "app" }, image: { image: IMAGE }, command: ["sleep", "600"], annotations: claims },
+      config,
+    );
+    await cri.startContainer(held);
+    // containerd's own keys win over the request's; CRI-O's key, passed through, disagrees with them: no namespace.
+    expect((await agent.list()).find((record) => record.id === held)).toMatchObject({ pod: null, containerType: "container", sandboxId: podId });
+    await agent.stop();
+
+    const refused = await cri.createContainer(
+      podId,
+      { metadata: { name: "app2" }, image: { image: IMAGE }, command: ["sleep", "600"], annotations: claims },
+      config,
+    );
+    const start = await cri.startContainer(refused).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(start).toBeInstanceOf(CriError);
+    expect((start as CriError).details).toContain("armor-hook");
   });
 
   test("a reconciling agent finds the pod's sandbox, marked as one, and its app container in containerd's runc root", async () => {
