@@ -2,12 +2,12 @@
  * The agent's consumer side as one component: the watch hub (watchers and gates),
  * lookups by host pid, and the stale-record sweeper, over one registry.
  */
-import { readlinkSync } from "node:fs";
+import { readFileSync, readlinkSync } from "node:fs";
 import type { Logger } from "../log.ts";
 import type { ReadLink } from "../proc/namespaces.ts";
 import type { Registry } from "../registry.ts";
 import type { Consumers } from "./dispatch.ts";
-import { DEFAULT_SWEEP_INTERVAL_MS, Sweeper } from "./sweep.ts";
+import { DEFAULT_SWEEP_INTERVAL_MS, Sweeper, type ReadStat } from "./sweep.ts";
 import { WatchHub, type GatePolicy } from "./watch.ts";
 
 /** Options of the consumer side. */
@@ -17,6 +17,7 @@ export interface ConsumerOptions {
   gatePolicy: GatePolicy;
   sweepIntervalMs: number;
   readLink: ReadLink;
+  readStat: ReadStat;
 }
 
 /** The consumer side, with the shape every agent component has. */
@@ -32,9 +33,9 @@ const NS_LINK = /^(?:pid|mnt):\[(\d+)\]$/;
 
 /** Builds the hub and the sweeper; start() begins the periodic sweep. */
 export function createConsumers(options: ConsumerOptions): ConsumerSide {
-  const { registry, log, readLink } = options;
+  const { registry, log, readLink, readStat } = options;
   const hub = new WatchHub({ registry, log, policy: options.gatePolicy });
-  const sweeper = new Sweeper({ registry, log, readLink, intervalMs: options.sweepIntervalMs });
+  const sweeper = new Sweeper({ registry, log, readLink, readStat, intervalMs: options.sweepIntervalMs });
   const inode = (path: string): number | undefined => {
     try {
       const match = NS_LINK.exec(readLink(path));
@@ -70,5 +71,9 @@ export function defaultConsumers(registry: Registry, log: Logger): ConsumerSide 
     gatePolicy: "open",
     sweepIntervalMs: DEFAULT_SWEEP_INTERVAL_MS,
     readLink: (path) => readlinkSync(path),
+    readStat: readProcStat,
   });
 }
+
+/** The host's /proc/<pid>/stat. */
+export const readProcStat: ReadStat = (pid) => readFileSync(`/proc/${pid}/stat`, "latin1");

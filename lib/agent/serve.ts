@@ -17,7 +17,7 @@ import { connectionBudget, DESCRIPTOR_RESERVE, raiseFileLimit } from "./descript
 import { DEFAULT_HTTP_LIMITS, startHttp } from "./http.ts";
 import { Metrics } from "./metrics.ts";
 import { sampleProcess } from "./process-metrics.ts";
-import { createConsumers } from "./consumers.ts";
+import { createConsumers, readProcStat } from "./consumers.ts";
 import { DEFAULT_SWEEP_INTERVAL_MS } from "./sweep.ts";
 import type { GatePolicy } from "./watch.ts";
 import { startPolling } from "./poll.ts";
@@ -105,6 +105,7 @@ async function startLocked(options: ServeOptions, lock: AgentLock): Promise<Runn
     gatePolicy: options.gatePolicy ?? "open",
     sweepIntervalMs: options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS,
     readLink: (path) => readlinkSync(path),
+    readStat: readProcStat,
   });
   registry.subscribe(({ event, container }) => metrics.registryChange(event, container.source));
   // Events hooks spooled while no agent answered come first: the agent is not

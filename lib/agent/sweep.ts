@@ -3,8 +3,13 @@
  * crash, a killed shim, a `runc run -d` container killed and never deleted) would
  * stay in the registry forever. The sweeper looks at each record's process every
  * few seconds and on lookup: when /proc/<pid>/ns no longer shows the recorded pid
- * and mnt namespaces (the process is gone, a zombie, or its pid was reused), the
+ * namespace, or /proc/<pid>/stat no longer shows the start time the process had when
+ * its record arrived (the process is gone, a zombie, or its pid was reused), the
  * record is removed with source `sweep`. A later poststop for it is harmless.
+ *
+ * Never the mount namespace: a container's own process may move itself into a new one
+ * (unshare -m, with CAP_SYS_ADMIN: a privileged pod) and keeps running; taking that for
+ * "gone" removed a running container's record, and its consumers' policy with it.
  *
  * Only records the agent could see when they arrived are swept: an agent without
  * the host's PID namespace (or a record of a process it cannot see) never takes
@@ -13,7 +18,11 @@
 import type { Container } from "../container.ts";
 import type { Logger } from "../log.ts";
 import type { ReadLink } from "../proc/namespaces.ts";
+import { liveStartTime } from "../proc/start-time.ts";
 import type { Registry } from "../registry.ts";
+
+/** Reads /proc/<pid>/stat; throws when the process is gone. */
+export type ReadStat = (pid: number) => string;
 
 /** The initial PID namespace's inode number (the kernel's PROC_PID_INIT_INO): the host's. */
 export const HOST_PID_NAMESPACE_INODE = 0xeffffffc;
@@ -38,24 +47,26 @@ export class Sweeper {
   readonly #registry: Registry;
   readonly #log: Logger;
   readonly #readLink: ReadLink;
+  readonly #readStat: ReadStat;
   readonly #intervalMs: number;
-  /** Records whose process the agent saw with the recorded namespaces. */
-  readonly #seen = new WeakSet<Container>();
+  /** Records whose process the agent saw in the recorded pid namespace: the start time it had then. */
+  readonly #seen = new WeakMap<Container, number>();
   readonly #unsubscribe: () => void;
   readonly hostPidNamespace: boolean;
   #timer: ReturnType<typeof setInterval> | undefined;
   #swept = 0;
 
-  constructor(options: { registry: Registry; log: Logger; readLink: ReadLink; intervalMs: number }) {
+  constructor(options: { registry: Registry; log: Logger; readLink: ReadLink; readStat: ReadStat; intervalMs: number }) {
     this.#registry = options.registry;
     this.#log = options.log;
     this.#readLink = options.readLink;
+    this.#readStat = options.readStat;
     this.#intervalMs = options.intervalMs;
     this.hostPidNamespace = this.#link("/proc/self/ns/pid") === `pid:[${HOST_PID_NAMESPACE_INODE}]`;
     this.#unsubscribe = this.#registry.subscribe((event) => {
-      if (event.event === "add" && this.#alive(event.container)) this.#seen.add(event.container);
+      if (event.event === "add") this.#see(event.container);
     });
-    for (const container of this.#registry.list()) if (this.#alive(container)) this.#seen.add(container);
+    for (const container of this.#registry.list()) this.#see(container);
   }
 
   /** Sweeps every `intervalMs` until stopped. */
@@ -80,7 +91,8 @@ export class Sweeper {
 
   /** True when `container` is kept; false when its process is gone and the record was removed. */
   check(container: Container): boolean {
-    if (!this.#seen.has(container) || this.#alive(container)) return true;
+    const started = this.#seen.get(container);
+    if (started === undefined || this.#startTime(container) === started) return true;
     if (this.#registry.get(container.id) !== container) return true;
     this.#registry.unregister(container.id, "sweep");
     this.#swept += 1;
@@ -117,11 +129,20 @@ export class Sweeper {
     };
   }
 
-  /** Whether /proc/<pid>/ns still shows the recorded pid and mnt namespaces. */
-  #alive(container: Container): boolean {
-    const { pid, mnt } = container.namespaces;
-    if (pid === undefined || mnt === undefined) return false;
-    return this.#link(`/proc/${container.pid}/ns/pid`) === `pid:[${pid}]` && this.#link(`/proc/${container.pid}/ns/mnt`) === `mnt:[${mnt}]`;
+  #see(container: Container): void {
+    const started = this.#startTime(container);
+    if (started !== undefined) this.#seen.set(container, started);
+  }
+
+  /** The start time of the record's process while it runs in the recorded pid namespace; else undefined. */
+  #startTime(container: Container): number | undefined {
+    const { pid } = container.namespaces;
+    if (pid === undefined || this.#link(`/proc/${container.pid}/ns/pid`) !== `pid:[${pid}]`) return undefined;
+    try {
+      return liveStartTime(this.#readStat(container.pid));
+    } catch {
+      return undefined;
+    }
   }
 
   #link(path: string): string | undefined {

@@ -11,3 +11,12 @@ export function parseStartTime(stat: string): number | undefined {
   const value = stat.slice(end + 2).split(" ")[19];
   return value !== undefined && /^\d+$/.test(value) ? Number(value) : undefined;
 }
+
+/**
+ * The start time of a process that still runs: undefined for a zombie or a dead task
+ * (state Z or X, field 3), whose start time stays in /proc until it is reaped.
+ */
+export function liveStartTime(stat: string): number | undefined {
+  const state = stat.charAt(stat.lastIndexOf(")") + 2);
+  return state === "Z" || state === "X" || state === "x" ? undefined : parseStartTime(stat);
+}

@@ -7,7 +7,7 @@
  * container killed and never deleted leaves the registry by the sweep.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, readFileSync, statSync } from "node:fs";
+import { mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Subprocess } from "bun";
 import { containerTestLifecycle, reapOrphans } from "./reaper.ts";
@@ -303,5 +303,32 @@ describe("stale records", () => {
     await run(runtime.command(["delete", "--force", id]));
     await Bun.sleep(200);
     expect((await agent.list()).some((c) => c.id === id)).toBe(false);
+  });
+
+  test("a container whose process moves itself into a new mount namespace (CAP_SYS_ADMIN: a privileged pod) is alive, and stays held", async () => {
+    const id = newId("unshared");
+    const dir = await bundle(id, ["sh", "-c", "exec unshare -m sleep 600"]);
+    const configPath = join(dir, "config.json");
+    const config = JSON.parse(readFileSync(configPath, "utf8")) as { process: { capabilities: Record<string, string[]> } };
+    for (const set of Object.values(config.process.capabilities)) set.push("CAP_SYS_ADMIN");
+    writeFileSync(configPath, JSON.stringify(config));
+    symlinkSync("busybox", join(dir, "rootfs", "bin", "unshare"));
+    await runDetached(runtime, dir, id);
+    life.defer(() => run(runtime.command(["delete", "--force", id])));
+    const pid = await containerPid(runtime, id);
+    const held = (await agent.list()).find((c) => c.id === id);
+    expect(held).toBeDefined();
+    // Its process really left the mount namespace it was registered with.
+    await waitFor(
+      "the process's new mount namespace",
+      () => readlinkSync(`/proc/${pid}/ns/mnt`) !== `mnt:[${(held?.namespaces as { mnt?: number } | undefined)?.mnt}]`,
+    );
+    // Several sweeps later (every 1,000 ms here), the running container is still held, and found by its cgroup.
+    await Bun.sleep(3500);
+    expect((await agent.list()).some((c) => c.id === id)).toBe(true);
+    const cgroupId = (held?.cgroup as { id?: number } | null | undefined)?.id;
+    if (cgroupId != null) expect((await agent.cli(["lookup", "--cgroup-id", String(cgroupId), "--json"])).code).toBe(0);
+    expect((await agent.list()).some((c) => c.id === id)).toBe(true);
+    expect(agent.log).not.toContain(`"removed a stale record: its process is gone and no poststop came","id":"${id}"`);
   });
 });

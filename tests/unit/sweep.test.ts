@@ -6,16 +6,32 @@ import { containerInfo, recordingLogger } from "./_fixtures.ts";
 /** A /proc whose processes a test can end. */
 function fakeProc(hostPidNs = true) {
   const links = new Map<string, string>([["/proc/self/ns/pid", `pid:[${hostPidNs ? HOST_PID_NAMESPACE_INODE : 4026532999}]`]]);
+  const stats = new Map<number, string>();
+  /** /proc/<pid>/stat: state is field 3, the start time field 22. */
+  const stat = (pid: number, state: string, started: number) => `${pid} (sleep) ${state} ${"0 ".repeat(18)}${started} 0 0\n`;
+  const enoent = () => Object.assign(new Error("ENOENT"), { code: "ENOENT" });
   return {
     links,
-    live(pid: number, pidns: number, mntns: number) {
+    live(pid: number, pidns: number, mntns: number, started = 5000 + pid) {
       links.set(`/proc/${pid}/ns/pid`, `pid:[${pidns}]`);
       links.set(`/proc/${pid}/ns/mnt`, `mnt:[${mntns}]`);
+      stats.set(pid, stat(pid, "S", started));
+    },
+    /** The process exited and nobody reaped it: its mnt namespace is gone, its stat says Z. */
+    zombie(pid: number) {
+      links.delete(`/proc/${pid}/ns/mnt`);
+      stats.set(pid, (stats.get(pid) ?? stat(pid, "S", 0)).replace(") S ", ") Z "));
     },
     readLink: (path: string): string => {
       const target = links.get(path);
-      if (target === undefined) throw Object.assign(new Error("ENOENT"), { code: "ENOENT" });
+      if (target === undefined) throw enoent();
       return target;
+    },
+    readStat: (pid: number): string => {
+      if (!links.has(`/proc/${pid}/ns/pid`)) throw enoent();
+      const line = stats.get(pid);
+      if (line === undefined) throw enoent();
+      return line;
     },
   };
 }
@@ -24,7 +40,7 @@ function setup(hostPidNs = true) {
   const registry = new Registry();
   const proc = fakeProc(hostPidNs);
   const logs = recordingLogger();
-  const sweeper = new Sweeper({ registry, log: logs.log, readLink: proc.readLink, intervalMs: 1000 });
+  const sweeper = new Sweeper({ registry, log: logs.log, readLink: proc.readLink, readStat: proc.readStat, intervalMs: 1000 });
   const removed: string[] = [];
   registry.subscribe((e) => e.event === "remove" && removed.push(`${e.container.id}:${e.source}`));
   return { registry, proc, sweeper, logs, removed };
@@ -53,14 +69,25 @@ describe("Sweeper", () => {
   });
 
   test.each([
-    ["a zombie (its mnt namespace is gone)", (p: ReturnType<typeof fakeProc>) => p.links.delete("/proc/100/ns/mnt")],
+    ["a zombie (its mnt namespace is gone, its state Z)", (p: ReturnType<typeof fakeProc>) => p.zombie(100)],
     ["a reused pid (other namespaces)", (p: ReturnType<typeof fakeProc>) => p.live(100, 91, 92)],
+    ["a pid reused in the same pid namespace (a hostPID container): another start time", (p: ReturnType<typeof fakeProc>) => p.live(100, 11, 12, 99999)],
   ])("takes %s for gone", (_what, change) => {
     const { registry, proc, sweeper } = setup();
     proc.live(100, 11, 12);
     registry.register(containerInfo({ id: "c", pid: 100, namespaces: { pid: 11, mnt: 12 } }), "hook");
     change(proc);
     expect(sweeper.sweep()).toBe(1);
+  });
+
+  test("keeps a record whose process moved itself into a new mount namespace (unshare -m in a privileged pod): it still runs", () => {
+    const { registry, proc, sweeper, removed } = setup();
+    proc.live(100, 11, 12);
+    registry.register(containerInfo({ id: "unshared", pid: 100, namespaces: { pid: 11, mnt: 12 } }), "hook");
+    proc.links.set("/proc/100/ns/mnt", "mnt:[4026533333]");
+    expect(sweeper.sweep()).toBe(0);
+    expect(removed).toEqual([]);
+    expect(registry.get("unshared")).toBeDefined();
   });
 
   test("never sweeps a record whose process it could not see when it arrived", () => {

@@ -41,6 +41,9 @@ function start(gatePolicy: GatePolicy = "open"): void {
     readLink: () => {
       throw Object.assign(new Error("ENOENT"), { code: "ENOENT" });
     },
+    readStat: () => {
+      throw Object.assign(new Error("ENOENT"), { code: "ENOENT" });
+    },
   });
   listener = serve({ socketPath, registry, info: { version: "t", startedAt: new Date(), consumers }, log });
 }
