@@ -257,10 +257,18 @@ spec_tool() {
 	(cd / && env -i "$agent_exe" containerd-spec "$@")
 }
 
-# True when containerd config FILE has a base_runtime_spec line naming PATH.
+# True when containerd config FILE has a base_runtime_spec line naming PATH. A config it cannot
+# read is a failure, never "not named": the answer decides whether a file may be removed.
 config_names() {
 	[ -f "$1" ] || return 1
-	spec_tool "$(checker)" names "$1" --spec "$2"
+	names_exe=$(checker) || fail "no armor-agent to read $1 with"
+	names_status=0
+	spec_tool "$names_exe" names "$1" --spec "$2" || names_status=$?
+	case "$names_status" in
+	0) return 0 ;;
+	1) return 1 ;;
+	*) fail "cannot tell whether $1 names $2 as base_runtime_spec" ;;
+	esac
 }
 
 # The node's ctr (inside --root first), else the one on PATH.
