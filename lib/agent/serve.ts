@@ -1,5 +1,5 @@
 /** `armor-agent serve`: prepare the socket, serve the registry, bootstrap, clean up on SIGTERM/SIGINT. */
-import { readdirSync, readlinkSync, statSync, unlinkSync } from "node:fs";
+import { existsSync, readdirSync, readlinkSync, statSync, unlinkSync } from "node:fs";
 import { describeEntry, enumerateContainers, listLiveEntries, readHostText } from "../bootstrap/enumerate.ts";
 import { DEFAULT_STATE_ROOTS, type StateRoot } from "../bootstrap/state-roots.ts";
 import type { Logger } from "../log.ts";
@@ -128,7 +128,16 @@ async function startLocked(options: ServeOptions, lock: AgentLock): Promise<Runn
     reconcile: async () => {
       const { containers, rootsRead, denied, entries, unseen } = await enumerateContainers(roots, hostFs, log);
       const where = roots.map((root) => root.path).join(", ");
-      if (rootsRead === 0) return { unread: `no runtime state root is readable here (${where})` };
+      if (rootsRead === 0) {
+        // On the host (--reconcile), a node where no state root exists yet has run no container:
+        // that is a read. In the agent's pod (--bootstrap hook) a missing root is a missing mount.
+        const noneExists = roots.every((root) => !existsSync(root.path));
+        if (options.bootstrap === "reconcile" && noneExists) {
+          log("info", "no runtime state root exists yet: no container has run on this node", { roots: where });
+          return 0;
+        }
+        return { unread: `no runtime state root is readable here (${where})` };
+      }
       // Every container the runtime lists, and not one process to be seen: this agent is not in the host's PID namespace.
       if (entries > 0 && unseen === entries) {
         return {

@@ -244,6 +244,14 @@ describe("bootstrap edge cases", () => {
     expect(agent.log).toContain("not ready until runtime state is read");
   });
 
+  test("--reconcile on a host where no state root exists yet (no container ever ran): ready with none", async () => {
+    const socket = join(workDir(), "fresh", "run", "armor.sock");
+    const agent = await AgentProcess.start(socket, ["--reconcile", "--settle-ms", "0", "--state-root", "runc:/nonexistent/armor-fresh"]);
+    defer(() => agent.stop());
+    await waitFor("ready", async () => (await status(socket)).state === "ready", 5000);
+    expect((await status(socket)).bootstrap).toMatchObject({ completedBy: "reconcile", containers: 0, warning: null });
+  });
+
   test("a batch whose connection dies half-way: the agent falls back to its own enumeration", async () => {
     const node = await makeNode("dead-batch");
     await node.start("d-1");
