@@ -25,11 +25,11 @@ export const LAST_ERRORS = 10;
 /** The hook's stages, as its records name them. */
 export const HOOK_STAGES = ["createRuntime", "poststop"] as const;
 /**
- * The results a hook's record can bring the agent: a call that reached it. A refused, failed or
- * unconfirmed call had no agent to tell (its line is in hook.log; an unconfirmed event waits in
- * the spool, armor_spool_depth).
+ * The hook calls the agent learns of: one that reached it (its record, sent after the answer), or
+ * one that went on unconfirmed and spooled its event (counted when the agent replays it). A
+ * refused or failed call had no agent to tell: its line is in hook.log only.
  */
-export const HOOK_CALL_RESULTS = ["registered", "unregistered"] as const satisfies readonly HookResult[];
+export const HOOK_CALL_RESULTS = ["registered", "unregistered", "unconfirmed"] as const satisfies readonly HookResult[];
 /** The ops of the protocol (lib/wire/messages.ts), for pre-initialised request counters. */
 const OPS = ["ping", "register", "unregister", "list", "get", "lookup", "watch", "status", "bootstrap-begin", "bootstrap-end"] as const;
 
@@ -132,7 +132,7 @@ const FAMILIES = {
   hookCalls: {
     name: "armor_hook_calls_total",
     type: "counter",
-    help: "Hook calls that reached the agent, from the records hooks send after its answer, by stage and result.",
+    help: "Hook calls the agent learnt of, by stage and result: from the records hooks send after its answer, and unconfirmed ones from the events they spooled.",
     labels: { stage: HOOK_STAGES, result: HOOK_CALL_RESULTS },
   },
   registration: {
@@ -223,10 +223,10 @@ export class Metrics {
     this.#inc("procDenied", {}, count);
   }
 
-  /** One hook call, from the record the hook sent: its stage, result and duration. */
-  hookCall(stage: string, result: string, seconds: number): void {
+  /** One hook call: its stage, result and, from the record the hook sent, its duration (null: not known). */
+  hookCall(stage: string, result: string, seconds: number | null): void {
     this.#inc("hookCalls", { stage, result });
-    this.#observe("hookDuration", { stage }, seconds);
+    if (seconds !== null) this.#observe("hookDuration", { stage }, seconds);
   }
 
   /**

@@ -110,7 +110,13 @@ async function startLocked(options: ServeOptions, lock: AgentLock): Promise<Runn
   registry.subscribe(({ event, container }) => metrics.registryChange(event, container.source));
   // Events hooks spooled while no agent answered come first: the agent is not
   // serving (so not ready) before they are in the registry.
-  const spool = new Spool({ dir: options.spoolDir ?? layout(socket).spool, registry, log });
+  const spool = new Spool({
+    dir: options.spoolDir ?? layout(socket).spool,
+    registry,
+    log,
+    // A spooled event is a hook call the agent never confirmed; its duration is not known.
+    observe: (record) => metrics.hookCall(record.op === "register" ? "createRuntime" : "poststop", "unconfirmed", null),
+  });
   spool.prepare();
   const replayed = await spool.replay();
   if (replayed.registered + replayed.removed + replayed.skipped + replayed.bad > 0) log("info", "replayed the spool", { ...replayed });

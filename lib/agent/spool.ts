@@ -64,13 +64,19 @@ export class Spool {
   readonly #registry: Registry;
   readonly #log: Logger;
   readonly #host: SpoolHost;
+  readonly #observe: ((record: SpoolRecord) => void) | undefined;
   readonly #passes = new SerialPass(() => this.#replayOnce());
 
-  constructor(options: { dir: string; registry: Registry; log: Logger; host?: SpoolHost }) {
+  /**
+   * `observe` is told of every spooled event replayed: each is a hook call that went on without
+   * the agent's confirmation (metrics count them as `unconfirmed` hook calls).
+   */
+  constructor(options: { dir: string; registry: Registry; log: Logger; host?: SpoolHost; observe?: (record: SpoolRecord) => void }) {
     this.dir = options.dir;
     this.#registry = options.registry;
     this.#log = options.log;
     this.#host = options.host ?? realHost;
+    this.#observe = options.observe;
   }
 
   /** Creates the directory 0700 (its existence tells hooks the agent has started on this node), or checks it. */
@@ -130,6 +136,7 @@ export class Spool {
       }
       const outcome = this.#apply(record);
       report[outcome.result] += 1;
+      this.#observe?.(record);
       this.#log(outcome.result === "skipped" ? "warn" : "info", `spooled ${record.op} ${outcome.result}`, {
         id: idOf(record),
         reason: outcome.reason,

@@ -147,6 +147,14 @@ describe("hook calls", () => {
   });
 });
 
+test("an unconfirmed hook call (replayed from the spool) is counted without a duration", () => {
+  const m = new Metrics();
+  m.hookCall("createRuntime", "unconfirmed", null);
+  const text = m.render(gauges);
+  expect(sample(text, 'armor_hook_calls_total{stage="createRuntime",result="unconfirmed"}')).toBe(1);
+  expect(sample(text, 'armor_hook_duration_seconds_count{stage="createRuntime"}')).toBe(0);
+});
+
 describe("build, bootstrap and process gauges", () => {
   test("armor_build_info carries the version and Bun's", () => {
     expect(new Metrics(undefined, { version: "1.2.3", bun: "1.4.5" }).render(gauges)).toContain('armor_build_info{version="1.2.3",bun="1.4.5"} 1');

@@ -152,6 +152,20 @@ describe("Spool (agent side)", () => {
     expect(spool.depth()).toBe(0);
   });
 
+  test("tells its observer of every event it replays, each an unconfirmed hook call, whatever became of it", async () => {
+    await spoolAll(add(1_000_000), add(2_000_000, { id: "c2", pid: 999 }), remove(3_000_000, "gone"));
+    const seen: string[] = [];
+    const spool = new Spool({
+      dir,
+      registry: new Registry(),
+      log: recordingLogger().log,
+      host: fakeHost(new Map([[4242, NS]])),
+      observe: (r) => void seen.push(r.op),
+    });
+    expect(await spool.replay()).toEqual({ registered: 1, removed: 1, skipped: 1, bad: 0 });
+    expect(seen).toEqual(["register", "register", "unregister"]);
+  });
+
   test("does not register a container whose process died meanwhile", async () => {
     await spoolAll(add(1_000_000));
     const registry = new Registry();
