@@ -20,6 +20,7 @@ import { parseArgs } from "node:util";
 import type { Socket } from "bun";
 import { AgentClient } from "../lib/client.ts";
 import { encodeFrame } from "../lib/wire/frame.ts";
+import { freePort } from "../tests/e2e/support.ts";
 import { BenchAgent } from "./_agent.ts";
 import { RuncLab, type Ran } from "./_runc.ts";
 
@@ -50,13 +51,6 @@ const socket = join(dir, "run", "armor.sock");
 mkdirSync(join(dir, "run"), { mode: 0o700 });
 const lab = await RuncLab.create(dir);
 
-/** A loopback port nothing listens on right now. */
-function freePort(): number {
-  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = probe.port;
-  probe.stop(true);
-  return port;
-}
 const metricsPort = freePort();
 const agent = await BenchAgent.start(AGENT, socket, { kind: "events" }, lab.root, ["--metrics", `127.0.0.1:${metricsPort}`]);
 

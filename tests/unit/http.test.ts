@@ -2,6 +2,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import type { Socket } from "bun";
 import { connectionBudget, DESCRIPTOR_RESERVE } from "../../lib/agent/descriptors.ts";
 import { answerRequest, startHttp, type HttpServer } from "../../lib/agent/http.ts";
+import { freePort } from "../e2e/support.ts";
 
 const deps = { metrics: () => "armor_containers 3\n", ready: () => true };
 
@@ -75,7 +76,7 @@ describe("startHttp()", () => {
   const within = <T>(promise: Promise<T>, ms: number): Promise<T | "timeout"> => Promise.race([promise, Bun.sleep(ms).then(() => "timeout" as const)]);
 
   test("serves /metrics, /healthz and /readyz, one request per connection", async () => {
-    server = startHttp(`127.0.0.1:${await freePort()}`, deps);
+    server = startHttp(`127.0.0.1:${freePort()}`, deps);
     const metrics = await fetch(`http://127.0.0.1:${server.port}/metrics`);
     expect(metrics.status).toBe(200);
     expect(metrics.headers.get("content-type")).toBe("text/plain; version=0.0.4; charset=utf-8");
@@ -88,7 +89,7 @@ describe("startHttp()", () => {
   test("answers 503 and closes a connection beyond its cap; idle ones are cut at the deadline and scraping works again", async () => {
     // 64 MiB of metrics that the first two clients never read: their slots stay busy answering.
     const big = "#".repeat(64 * 1024 * 1024);
-    server = startHttp(`127.0.0.1:${await freePort()}`, { ...deps, metrics: () => big }, { maxConnections: 2, deadlineMs: 300 });
+    server = startHttp(`127.0.0.1:${freePort()}`, { ...deps, metrics: () => big }, { maxConnections: 2, deadlineMs: 300 });
     const stuck = [await connect(server.port), await connect(server.port)];
     for (const client of stuck) {
       client.socket.pause();
@@ -107,7 +108,7 @@ describe("startHttp()", () => {
   });
 
   test("a scraper gets in past connections that never send a request: the oldest of them makes way", async () => {
-    server = startHttp(`127.0.0.1:${await freePort()}`, deps, { maxConnections: 2, deadlineMs: 60_000 });
+    server = startHttp(`127.0.0.1:${freePort()}`, deps, { maxConnections: 2, deadlineMs: 60_000 });
     const idle = [await connect(server.port), await connect(server.port)];
     await Bun.sleep(300);
     const scrape = await fetch(`http://127.0.0.1:${server.port}/metrics`);
@@ -116,7 +117,7 @@ describe("startHttp()", () => {
   });
 
   test("a probe gets in past a flood that opens connections faster than any grace period: the oldest without a request makes way, however young", async () => {
-    server = startHttp(`127.0.0.1:${await freePort()}`, deps, { maxConnections: 2, deadlineMs: 60_000 });
+    server = startHttp(`127.0.0.1:${freePort()}`, deps, { maxConnections: 2, deadlineMs: 60_000 });
     const young = [await connect(server.port), await connect(server.port)];
     const probe = await fetch(`http://127.0.0.1:${server.port}/healthz`);
     expect([probe.status, await probe.text()]).toEqual([200, "ok\n"]);
@@ -129,7 +130,7 @@ describe("startHttp()", () => {
   });
 
   test("cuts a client that trickles its request at the deadline", async () => {
-    server = startHttp(`127.0.0.1:${await freePort()}`, deps, { deadlineMs: 300 });
+    server = startHttp(`127.0.0.1:${freePort()}`, deps, { deadlineMs: 300 });
     const client = await connect(server.port);
     const request = "GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n";
     let sent = 0;
@@ -139,18 +140,10 @@ describe("startHttp()", () => {
   });
 
   test("answers a request head over its bound with 431, without reading on", async () => {
-    server = startHttp(`127.0.0.1:${await freePort()}`, deps, { maxRequestBytes: 1024 });
+    server = startHttp(`127.0.0.1:${freePort()}`, deps, { maxRequestBytes: 1024 });
     const client = await connect(server.port);
     client.socket.write(`GET /metrics HTTP/1.1\r\nx-pad: ${"a".repeat(4096)}\r\n\r\n`);
     expect(await within(client.closed, 2000)).toBeUndefined();
     expect(client.text()).toStartWith("HTTP/1.1 431 Request Header Fields Too Large\r\n");
   });
 });
-
-/** A loopback port nothing listens on right now. */
-async function freePort(): Promise<number> {
-  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = probe.port;
-  probe.stop(true);
-  return port;
-}
