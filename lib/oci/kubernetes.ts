@@ -25,7 +25,9 @@ const KEYS = {
   podUid: ["io.kubernetes.pod.uid", "io.kubernetes.cri.sandbox-uid"],
   containerName: ["io.kubernetes.container.name", "io.kubernetes.cri.container-name"],
   sandboxId: ["io.kubernetes.cri-o.SandboxID", "io.kubernetes.cri.sandbox-id"],
-  image: ["io.kubernetes.cri-o.ImageName", "io.kubernetes.cri.image-name", "io.kubernetes.cri-o.Image"],
+  image: ["io.kubernetes.cri-o.ImageName", "io.kubernetes.cri.image-name"],
+  // CRI-O also writes the image's id: the name when it wrote none.
+  imageId: ["io.kubernetes.cri-o.Image"],
   // Both runtimes write "sandbox" or "container"; anything else reads as unknown (null).
   containerType: ["io.kubernetes.cri-o.ContainerType", "io.kubernetes.cri.container-type"],
 } as const;
@@ -40,15 +42,6 @@ function agreed(annotations: Readonly<Record<string, string>>, keys: readonly st
     found = value;
   }
   return found;
-}
-
-/** The first non-empty value: for the image, whose keys name different things (CRI-O writes both a name and an id). */
-function first(annotations: Readonly<Record<string, string>>, keys: readonly string[]): string | null {
-  for (const key of keys) {
-    const value = annotations[key];
-    if (value !== undefined && value !== "") return value;
-  }
-  return null;
 }
 
 /** Whether any key names a pod namespace, agreeing or not: such a container is in a pod. */
@@ -70,7 +63,8 @@ export function kubernetesIdentity(annotations: Readonly<Record<string, string>>
     pod: name !== null && namespace !== null ? { name, namespace, uid: pick(KEYS.podUid) } : null,
     containerName: pick(KEYS.containerName),
     sandboxId: pick(KEYS.sandboxId),
-    image: first(annotations, KEYS.image),
+    // Keys that disagree on the name leave the image unknown, never the id in its place.
+    image: pick(KEYS.image) ?? (KEYS.image.some((key) => (annotations[key] ?? "") !== "") ? null : pick(KEYS.imageId)),
     containerType: asContainerType(pick(KEYS.containerType)),
   };
 }

@@ -55,6 +55,16 @@ describe("kubernetesIdentity()", () => {
     expect(kubernetesIdentity({ ...annotations, "io.kubernetes.pod.name": "web-0" }).pod).toBeNull();
   });
 
+  test("a pod author's CRI-O image name beside containerd's own: the image is unknown, never the one the pod author named", () => {
+    const identity = kubernetesIdentity({ "io.kubernetes.cri-o.ImageName": "registry.corp/signed:1", "io.kubernetes.cri.image-name": "evil.example/miner:1" });
+    expect(identity.image).toBeNull();
+    expect(kubernetesIdentity({ "io.kubernetes.cri-o.ImageName": "x/y:1", "io.kubernetes.cri.image-name": "x/y:1" }).image).toBe("x/y:1");
+    expect(
+      kubernetesIdentity({ "io.kubernetes.cri-o.ImageName": "a/b:1", "io.kubernetes.cri.image-name": "c/d:1", "io.kubernetes.cri-o.Image": "sha256:abc" })
+        .image,
+    ).toBeNull();
+  });
+
   test("disagreeing keys leave the pod, its uid, the container name, the sandbox and the type unknown", () => {
     const identity = kubernetesIdentity({
       "io.kubernetes.pod.name": "kube-proxy-x",
