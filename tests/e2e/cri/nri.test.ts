@@ -8,10 +8,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Subprocess } from "bun";
-import { AGENT, AgentProcess, HOOK, ROOT, run, sharedLibraryMounts, waitFor } from "../support.ts";
+import { AGENT, AgentProcess, HOOK, run, sharedLibraryMounts, waitFor } from "../support.ts";
 import { CriError, type PodSandboxConfig } from "./client.ts";
 import { Containerd, CONTAINERD_NRI_DIR, containerdTestLifecycle, hostNetworkPod, NRI_TOML } from "./containerd.ts";
 import { IMAGE } from "./image.ts";
+import { installForContainerd } from "./node.ts";
 
 const CONTAINERD_1_7 = CONTAINERD_NRI_DIR;
 const available = existsSync(join(CONTAINERD_1_7, "containerd"));
@@ -226,25 +227,7 @@ describe.skipIf(!available)("armor-agent nri with containerd 1.7.13 (CRI, no bas
 
   test("a container whose base spec already runs armor-hook (install.sh's) gets no second entry from the plugin", async () => {
     const dir = join(life.dir(), "base-spec");
-    const installed = { socket: join(dir, "run/armor.sock"), baseSpec: join(dir, "etc/base-spec.json"), prefix: join(dir, "lib") };
-    const ran = await run([
-      "sh",
-      join(ROOT, "install.sh"),
-      "--prefix",
-      installed.prefix,
-      "--hooks-dir",
-      join(dir, "hooks.d"),
-      "--socket",
-      installed.socket,
-      "--runtimes",
-      "containerd",
-      "--no-systemd",
-      "--containerd-base-spec",
-      installed.baseSpec,
-      "--containerd-config",
-      join(dir, "containerd-config.toml"),
-    ]);
-    expect(ran.code).toBe(0);
+    const installed = await installForContainerd(dir);
     const cdDir = join(dir, "containerd");
     for (const sub of ["nri/conf.d", "nri/plugins"]) mkdirSync(join(cdDir, sub), { recursive: true });
     const second = await Containerd.start(cdDir, {
