@@ -1,26 +1,12 @@
 /** The compiled agent as a daemon: its socket's life cycle, a second agent, signals, watch, and bad clients. */
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spoolFileName } from "../../lib/spool-format.ts";
-import { AGENT, AgentProcess, HOOK, hostNamespaces, readUntil, removeDir, run, tempDir, waitFor } from "./support.ts";
+import { AGENT, AgentProcess, HOOK, hostNamespaces, readUntil, run, waitFor } from "./support.ts";
+import { perTest } from "./per-test.ts";
 
-const cleanups: Array<() => Promise<unknown> | void> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-function workDir(): string {
-  const dir = tempDir("e2e-agent");
-  cleanups.push(() => removeDir(dir));
-  return dir;
-}
-
-async function startAgent(socket: string): Promise<AgentProcess> {
-  const agent = await AgentProcess.start(socket);
-  cleanups.push(() => agent.stop());
-  return agent;
-}
+const { defer, workDir, startAgent } = perTest("e2e-agent");
 
 describe("armor-agent serve", () => {
   test("creates the socket directory 0700 and the socket 0600, and removes the socket on SIGTERM", async () => {
@@ -69,7 +55,7 @@ describe("armor-agent serve", () => {
     }
     const spawn = () => Bun.spawn([AGENT, "serve", "--socket", socket], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
     const agents = [spawn(), spawn()];
-    cleanups.push(async () => {
+    defer(async () => {
       for (const agent of agents) if (agent.exitCode === null) agent.kill("SIGTERM");
       await Promise.all(agents.map((agent) => agent.exited));
     });
@@ -119,12 +105,12 @@ describe("armor-agent clients", () => {
     const dir = workDir();
     const agent = await startAgent(join(dir, "run", "armor.sock"));
     const watcher = Bun.spawn([AGENT, "watch", "--json", "--socket", agent.socket], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-    cleanups.push(async () => {
+    defer(async () => {
       watcher.kill();
       await watcher.exited;
     });
     const sleeper = Bun.spawn(["sleep", "60"], { stdin: "ignore" });
-    cleanups.push(async () => {
+    defer(async () => {
       sleeper.kill();
       await sleeper.exited;
     });
@@ -156,7 +142,7 @@ describe("armor-agent clients", () => {
     const stalled = await Bun.connect({ unix: agent.socket, socket: { data() {} } });
     stalled.write(Buffer.from([0, 0, 0, 50, 0x7b]));
     sockets.push(garbage, stalled);
-    cleanups.push(() => sockets.forEach((s) => s.end()));
+    defer(() => sockets.forEach((s) => s.end()));
     await waitFor("an error answer to the oversize frame", () => received.join("").includes("E_FRAME_TOO_LARGE"), 3000);
     const list = await agent.cli(["list", "--json"]);
     expect(list.code).toBe(0);

@@ -3,20 +3,18 @@
  * running container needs CAP_SYS_PTRACE, and an agent that lacks it says so (log, metric, status)
  * instead of being ready as if the node were empty.
  */
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { AGENT, freePort, removeDir, run, tempDir, waitFor } from "./support.ts";
+import { perTest } from "./per-test.ts";
 
-const cleanups: Array<() => Promise<unknown> | void> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const { defer } = perTest("e2e-capabilities");
 
 /** A runc-format state root holding one running "container": a sleep with the test's full capabilities. */
 function fakeNode(dir: string): string {
   const sleeper = Bun.spawn(["sleep", "120"], { stdin: "ignore" });
-  cleanups.push(async () => {
+  defer(async () => {
     sleeper.kill();
     await sleeper.exited;
   });
@@ -36,7 +34,7 @@ function fakeNode(dir: string): string {
 /** Runs `serve --reconcile` as root with only `caps` in its bounding set (setpriv), and waits until it is ready. */
 async function agentWith(caps: string[]): Promise<{ socket: string; metrics: () => Promise<string>; log: () => string }> {
   const dir = tempDir("e2e-caps");
-  cleanups.push(() => removeDir(dir));
+  defer(() => removeDir(dir));
   const root = fakeNode(dir);
   const socket = join(dir, "run", "armor.sock");
   const addr = `127.0.0.1:${freePort()}`;
@@ -65,7 +63,7 @@ async function agentWith(caps: string[]): Promise<{ socket: string; metrics: () 
   void (async () => {
     for await (const chunk of proc.stderr) log += new TextDecoder().decode(chunk);
   })();
-  cleanups.push(async () => {
+  defer(async () => {
     proc.kill();
     await proc.exited;
   });

@@ -1,24 +1,10 @@
 /** armor-agent's command-line contract, on the compiled binary: strict flags, colour, ARMOR_SOCKET, watch's ends, completion. */
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { AGENT, AgentProcess, HOOK, readUntil, removeDir, run, tempDir, waitFor } from "./support.ts";
+import { AGENT, HOOK, run } from "./support.ts";
+import { perTest } from "./per-test.ts";
 
-const cleanups: Array<() => Promise<unknown> | void> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-function workDir(): string {
-  const dir = tempDir("e2e-cli");
-  cleanups.push(() => removeDir(dir));
-  return dir;
-}
-
-async function startAgent(socket: string): Promise<AgentProcess> {
-  const agent = await AgentProcess.start(socket);
-  cleanups.push(() => agent.stop());
-  return agent;
-}
+const { defer, workDir, startAgent } = perTest("e2e-cli");
 
 /** The commands `armor-agent --help` lists: every one of them is held to the contract. */
 async function commands(): Promise<string[]> {
@@ -94,7 +80,7 @@ describe("watch", () => {
   test("exits 4 with one line when the agent goes away", async () => {
     const agent = await startAgent(join(workDir(), "run", "armor.sock"));
     const watcher = Bun.spawn([AGENT, "watch", "--socket", agent.socket], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-    cleanups.push(async () => {
+    defer(async () => {
       watcher.kill();
       await watcher.exited;
     });
@@ -108,7 +94,7 @@ describe("watch", () => {
     const dir = workDir();
     const agent = await startAgent(join(dir, "run", "armor.sock"));
     const sleeper = Bun.spawn(["sleep", "60"], { stdin: "ignore" });
-    cleanups.push(async () => {
+    defer(async () => {
       sleeper.kill();
       await sleeper.exited;
     });
@@ -116,7 +102,7 @@ describe("watch", () => {
     // bash keeps watch's own status and stderr; head reads one line and closes the pipe.
     const script = `${AGENT} watch --json --socket ${agent.socket} 2>${dir}/watch.err | head -n 1 >${dir}/first; echo "\${PIPESTATUS[0]}" >${dir}/status`;
     const pipeline = Bun.spawn(["bash", "-c", script], { stdin: "ignore" });
-    cleanups.push(async () => {
+    defer(async () => {
       pipeline.kill();
       await pipeline.exited;
     });

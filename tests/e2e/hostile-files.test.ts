@@ -3,23 +3,21 @@
  * /dev/zero and directories beside the socket, in a state root and in a bundle. The compiled
  * agent starts, listens, reconciles every healthy container and warns about each bad entry.
  */
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spoolFileName } from "../../lib/spool-format.ts";
 import { AgentProcess, removeDir, tempDir } from "./support.ts";
+import { perTest } from "./per-test.ts";
 
-const cleanups: Array<() => Promise<unknown> | void> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const { defer } = perTest("e2e-hostile-files");
 
 const mkfifo = (path: string): void => expect(Bun.spawnSync(["mkfifo", path]).exitCode).toBe(0);
 
 /** A process for a state entry to point at, reaped by the test. */
 function sleeper(): number {
   const proc = Bun.spawn(["sleep", "60"], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
-  cleanups.push(async () => {
+  defer(async () => {
     proc.kill();
     await proc.exited;
   });
@@ -29,7 +27,7 @@ function sleeper(): number {
 describe("hostile files where the agent reads", () => {
   test("a FIFO in the spool, FIFOs, /dev/zero links and directories in a state root and in bundles cost only themselves", async () => {
     const dir = tempDir("e2e-hostile-files");
-    cleanups.push(() => removeDir(dir));
+    defer(() => removeDir(dir));
     const run = join(dir, "run");
     mkdirSync(join(run, "spool"), { recursive: true, mode: 0o700 });
     const spooledFifo = join(run, "spool", spoolFileName(1_000_000, 1, 1, 10));
@@ -64,7 +62,7 @@ describe("hostile files where the agent reads", () => {
     mkdirSync(join(root, "status-dir", "status"));
 
     const agent = await AgentProcess.start(join(run, "armor.sock"), ["--reconcile", "--state-root", `crun:${root}`]);
-    cleanups.push(() => agent.stop());
+    defer(() => agent.stop());
 
     const held = new Map((await agent.list()).map((c) => [c.id as string, c]));
     expect([...held.keys()].sort()).toEqual(["config-dir", "config-fifo", "config-zero", "healthy"]);
@@ -88,7 +86,7 @@ describe("hostile files where the agent reads", () => {
 
   test("list and get show what a pod author wrote escaped, and an id no record can hold costs only itself: no terminal sequence, no bidi control", async () => {
     const dir = tempDir("e2e-hostile-names");
-    cleanups.push(() => removeDir(dir));
+    defer(() => removeDir(dir));
     const root = join(dir, "crun");
     const bundle = join(dir, "bundle");
     mkdirSync(bundle);
@@ -109,7 +107,7 @@ describe("hostile files where the agent reads", () => {
       writeFileSync(join(root, id, "status"), JSON.stringify({ pid: sleeper(), bundle }));
     }
     const agent = await AgentProcess.start(join(dir, "run", "armor.sock"), ["--reconcile", "--state-root", `crun:${root}`]);
-    cleanups.push(() => agent.stop());
+    defer(() => agent.stop());
     const raw = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
     const list = await agent.cli(["list"]);
     expect(list.code).toBe(0);

@@ -1,5 +1,5 @@
 /** `serve --metrics` on loopback with a real runc container through the hook: what an operator's Prometheus and probes see. */
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { encodeFrame } from "../../lib/wire/frame.ts";
@@ -19,11 +19,9 @@ import {
   tempDir,
   waitFor,
 } from "./support.ts";
+import { perTest } from "./per-test.ts";
 
-const cleanups: Array<() => Promise<unknown> | void> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-}, 60_000);
+const { defer } = perTest("e2e-metrics");
 
 const value = (text: string, series: string): number | undefined => {
   const line = text.split("\n").find((l) => l.startsWith(`${series} `));
@@ -32,7 +30,7 @@ const value = (text: string, series: string): number | undefined => {
 
 test("/readyz is 503 until the bootstrap ends; /metrics counts a real container's registration, removal and a bad client's error", async () => {
   const dir = tempDir("e2e-metrics");
-  cleanups.push(() => removeDir(dir));
+  defer(() => removeDir(dir));
   const socket = join(dir, "run", "armor.sock");
   const addr = `127.0.0.1:${freePort()}`;
   const agent = await AgentProcess.start(socket, [
@@ -45,7 +43,7 @@ test("/readyz is 503 until the bootstrap ends; /metrics counts a real container'
     "--state-root",
     "runc:/nonexistent/armor-test",
   ]);
-  cleanups.push(() => agent.stop());
+  defer(() => agent.stop());
   const get = (path: string) => fetch(`http://${addr}${path}`);
 
   expect((await get("/healthz")).status).toBe(200);
@@ -63,7 +61,7 @@ test("/readyz is 503 until the bootstrap ends; /metrics counts a real container'
     hooks: { createRuntime: [hookEntry("createRuntime", socket)], poststop: [hookEntry("poststop", socket)] },
   });
   await runDetached(runtime, bundle, "metrics-1");
-  cleanups.push(() => stopContainer(runtime, "metrics-1").catch(() => undefined));
+  defer(() => stopContainer(runtime, "metrics-1").catch(() => undefined));
   let text = await (await get("/metrics")).text();
   expect(value(text, "armor_containers")).toBe(1);
   expect(value(text, 'armor_registrations_total{source="hook"}')).toBe(1);
@@ -109,7 +107,7 @@ test("/readyz is 503 until the bootstrap ends; /metrics counts a real container'
 
 test("a --metrics address that cannot be used stops the agent before it takes the socket", async () => {
   const dir = tempDir("e2e-metrics-bad");
-  cleanups.push(() => removeDir(dir));
+  defer(() => removeDir(dir));
   const socket = join(dir, "run", "armor.sock");
   const ran = await run([AGENT, "serve", "--socket", socket, "--metrics", "127.0.0.1:notaport"]);
   expect(ran.code).toBe(2);
@@ -119,7 +117,7 @@ test("a --metrics address that cannot be used stops the agent before it takes th
 
 test("3,000 idle connections from another user to the metrics port take nothing the hooks need", async () => {
   const dir = tempDir("e2e-metrics-flood");
-  cleanups.push(() => removeDir(dir));
+  defer(() => removeDir(dir));
   const socket = join(dir, "run", "armor.sock");
   mkdirSync(dirname(socket), { recursive: true, mode: 0o700 });
   const port = freePort();
@@ -129,7 +127,7 @@ test("3,000 idle connections from another user to the metrics port take nothing 
     stdout: "ignore",
     stderr: "pipe",
   });
-  cleanups.push(async () => {
+  defer(async () => {
     proc.kill("SIGTERM");
     await proc.exited;
   });
@@ -147,7 +145,7 @@ test("3,000 idle connections from another user to the metrics port take nothing 
     ],
     { stdin: "ignore", stdout: "pipe", stderr: "ignore" },
   );
-  cleanups.push(async () => {
+  defer(async () => {
     flood.kill("SIGKILL");
     await flood.exited;
   });
@@ -155,7 +153,7 @@ test("3,000 idle connections from another user to the metrics port take nothing 
   const opened = await readUntil(flood.stdout, "opened", 20_000).catch(() => "flood stalled");
 
   const sleeper = Bun.spawn(["sleep", "600"], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
-  cleanups.push(async () => {
+  defer(async () => {
     sleeper.kill();
     await sleeper.exited;
   });
@@ -181,12 +179,12 @@ test("3,000 idle connections from another user to the metrics port take nothing 
 
 test("another user churning connections to the metrics port faster than any grace period: the kubelet's probe never fails three times in a row", async () => {
   const dir = tempDir("e2e-metrics-churn");
-  cleanups.push(() => removeDir(dir));
+  defer(() => removeDir(dir));
   const socket = join(dir, "run", "armor.sock");
   mkdirSync(dirname(socket), { recursive: true, mode: 0o700 });
   const port = freePort();
   const proc = Bun.spawn([AGENT, "serve", "--socket", socket, "--metrics", `127.0.0.1:${port}`], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
-  cleanups.push(async () => {
+  defer(async () => {
     proc.kill("SIGTERM");
     await proc.exited;
   });
@@ -205,7 +203,7 @@ test("another user churning connections to the metrics port faster than any grac
     ],
     { stdin: "ignore", stdout: "pipe", stderr: "ignore" },
   );
-  cleanups.push(async () => {
+  defer(async () => {
     churn.kill("SIGKILL");
     await churn.exited;
   });

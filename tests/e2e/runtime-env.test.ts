@@ -2,32 +2,25 @@
  * Every environment variable name the embedded Bun/JSC runtime reads is inert in both compiled
  * binaries (scripts/runtime-env.ts), and the build fails on a name nobody classified.
  */
-import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { elfSections, OTHER_ENV, patchRuntimeEnv, RUNTIME_ENV } from "../../scripts/runtime-env.ts";
-import { AGENT, HOOK, removeDir, run, tempDir, waitFor } from "./support.ts";
+import { AGENT, HOOK, run, waitFor } from "./support.ts";
+import { perTest } from "./per-test.ts";
 
 // Compiling a fresh runtime to scan takes a few seconds on a busy machine.
 setDefaultTimeout(120_000);
 
 const PATH = "/usr/sbin:/usr/bin:/sbin:/bin";
-const cleanups: Array<() => Promise<unknown> | void> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-function workDir(): string {
-  const dir = tempDir("e2e-runtime-env");
-  cleanups.push(() => removeDir(dir));
-  return dir;
-}
+const { defer, workDir } = perTest("e2e-runtime-env");
 
 /** A hook call against a real agent: the container is registered, nothing on stdout or stderr. */
 async function registerWith(env: Record<string, string>): Promise<{ hook: { code: number; stdout: string; stderr: string }; listed: string }> {
   const dir = workDir();
   const socket = join(dir, "armor.sock");
   const agent = Bun.spawn([AGENT, "serve", "--socket", socket], { env: { PATH, ...env }, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  cleanups.push(async () => {
+  defer(async () => {
     agent.kill("SIGTERM");
     await agent.exited;
   });
@@ -37,7 +30,7 @@ async function registerWith(env: Record<string, string>): Promise<{ hook: { code
   });
   writeFileSync(join(dir, "config.json"), JSON.stringify({ process: { args: ["sleep"] } }));
   const sleeper = Bun.spawn(["sleep", "60"], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
-  cleanups.push(async () => {
+  defer(async () => {
     sleeper.kill();
     await sleeper.exited;
   });

@@ -4,28 +4,20 @@
  * working directory (.env, bunfig.toml) or the environment (BUN_OPTIONS,
  * BUN_BE_BUN, BUN_INSPECT) changes what the binaries do.
  */
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { AGENT, AgentProcess, HOOK, removeDir, run, tempDir, waitFor } from "./support.ts";
+import { AGENT, AgentProcess, HOOK, run, waitFor } from "./support.ts";
+import { perTest } from "./per-test.ts";
 
-const cleanups: Array<() => Promise<unknown> | void> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-function workDir(): string {
-  const dir = tempDir("e2e-security");
-  cleanups.push(() => removeDir(dir));
-  return dir;
-}
+const { defer, workDir } = perTest("e2e-security");
 
 describe("socket and spool permissions", () => {
   test("umask 000: the directory is 0700, the socket 0600 and the spool 0700, all root's", async () => {
     const dir = workDir();
     const socket = join(dir, "run", "armor.sock");
     const proc = Bun.spawn(["sh", "-c", 'umask 000; exec "$0" serve --socket "$1"', AGENT, socket], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
-    cleanups.push(async () => {
+    defer(async () => {
       proc.kill("SIGTERM");
       await proc.exited;
     });
@@ -45,7 +37,7 @@ describe("socket and spool permissions", () => {
     mkdirSync(join(dir, "run"), { mode: 0o755 });
     chmodSync(join(dir, "run"), 0o755);
     const agent = await AgentProcess.start(join(dir, "run", "armor.sock"));
-    cleanups.push(() => agent.stop());
+    defer(() => agent.stop());
     expect(statSync(join(dir, "run")).mode & 0o777).toBe(0o700);
   });
 
@@ -104,10 +96,10 @@ describe("nothing in the working directory or the environment changes the binari
     const { dir, marker } = hostileDir();
     const socket = join(workDir(), "armor.sock");
     const agent = await AgentProcess.start(socket);
-    cleanups.push(() => agent.stop());
+    defer(() => agent.stop());
     writeFileSync(join(dir, "config.json"), JSON.stringify({ process: { args: ["sleep"] } }));
     const sleeper = Bun.spawn(["sleep", "60"], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
-    cleanups.push(async () => {
+    defer(async () => {
       sleeper.kill();
       await sleeper.exited;
     });
