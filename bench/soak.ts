@@ -20,7 +20,7 @@ import { parseArgs } from "node:util";
 import type { Socket } from "bun";
 import { AgentClient } from "../lib/client.ts";
 import { encodeFrame } from "../lib/wire/frame.ts";
-import { freePort } from "../tests/e2e/support.ts";
+import { freePort, spawnAsNobody } from "../tests/e2e/support.ts";
 import { BenchAgent } from "./_agent.ts";
 import { RuncLab, type Ran } from "./_runc.ts";
 
@@ -139,17 +139,9 @@ async function trickler(): Promise<void> {
 await trickler();
 
 // Another user holds 1,000 connections to the metrics port, renewing them every 5 s.
-const flood = Bun.spawn(
-  [
-    "setpriv",
-    "--reuid=65534",
-    "--regid=65534",
-    "--clear-groups",
-    "bash",
-    "-c",
-    `ulimit -n 4096; while :; do fds=(); for i in $(seq ${FLOOD_CONNECTIONS}); do exec {fd}<>/dev/tcp/127.0.0.1/${metricsPort} 2>/dev/null && fds+=($fd); done; sleep 5; for fd in "\${fds[@]}"; do exec {fd}>&-; done; done`,
-  ],
-  { stdin: "ignore", stdout: "ignore", stderr: "ignore" },
+const flood = spawnAsNobody(
+  `ulimit -n 4096; while :; do fds=(); for i in $(seq ${FLOOD_CONNECTIONS}); do exec {fd}<>/dev/tcp/127.0.0.1/${metricsPort} 2>/dev/null && fds+=($fd); done; sleep 5; for fd in "\${fds[@]}"; do exec {fd}>&-; done; done`,
+  "ignore",
 );
 
 const scraper = setInterval(() => {

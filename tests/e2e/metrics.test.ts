@@ -15,6 +15,7 @@ import {
   runcRuntime,
   readUntil,
   runDetached,
+  spawnAsNobody,
   stopContainer,
   tempDir,
   waitFor,
@@ -133,17 +134,9 @@ test("3,000 idle connections from another user to the metrics port take nothing 
   });
   await waitFor("the agent's socket", async () => (await run([AGENT, "status", "--socket", socket])).code === 0);
   // uid 65534 (nobody) holds 3,000 connections open from bash, the way any local user could.
-  const flood = Bun.spawn(
-    [
-      "setpriv",
-      "--reuid=65534",
-      "--regid=65534",
-      "--clear-groups",
-      "bash",
-      "-c",
-      `ulimit -n 4096; n=0; for i in $(seq 3000); do exec {fd}<>/dev/tcp/127.0.0.1/${port} && n=$((n+1)); done; echo "opened $n"; sleep 60`,
-    ],
-    { stdin: "ignore", stdout: "pipe", stderr: "ignore" },
+  const flood = spawnAsNobody(
+    `ulimit -n 4096; n=0; for i in $(seq 3000); do exec {fd}<>/dev/tcp/127.0.0.1/${port} && n=$((n+1)); done; echo "opened $n"; sleep 60`,
+    "pipe",
   );
   defer(async () => {
     flood.kill("SIGKILL");
@@ -191,17 +184,9 @@ test("another user churning connections to the metrics port faster than any grac
   await waitFor("the agent's socket", async () => (await run([AGENT, "status", "--socket", socket])).code === 0);
   // uid 65534 keeps opening connections that never send a request, closing the oldest of 512 of its own:
   // always many more than the listener's 16 slots, each younger than a quarter second.
-  const churn = Bun.spawn(
-    [
-      "setpriv",
-      "--reuid=65534",
-      "--regid=65534",
-      "--clear-groups",
-      "bash",
-      "-c",
-      `ulimit -n 4096; n=0; while :; do i=$((n % 512)); old=\${ring[$i]}; [ -n "$old" ] && exec {old}>&-; exec {fd}<>/dev/tcp/127.0.0.1/${port} 2>/dev/null && ring[$i]=$fd; n=$((n+1)); [ $n = 2000 ] && echo churning; done`,
-    ],
-    { stdin: "ignore", stdout: "pipe", stderr: "ignore" },
+  const churn = spawnAsNobody(
+    `ulimit -n 4096; n=0; while :; do i=$((n % 512)); old=\${ring[$i]}; [ -n "$old" ] && exec {old}>&-; exec {fd}<>/dev/tcp/127.0.0.1/${port} 2>/dev/null && ring[$i]=$fd; n=$((n+1)); [ $n = 2000 ] && echo churning; done`,
+    "pipe",
   );
   defer(async () => {
     churn.kill("SIGKILL");

@@ -281,6 +281,11 @@ export async function readUntil(stream: ReadableStream<Uint8Array>, marker: stri
   return seen;
 }
 
+/** A bash script run as another local user (uid and gid 65534, nobody), the way any user could reach a port. */
+export function spawnAsNobody<Out extends "pipe" | "ignore">(script: string, stdout: Out): Subprocess<"ignore", Out, "ignore"> {
+  return Bun.spawn(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "bash", "-c", script], { stdin: "ignore", stdout, stderr: "ignore" });
+}
+
 /** A loopback port nothing listens on right now. */
 export function freePort(): number {
   const probe = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
