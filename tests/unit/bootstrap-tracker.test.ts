@@ -7,7 +7,7 @@ import { BootstrapTracker, type BootstrapMode, type Reconcile } from "../../lib/
 import { dispatch, type AgentInfo } from "../../lib/agent/dispatch.ts";
 import { Registry } from "../../lib/registry.ts";
 import type { Request, RequestBody } from "../../lib/wire/messages.ts";
-import { containerInfo, recordingLogger } from "./_fixtures.ts";
+import { containerInfo, recordingLogger, until } from "./_fixtures.ts";
 
 const T0 = Date.UTC(2025, 0, 1);
 
@@ -61,15 +61,6 @@ async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boo
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
   return Promise.race([promise.then(() => true), late]).finally(() => clearTimeout(timer));
-}
-
-/** Polls `condition` every few ms until it holds; fails after `ms`. */
-async function until(condition: () => boolean, ms = 1000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
-    await Bun.sleep(5);
-  }
 }
 
 const warnings = (h: Harness): string[] => h.records.filter((r) => r.level === "warn").map((r) => r.msg);

@@ -6,7 +6,7 @@ import { getCommand, listCommand, lookupCommand, watchCommand, type WatchCommand
 import { formatContainer, formatTable } from "../../lib/agent/format.ts";
 import { Registry } from "../../lib/registry.ts";
 import { serve } from "../../lib/agent/server.ts";
-import { containerInfo, recordingLogger, rejectionOf, tempDir } from "./_fixtures.ts";
+import { containerInfo, recordingLogger, rejectionOf, tempDir, until } from "./_fixtures.ts";
 
 let dir: { dir: string; remove: () => void };
 let socket: string;
@@ -215,8 +215,3 @@ describe("watchCommand()", () => {
     expect(warnings.some((w) => w.includes("reconnecting in"))).toBe(true);
   });
 });
-
-async function until(check: () => boolean): Promise<void> {
-  for (let i = 0; i < 300 && !check(); i++) await Bun.sleep(10);
-  expect(check()).toBe(true);
-}

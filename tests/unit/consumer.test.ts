@@ -6,7 +6,7 @@ import { AgentClient } from "../../lib/client.ts";
 import { parseSince, watchAgent, type WatchHandlers, type WatchOptions } from "../../lib/consumer.ts";
 import { serve } from "../../lib/agent/server.ts";
 import { Registry } from "../../lib/registry.ts";
-import { containerInfo, recordingLogger, rejectionOf, tempDir } from "./_fixtures.ts";
+import { containerInfo, recordingLogger, rejectionOf, tempDir, until } from "./_fixtures.ts";
 
 let dir: { dir: string; remove: () => void };
 let socket: string;
@@ -34,11 +34,6 @@ afterEach(() => {
 
 const options = (overrides: Partial<WatchOptions> = {}): WatchOptions => ({ socket, timeoutMs: 2000, reconnect: true, signal: abort.signal, ...overrides });
 const ids = (m: Map<string, unknown>): string[] => [...m.keys()].sort();
-
-async function until(check: () => boolean): Promise<void> {
-  for (let i = 0; i < 300 && !check(); i++) await Bun.sleep(10);
-  expect(check()).toBe(true);
-}
 
 describe("watchAgent()", () => {
   test("mirrors the registry from the snapshot and the changes, and tracks its position", async () => {
