@@ -72,6 +72,10 @@ interface Connection {
   watching: boolean;
   /** How the watch hub (lib/agent/watch.ts) streams to this connection. */
   peer: WatchPeer | undefined;
+  /** True while the hub queues a watch's answer and catch-up (snapshot or resumed changes), in one turn. */
+  catchingUp: boolean;
+  /** Bytes of that catch-up: allowed beyond the watcher bound until everything queued is written. */
+  catchUpBytes: number;
   /** Answers still waiting on gates: later answers on this connection queue behind them, in order. */
   answers: Promise<void> | undefined;
   closing: boolean;
@@ -182,8 +186,10 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
     const conn = socket.data;
     if (conn.closing) return;
     unflushed.delete(socket);
-    if (conn.out.flush((chunk) => socket.write(chunk))) backlogged.delete(socket);
-    else backlogged.add(socket);
+    if (conn.out.flush((chunk) => socket.write(chunk))) {
+      backlogged.delete(socket);
+      conn.catchUpBytes = 0;
+    } else backlogged.add(socket);
   };
 
   /** Drops whoever holds the most unread output (never `keep`) until `bytes` more fit the budget. */
@@ -235,9 +241,11 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
   const frames = new WeakMap<object, Uint8Array>();
   /**
    * Queues a message of the watch stream (lib/agent/watch.ts): its answer, snapshot
-   * and events, in order; written once the current answer is out. The first message
-   * queued always fits (a snapshot may be large); a watcher that leaves more unread
-   * than maxOutboxBytes is dropped.
+   * and events, in order; written once the current answer is out. The catch-up (the
+   * snapshot, or the changes a resumed watch missed) always fits, however large: a
+   * registry may hold more than the watcher bound, and a consumer that cannot get
+   * its snapshot gets nothing. A watcher that leaves more than maxOutboxBytes unread
+   * beyond what is left of its catch-up is dropped; the shared budget bounds them all.
    */
   const stream = (socket: Socket<Connection>, message: object): void => {
     const conn = socket.data;
@@ -251,7 +259,8 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
       frame = encodeFrame(message, Number.MAX_SAFE_INTEGER);
       frames.set(message, frame);
     }
-    if (conn.out.bytes > 0 && conn.out.bytes + frame.length > limits.maxOutboxBytes) {
+    if (conn.catchingUp) conn.catchUpBytes += frame.length;
+    else if (conn.out.bytes > 0 && conn.out.bytes + frame.length > limits.maxOutboxBytes + conn.catchUpBytes) {
       log("warn", "dropping a watcher that does not read its events", { pending: conn.out.bytes });
       drop(socket, "slow-reader", false);
       return;
@@ -340,7 +349,13 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
     }
     // An unregister's log line names the pod the agent held, read before it is gone.
     const removing = request.op === "unregister" ? registry.get(request.container) : undefined;
-    const result = dispatch(request, registry, info, conn.session, conn.peer);
+    conn.catchingUp = request.op === "watch";
+    let result: ReturnType<typeof dispatch>;
+    try {
+      result = dispatch(request, registry, info, conn.session, conn.peer);
+    } finally {
+      conn.catchingUp = false;
+    }
     const answered = (response: Response): void => {
       conn.answered = response.ok ? answeredHookCall(request, removing, response) : undefined;
       deps.observer?.request(request.op, response.ok, (performance.now() - started) / 1000);
@@ -422,6 +437,8 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
           watching: false,
           peer: undefined,
           answers: undefined,
+          catchingUp: false,
+          catchUpBytes: 0,
           closing: false,
           answered: undefined,
         };

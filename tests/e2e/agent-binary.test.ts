@@ -2,6 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { AgentClient } from "../../lib/client.ts";
 import { spoolFileName } from "../../lib/spool-format.ts";
 import { AGENT, AgentProcess, HOOK, hostNamespaces, readUntil, run, waitFor } from "./support.ts";
 import { perTest } from "./per-test.ts";
@@ -165,4 +166,52 @@ describe("armor-agent clients", () => {
     expect(ran.code).toBe(4);
     expect(ran.stderr).toContain(`E_AGENT_UNREACHABLE: cannot reach agent at ${socket}`);
   });
+});
+
+describe("armor-agent watch over a registry larger than the watcher bound", () => {
+  test("600 records of ~30 KiB (18 MiB, within the registry's 32 MiB): watch gets the whole snapshot, then the next change", async () => {
+    const socket = join(workDir(), "run", "armor.sock");
+    await startAgent(socket);
+    const client = await AgentClient.connect({ socket, timeoutMs: 10_000 });
+    cleanups.push(() => client.close());
+    const long = (c: string) => c.repeat(4000);
+    const record = (id: string) => ({
+      id,
+      pid: 1,
+      bundle: `/b/${long("b")}`,
+      namespaces: {},
+      apparmorProfile: long("a"),
+      pod: { name: long("p"), namespace: long("q"), uid: long("u") },
+      containerName: long("n"),
+      sandboxId: long("s"),
+      image: long("i"),
+      containerType: null,
+      cgroup: null,
+    });
+    for (let i = 0; i < 600; i++) await client.request({ op: "register", source: "hook", container: record(`big-${i}`) });
+    const watch = Bun.spawn([AGENT, "watch", "--json", "--socket", socket], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    cleanups.push(async () => {
+      watch.kill();
+      await watch.exited;
+    });
+    const reader = watch.stdout.getReader();
+    let text = "";
+    /** Whole lines only: the snapshot comes in many chunks. */
+    const lines = (): string[] => text.split("\n").slice(0, -1);
+    const readLines = async (count: number): Promise<void> => {
+      while (lines().length < count) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`watch ended: ${await new Response(watch.stderr).text()}`);
+        text += new TextDecoder().decode(value);
+      }
+    };
+    await readLines(1);
+    const snapshot = JSON.parse(lines()[0] ?? "{}") as { event: string; containers: unknown[] };
+    expect(snapshot.event).toBe("snapshot");
+    expect(snapshot.containers).toHaveLength(600);
+    await client.request({ op: "register", source: "hook", container: record("after") });
+    await readLines(2);
+    expect(JSON.parse(lines()[1] ?? "{}")).toMatchObject({ event: "add", container: { id: "after" } });
+    expect(watch.exitCode).toBeNull();
+  }, 60_000);
 });

@@ -422,6 +422,41 @@ describe("serve() output", () => {
     for (const record of dropped) expect(record.fields?.budget).toBe(1024 * 1024);
   });
 
+  test("a reading watcher gets a snapshot larger than the watcher bound, and every change after it", async () => {
+    start({ maxOutboxBytes: 512 * 1024 });
+    // About 1.8 MiB of records: over the bound, within the registry's and the output budget's.
+    for (let i = 0; i < 60; i++) registry.register(bulky(`big${i}`), "hook");
+    const watcher = await AgentClient.connect({ socket: socketPath, timeoutMs: 5000, maxFrameBytes: 256 * 1024 * 1024 });
+    clients.push(watcher);
+    const seen: string[] = [];
+    watcher.listen(
+      (event) => seen.push(event.event === "snapshot" ? `snapshot:${event.containers.length}` : `${event.event}:${event.container.id}`),
+      () => seen.push("closed"),
+    );
+    await watcher.request({ op: "watch" });
+    // Changes that come while the snapshot is still being written queue behind it.
+    for (let i = 0; i < 10; i++) registry.register(bulky(`after${i}`), "hook");
+    for (let i = 0; i < 300 && seen.length < 11; i++) await Bun.sleep(10);
+    expect(seen).toEqual(["snapshot:60", ...Array.from({ length: 10 }, (_, i) => `add:after${i}`)]);
+    expect(logs.records.some((r) => r.msg.startsWith("dropping"))).toBe(false);
+  });
+
+  test("a watcher resuming over more changes than the watcher bound gets them all", async () => {
+    start({ maxOutboxBytes: 512 * 1024 });
+    const epoch = registry.epoch;
+    for (let i = 0; i < 60; i++) registry.register(bulky(`r${i}`), "hook");
+    const watcher = await AgentClient.connect({ socket: socketPath, timeoutMs: 5000, maxFrameBytes: 256 * 1024 * 1024 });
+    clients.push(watcher);
+    const seen: string[] = [];
+    watcher.listen(
+      (event) => seen.push(event.event === "snapshot" ? "snapshot" : `${event.event}:${event.container.id}`),
+      () => seen.push("closed"),
+    );
+    expect(await watcher.request({ op: "watch", since: { epoch, rev: 0 } })).toMatchObject({ resumed: true });
+    for (let i = 0; i < 300 && seen.length < 60; i++) await Bun.sleep(10);
+    expect(seen).toEqual(Array.from({ length: 60 }, (_, i) => `add:r${i}`));
+  });
+
   test("a watcher that never reads is dropped at its own bound", async () => {
     start({ maxOutboxBytes: 512 * 1024 });
     const watcher = await raw();
