@@ -173,7 +173,7 @@ describe("armor-agent watch over a registry larger than the watcher bound", () =
     const socket = join(workDir(), "run", "armor.sock");
     await startAgent(socket);
     const client = await AgentClient.connect({ socket, timeoutMs: 10_000 });
-    cleanups.push(() => client.close());
+    defer(() => client.close());
     const long = (c: string) => c.repeat(4000);
     const record = (id: string) => ({
       id,
@@ -190,7 +190,7 @@ describe("armor-agent watch over a registry larger than the watcher bound", () =
     });
     for (let i = 0; i < 600; i++) await client.request({ op: "register", source: "hook", container: record(`big-${i}`) });
     const watch = Bun.spawn([AGENT, "watch", "--json", "--socket", socket], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-    cleanups.push(async () => {
+    defer(async () => {
       watch.kill();
       await watch.exited;
     });
