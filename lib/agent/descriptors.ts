@@ -1,7 +1,7 @@
 /**
  * The agent's file descriptors: the soft RLIMIT_NOFILE raised to the hard limit at
  * start, and a budget that keeps the hook socket's connections, the metrics
- * listener's and a reserve (spool and pending-log files, log writes, the runtime's
+ * listener's and a reserve (spool files, log writes, the runtime's
  * state files at reconcile, Bun's own) inside it, so no client can take a
  * descriptor the agent needs to answer a hook.
  */

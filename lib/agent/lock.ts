@@ -1,7 +1,7 @@
 /**
  * The agent's exclusivity: one agent per socket, decided by flock(2) on `agent.lock`
  * beside it (lib/layout.ts), taken before the agent reads or removes anything there
- * (spool, stale socket, pending log lines) and held for its whole life. The kernel
+ * (spool, stale socket) and held for its whole life. The kernel
  * drops the lock when the agent dies, however it dies, so a stale lock never exists.
  */
 import { closeSync, constants, fstatSync, ftruncateSync, openSync, readSync, writeSync } from "node:fs";

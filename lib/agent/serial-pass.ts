@@ -1,5 +1,5 @@
 /**
- * A pass over a directory (the spool, pending log lines) that runs at start and
+ * A pass over a directory (the spool) that runs at start and
  * then on a timer: passes never overlap, a call made while one runs waits for it,
  * and a tick skips while one runs.
  */
