@@ -107,6 +107,13 @@ export class WatchHub {
   #unconfirmed = 0;
   /** Set while admit() runs: the add it causes is sent to the gates as `gated`. */
   #admitting: Admitting | undefined;
+  /**
+   * The last snapshot sent, while the registry has not changed: every watcher that
+   * subscribes meanwhile gets this same object, which the server encodes once. Built
+   * afresh per watch, 200 watches of an 18 MiB registry took the agent to 790 MiB and
+   * a hook's register to 2 s.
+   */
+  #snapshot: { rev: number; reset: boolean; message: object } | undefined;
   #unsubscribe: (() => void) | undefined;
 
   constructor(options: { registry: Registry; log: Logger; policy: GatePolicy; now?: () => number }) {
@@ -144,8 +151,16 @@ export class WatchHub {
     if (changes) {
       for (const change of changes) peer.send(this.#wire(change, false));
     } else {
-      const { rev, containers } = registry.snapshot();
-      peer.send({ v: PROTOCOL_VERSION, event: "snapshot", epoch: registry.epoch, rev, ...(since ? { reset: true } : {}), containers });
+      const reset = since !== undefined;
+      if (this.#snapshot?.rev !== registry.rev || this.#snapshot.reset !== reset) {
+        const { rev, containers } = registry.snapshot();
+        this.#snapshot = {
+          rev,
+          reset,
+          message: { v: PROTOCOL_VERSION, event: "snapshot", epoch: registry.epoch, rev, ...(reset ? { reset: true } : {}), containers },
+        };
+      }
+      peer.send(this.#snapshot.message);
     }
     const gate = request.gate ? { ...request.gate, connectedAt: new Date(this.#now()).toISOString() } : undefined;
     this.#watchers.set(peer, { peer, gate });
@@ -291,6 +306,8 @@ export class WatchHub {
   }
 
   #changed(event: RegistryEvent): void {
+    // The registry moved on: the kept snapshot is stale (and its memory can go).
+    this.#snapshot = undefined;
     const admitting = this.#admitting;
     const gated = admitting !== undefined && admitting.rev === undefined && event.event === "add";
     if (gated) {

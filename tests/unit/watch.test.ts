@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { AgentClient } from "../../lib/client.ts";
 import { createConsumers, type ConsumerSide } from "../../lib/agent/consumers.ts";
 import { serve } from "../../lib/agent/server.ts";
-import type { GatePolicy } from "../../lib/agent/watch.ts";
+import { WatchHub, type GatePolicy } from "../../lib/agent/watch.ts";
 import { Registry } from "../../lib/registry.ts";
 import { RawClient } from "./_raw-client.ts";
 import { containerInfo, recordingLogger, rejectionOf, tempDir } from "./_fixtures.ts";
@@ -88,6 +88,22 @@ describe("watch: a snapshot, then every change, with no gap", () => {
     expect(snapshot.containers.map((c) => c.id)).toEqual(["a", "b"]);
     registry.unregister("a");
     expect((await w.take(1))[0]).toMatchObject({ v: 1, event: "remove", epoch: registry.epoch, rev: 3, source: "unregister", container: { id: "a" } });
+  });
+
+  test("watchers that subscribe at one revision share one snapshot, built once; a change makes the next one afresh", () => {
+    const hub = new WatchHub({ registry, log: recordingLogger().log, policy: "open" });
+    registry.register(containerInfo({ id: "a" }), "hook");
+    const sent: object[][] = [[], [], []];
+    const peer = (i: number) => ({ send: (message: object) => void sent[i]?.push(message), close: () => {} });
+    hub.watch(peer(0), { v: 1, id: 1, op: "watch" });
+    hub.watch(peer(1), { v: 1, id: 1, op: "watch" });
+    expect(sent[0]?.[1]).toMatchObject({ event: "snapshot", rev: 1 });
+    expect(sent[1]?.[1]).toBe(sent[0]?.[1] as object);
+    registry.register(containerInfo({ id: "b" }), "hook");
+    hub.watch(peer(2), { v: 1, id: 1, op: "watch" });
+    expect(sent[2]?.[1]).toMatchObject({ event: "snapshot", rev: 2 });
+    expect(sent[2]?.[1]).not.toBe(sent[0]?.[1] as object);
+    hub.stop();
   });
 
   test("a watcher that connects during a burst of registrations rebuilds exactly the final set, revisions without a gap", async () => {
