@@ -1,0 +1,30 @@
+/** README.md's "Map of the code" names every module under lib/, each once, and nothing that is not there. */
+import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
+
+const ROOT = join(import.meta.dir, "../..");
+
+/** The lib/ modules the map lists: `lib/DIR/ (…)` heads a group, an indented `NAME.ts  purpose` is one module. */
+function mapped(readme: string): string[] {
+  const start = readme.indexOf("## Map of the code");
+  const block = readme.slice(start, readme.indexOf("\n## ", start + 1));
+  const modules: string[] = [];
+  let group = "lib/";
+  for (const line of block.split("\n")) {
+    const head = /^(lib\/(?:[\w-]+\/)?) /.exec(line);
+    if (head) group = head[1] as string;
+    const module = /^ {2}([\w./-]+\.ts) {2,}\S/.exec(line);
+    if (module) modules.push(group + module[1]);
+  }
+  return modules;
+}
+
+describe("README's map of the code", () => {
+  test("lists every lib/ module once, with a purpose, and no module that does not exist", async () => {
+    const readme = await Bun.file(join(ROOT, "README.md")).text();
+    const tree = [...new Bun.Glob("lib/**/*.ts").scanSync({ cwd: ROOT })].sort();
+    const listed = mapped(readme);
+    expect(listed.length).toBe(new Set(listed).size);
+    expect([...listed].sort()).toEqual(tree);
+  });
+});
