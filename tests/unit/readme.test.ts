@@ -1,6 +1,7 @@
-/** README.md's "Map of the code" names every module under lib/, each once, and nothing that is not there. */
+/** What README.md says of the code, held to the code: its map names every lib/ module; its armor-hook synopsis every hook flag. */
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import { HOOK_FLAGS } from "../../lib/hook/args.ts";
 
 const ROOT = join(import.meta.dir, "../..");
 
@@ -26,5 +27,15 @@ describe("README's map of the code", () => {
     const listed = mapped(readme);
     expect(listed.length).toBe(new Set(listed).size);
     expect([...listed].sort()).toEqual(tree);
+  });
+});
+
+describe("README's armor-hook synopsis", () => {
+  test.each(Object.values(HOOK_FLAGS).map((flag) => [flag.name, "hint" in flag ? flag.hint : undefined] as const))("names %s", async (name, hint) => {
+    const readme = await Bun.file(join(ROOT, "README.md")).text();
+    const start = readme.indexOf("## armor-hook");
+    const open = readme.indexOf("```\n", start) + 4;
+    const synopsis = readme.slice(open, readme.indexOf("```\n", open));
+    expect(synopsis).toContain(hint === undefined ? name : `${name} ${hint}`);
   });
 });
