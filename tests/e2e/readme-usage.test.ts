@@ -24,7 +24,10 @@ async function flagsOf(command: string): Promise<string[]> {
   return help
     .split("\n")
     .filter((line) => !line.includes("[hook entry]"))
-    .flatMap((line) => [...(/(?:^|[\s,])(--[a-z][a-z-]*)/g.exec(line) ?? [])].slice(1, 2));
+    .flatMap((line) => {
+      const flag = /(?:^|[\s,])(--[a-z][a-z-]*)/.exec(line)?.[1];
+      return flag === undefined ? [] : [flag];
+    });
 }
 
 const HELP = (await run([AGENT, "--help"], { env: { PATH: "/usr/bin:/bin", NO_COLOR: "1" } })).stdout;
