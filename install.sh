@@ -167,7 +167,13 @@ fi
 
 HOOK_BIN=$PREFIX/armor-hook
 AGENT_BIN=$PREFIX/armor-agent
-HOOKS_FILE=$HOOKS_DIR/10-armor-hooks.json
+# One hooks.d file per stage, each naming its stage in the hook's argv: the hook knows its stage
+# before it reads stdin, so a poststop whose stdin never closes is never refused (fail-closed).
+HOOKS_FILE_CREATE=$HOOKS_DIR/10-armor-hooks-createRuntime.json
+HOOKS_FILE_POSTSTOP=$HOOKS_DIR/10-armor-hooks-poststop.json
+# What earlier versions wrote instead: removed by an install (as --uninstall would), never left
+# beside the files above, which would run the hook twice at each stage.
+RETIRED_FILES=$HOOKS_DIR/10-armor-hooks.json
 UNIT_FILE=/etc/systemd/system/armor-agent.service
 NRI_UNIT_FILE=/etc/systemd/system/armor-nri.service
 MANIFEST=$PREFIX/install-manifest
@@ -367,18 +373,14 @@ if [ "$DRY_RUN" = false ] && [ "$(id -u)" != 0 ]; then
 fi
 
 # ---- what this script writes -------------------------------------------------------------
+# hooks_json STAGE: the hooks.d file (schema 1.0.0) for one stage, the same entry as hook_entry's.
 hooks_json() {
 	cat <<JSON
 {
   "version": "1.0.0",
-  "hook": {
-    "path": "$HOOK_BIN",
-    "args": ["armor-hook", $HOOK_ARGS_JSON],
-    "env": ["$HOOK_ENV"],
-    "timeout": $HOOK_TIMEOUT_S
-  },
+  "hook": $(hook_entry "$1"),
   "when": { "always": true },
-  "stages": ["createRuntime", "poststop"]
+  "stages": ["$1"]
 }
 JSON
 }
@@ -674,8 +676,47 @@ decide() {
 	fi
 }
 
+# True when the manifest recorded a sha256 for P and the file at RESOLVED no longer has it.
+changed_since_written() {
+	recorded=$(recorded_hash "$1")
+	[ -n "$recorded" ] && [ "$recorded" != "?" ] && [ "$recorded" != "$(file_hash "$ROOT$2")" ]
+}
+
+# Takes RESOLVED off the node: moved into its staging directory, put back if the run fails.
+remove_file() {
+	open_stage "$(dirname "$1")"
+	journal "removed $1"
+	mv -f "$ROOT$1" "$(held "$1").removed" || fail "cannot remove $ROOT$1"
+}
+
+# The files earlier versions wrote that this one replaces, taken off once their replacements have
+# landed (for a moment both run: a hook twice, never none), as --uninstall takes a file off: kept,
+# with a warning, when changed since or not written by install.sh, unless --force.
+retire_old() {
+	[ "$USES_HOOKS_D" = true ] || return 0
+	for path in $RETIRED_FILES; do
+		at=$(in_root "$path") || fail "cannot resolve $path inside $ROOT"
+		exists "$ROOT$at" || continue
+		recorded=$(recorded_hash "$path")
+		if [ "$FORCE" = false ] && { [ -z "$recorded" ] || changed_since_written "$path" "$at"; }; then
+			if [ -n "$recorded" ]; then why="changed since install.sh wrote it"; else why="not written by install.sh"; fi
+			note="$ROOT$at: $why; if it names armor-hook, containers get the hook twice at each stage (--force removes it)"
+			if [ "$DRY_RUN" = true ]; then say "would keep $note"; else warn "kept $note"; fi
+			continue
+		fi
+		RETIRED_GONE="$RETIRED_GONE$path "
+		if [ "$DRY_RUN" = true ]; then
+			say "would remove $ROOT$at: replaced by one hooks.d file per stage"
+		else
+			remove_file "$at"
+			say "removed $ROOT$at: replaced by one hooks.d file per stage"
+		fi
+	done
+}
+
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/armor-install.XXXXXX")
-hooks_json >"$WORK/hooks.json"
+hooks_json createRuntime >"$WORK/hooks-createRuntime.json"
+hooks_json poststop >"$WORK/hooks-poststop.json"
 unit_text >"$WORK/unit"
 nri_unit_text >"$WORK/nri-unit"
 
@@ -714,9 +755,12 @@ $UNIT_FILE 0644 $WORK/unit systemd unit running the agent on $SOCKET, restarted 
 $NRI_UNIT_FILE 0644 $WORK/nri-unit systemd unit running armor-agent nri, containerd's NRI plugin that injects the hook (enable it once NRI is on)"
 	fi
 fi
+# poststop before createRuntime (and, at --uninstall, after it): no container is registered
+# while the entry that unregisters it is missing.
 if [ "$USES_HOOKS_D" = true ]; then
 	PLAN="$PLAN
-$HOOKS_FILE 0644 $WORK/hooks.json hooks.d entry (schema 1.0.0) that CRI-O, podman and the containerd NRI hook-injector inject at createRuntime and poststop"
+$HOOKS_FILE_POSTSTOP 0644 $WORK/hooks-poststop.json hooks.d entry (schema 1.0.0) that CRI-O, podman and the containerd NRI hook-injector inject at poststop
+$HOOKS_FILE_CREATE 0644 $WORK/hooks-createRuntime.json hooks.d entry (schema 1.0.0) that CRI-O, podman and the containerd NRI hook-injector inject at createRuntime"
 fi
 if uses containerd; then
 	PLAN="$PLAN
@@ -788,12 +832,14 @@ STEPS
 
 
 # The manifest: what this and earlier installs wrote (with each file's sha256 as written), in
-# landing order, for --uninstall. MANIFEST_FILES holds this run's lines.
+# landing order, for --uninstall. MANIFEST_FILES holds this run's lines; RETIRED_GONE the retired
+# files this run removed.
 MANIFEST_FILES=
+RETIRED_GONE=" "
 manifest_text() {
 	if [ -f "$ROOT$MANIFEST_AT" ]; then
 		sed -n 's/^file //p' "$ROOT$MANIFEST_AT" | while read -r path hash; do
-			case "$PLAN_PATHS" in *" $path "*) ;; *) say "file $path${hash:+ $hash}" ;; esac
+			case "$PLAN_PATHS$RETIRED_GONE" in *" $path "*) ;; *) say "file $path${hash:+ $hash}" ;; esac
 		done
 	fi
 	printf '%s' "$MANIFEST_FILES"
@@ -864,9 +910,7 @@ if [ "$MODE" = uninstall ]; then
 	for path in $files $MANIFEST; do
 		at=$(in_root "$path") || fail "cannot resolve $path inside $ROOT"
 		exists "$ROOT$at" || continue
-		recorded=$(recorded_hash "$path")
-		if [ "$FORCE" = false ] && [ "$path" != "$MANIFEST" ] && [ -n "$recorded" ] && [ "$recorded" != "?" ] &&
-			[ "$recorded" != "$(file_hash "$ROOT$at")" ]; then
+		if [ "$FORCE" = false ] && [ "$path" != "$MANIFEST" ] && changed_since_written "$path" "$at"; then
 			if [ "$DRY_RUN" = true ]; then say "would keep $ROOT$at: changed since install.sh wrote it (--force removes it)"; else warn "kept $ROOT$at: changed since install.sh wrote it (--force removes it)"; fi
 			continue
 		fi
@@ -874,9 +918,7 @@ if [ "$MODE" = uninstall ]; then
 			say "would remove $ROOT$at"
 			continue
 		fi
-		open_stage "$(dirname "$at")"
-		journal "removed $at"
-		mv -f "$ROOT$at" "$(held "$at").removed" || fail "cannot remove $ROOT$at"
+		remove_file "$at"
 		REMOVED="$REMOVED $at"
 	done
 	if [ "$DRY_RUN" = true ]; then
@@ -949,6 +991,7 @@ IFS=$old_ifs
 
 if [ "$DRY_RUN" = true ]; then
 	[ -z "$ROOT" ] && [ "$SYSTEMD" = yes ] && say "would run: systemctl daemon-reload; systemctl enable --now armor-agent.service"
+	retire_old
 	manifest_text >"$WORK/manifest"
 	decide "$MANIFEST" "$MANIFEST_AT" "$WORK/manifest" 0644
 	[ "$ACTION" = same ] ||
@@ -960,7 +1003,7 @@ fi
 
 R_HOOK_BIN=$(in_root "$HOOK_BIN")
 R_AGENT_BIN=$(in_root "$AGENT_BIN")
-R_HOOKS_FILE=$(in_root "$HOOKS_FILE")
+R_HOOKS_FILES=" $(in_root "$HOOKS_FILE_CREATE") $(in_root "$HOOKS_FILE_POSTSTOP") "
 R_BASE_SPEC=$(in_root "$BASE_SPEC")
 R_UNIT_FILE=$(in_root "$UNIT_FILE")
 for bin in "$R_HOOK_BIN" "$R_AGENT_BIN"; do
@@ -972,10 +1015,11 @@ done
 # Land them in plan order; the hooks.d file is checked once the binary it names is in place.
 SERVICE_ENABLED=false
 for at in $CHANGED; do
-	if [ "$at" = "$R_HOOKS_FILE" ]; then
+	case "$R_HOOKS_FILES" in *" $at "*)
 		report=$(check_hooks_files "$ROOT$R_AGENT_BIN" "$(held "$at")" 2>&1) ||
 			fail "the hooks.d entry would not load: $report"
-	fi
+		;;
+	esac
 	if [ "$at" = "$R_BASE_SPEC" ] && uses containerd; then
 		report=$(spec_tool "$ROOT$R_AGENT_BIN" check "$(held "$at")" --root "$ROOT" 2>&1) ||
 			fail "containerd's base spec would fail containers: $report"
@@ -992,6 +1036,7 @@ done
 if [ "$MANAGE_SERVICE" = true ] && [ "$SERVICE_ENABLED" = false ]; then
 	systemctl is-active --quiet armor-agent.service || systemctl start armor-agent.service || fail "systemctl start armor-agent.service"
 fi
+retire_old
 
 # Only behind --apply-containerd-config: the admin's containerd config, never in the manifest.
 if uses containerd && [ "$APPLY_CONTAINERD_CONFIG" = true ]; then
@@ -1020,7 +1065,7 @@ finish
 
 if [ "$USES_HOOKS_D" = true ]; then
 	hooks_dir=$(resolve_in_root "$HOOKS_DIR")
-	others=$(find "$ROOT$hooks_dir" -maxdepth 1 -name '*.json' -type f ! -name "$(basename "$HOOKS_FILE")" 2>/dev/null | sort)
+	others=$(find "$ROOT$hooks_dir" -maxdepth 1 -name '*.json' -type f ! -name "$(basename "$HOOKS_FILE_CREATE")" ! -name "$(basename "$HOOKS_FILE_POSTSTOP")" 2>/dev/null | sort)
 	if [ -n "$others" ]; then
 		# shellcheck disable=SC2086 # one file a line, no spaces (checked paths)
 		check_hooks_files "$ROOT$R_AGENT_BIN" $others >"$WORK/others" 2>&1 ||

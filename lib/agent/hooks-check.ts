@@ -11,6 +11,8 @@ import { readRegularText } from "../safe-read.ts";
 const MAX_HOOKS_FILE_BYTES = 1024 * 1024;
 
 const STAGES = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"];
+/** The stages armor-hook serves, one hooks.d file each (its args name the stage), or both in one. */
+const ARMOR_STAGES = ["createRuntime", "poststop"] as const;
 const REFUSE = "CRI-O and podman refuse to create any container while this file is there";
 const SKIP = "CRI-O, podman and the NRI hook-injector silently skip this hook";
 const CONDITIONS = ["always", "annotations", "commands", "hasBindMounts"] as const;
@@ -111,8 +113,13 @@ export function hooksFileProblems(doc: unknown, root: string, stat: StatPath = s
   if (hook.path.endsWith("/armor-hook")) {
     if (!strings(hook.env)) out.push("hook.env is not set: armor-hook would inherit the runtime environment (BUN_OPTIONS, BUN_BE_BUN)");
     else if (hook.env.some((e) => e.startsWith("BUN_"))) out.push("hook.env sets a BUN_ variable: the compiled hook would obey it");
-    if (strings(stages) && !(stages.includes("createRuntime") && stages.includes("poststop")))
-      out.push("stages must include createRuntime and poststop for armor-hook");
+    // The stage argument (argv[1]) is what the hook acts on, before it reads stdin.
+    const args = strings(hook.args) ? hook.args : [];
+    const named = ARMOR_STAGES.find((stage) => stage === args[1]);
+    if (strings(stages) && named !== undefined && !(stages.length === 1 && stages[0] === named))
+      out.push(`hook.args name the stage ${named}, so stages must be ["${named}"] alone: at any other stage armor-hook would act as ${named}`);
+    if (strings(stages) && named === undefined && !(stages.includes("createRuntime") && stages.includes("poststop")))
+      out.push("stages must include createRuntime and poststop for an armor-hook whose args name no stage");
   }
   return out;
 }

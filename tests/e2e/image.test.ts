@@ -92,8 +92,13 @@ describe("bun run image", () => {
     const ran = await podman("run", "--rm", ...LIMITS, "--volume", `${host}:/host`, "--entrypoint", "/opt/armor-hooks/install.sh", IMAGE, ...args);
     expect(ran.stderr).toBe("");
     expect(ran.code).toBe(0);
-    const entry = JSON.parse(readFileSync(join(host, "usr/share/containers/oci/hooks.d/10-armor-hooks.json"), "utf8")) as { hook: { path: string } };
-    expect(entry.hook.path).toBe("/usr/local/lib/armor-hooks/armor-hook");
+    for (const stage of ["createRuntime", "poststop"]) {
+      const entry = JSON.parse(readFileSync(join(host, `usr/share/containers/oci/hooks.d/10-armor-hooks-${stage}.json`), "utf8")) as {
+        hook: { args: string[]; path: string };
+      };
+      expect(entry.hook.path).toBe("/usr/local/lib/armor-hooks/armor-hook");
+      expect(entry.hook.args.slice(0, 2)).toEqual(["armor-hook", stage]);
+    }
     expect(existsSync(join(host, "usr/local/lib/armor-hooks/armor-hook"))).toBe(true);
   }, 60_000);
 });

@@ -3,13 +3,18 @@
  * idempotence, the dry run, rollback on failure, --check, and the uninstall.
  */
 import { afterEach, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { layout } from "../../lib/layout.ts";
 import { AGENT, HOOK, HOOK_ENV, ROOT, removeDir, run, tempDir, type Ran } from "./support.ts";
 
 const INSTALL = join(ROOT, "install.sh");
 const PREFIX = "/usr/local/lib/armor-hooks";
-const HOOKS_FILE = "/usr/share/containers/oci/hooks.d/10-armor-hooks.json";
+const HOOKS_DIR = "/usr/share/containers/oci/hooks.d";
+/** One hooks.d file per stage, whose args name it. */
+const HOOKS_FILES = { createRuntime: `${HOOKS_DIR}/10-armor-hooks-createRuntime.json`, poststop: `${HOOKS_DIR}/10-armor-hooks-poststop.json` };
+/** The one file for both stages that earlier versions wrote. */
+const OLD_HOOKS_FILE = `${HOOKS_DIR}/10-armor-hooks.json`;
 const UNIT_FILE = "/etc/systemd/system/armor-agent.service";
 const NRI_UNIT_FILE = "/etc/systemd/system/armor-nri.service";
 const BASE_SPEC = "/etc/armor-hooks/containerd-base-spec.json";
@@ -112,7 +117,7 @@ describe("install.sh", () => {
     expect(snapshot(root)).toEqual(before);
   });
 
-  test("installs binaries, hooks.d entry, unit and manifest with their modes and owners", async () => {
+  test("installs binaries, one hooks.d entry per stage, unit and manifest with their modes and owners", async () => {
     fakeNode();
     const ran = await install();
     expect(ran.stderr).toBe("");
@@ -127,7 +132,8 @@ describe("install.sh", () => {
         `${PREFIX}/armor-agent`,
         `${PREFIX}/INSTALL.md`,
         `${PREFIX}/install-manifest`,
-        HOOKS_FILE,
+        HOOKS_FILES.createRuntime,
+        HOOKS_FILES.poststop,
         UNIT_FILE,
         NRI_UNIT_FILE,
         BASE_SPEC,
@@ -141,12 +147,19 @@ describe("install.sh", () => {
     expect(sameBytes(join(root, PREFIX, "armor-hook"), HOOK)).toBe(true);
     expect(sameBytes(join(root, PREFIX, "armor-agent"), AGENT)).toBe(true);
 
-    expect(JSON.parse(readFileSync(join(root, HOOKS_FILE), "utf8"))).toEqual({
-      version: "1.0.0",
-      hook: { path: `${PREFIX}/armor-hook`, args: ["armor-hook", "--socket", "/run/armor/armor.sock", "--timeout-ms", "2000"], env: HOOK_ENV, timeout: 5 },
-      when: { always: true },
-      stages: ["createRuntime", "poststop"],
-    });
+    for (const [stage, file] of Object.entries(HOOKS_FILES)) {
+      expect(JSON.parse(readFileSync(join(root, file), "utf8"))).toEqual({
+        version: "1.0.0",
+        hook: {
+          path: `${PREFIX}/armor-hook`,
+          args: ["armor-hook", stage, "--socket", "/run/armor/armor.sock", "--timeout-ms", "2000"],
+          env: HOOK_ENV,
+          timeout: 5,
+        },
+        when: { always: true },
+        stages: [stage],
+      });
+    }
     const unit = readFileSync(join(root, UNIT_FILE), "utf8");
     expect(unit).toContain(`ExecStart=${PREFIX}/armor-agent serve --socket /run/armor/armor.sock --reconcile --hook-binary ${PREFIX}/armor-hook\n`);
     expect(unit).toContain("Restart=always\n");
@@ -161,12 +174,19 @@ describe("install.sh", () => {
     const manifest = readFileSync(join(root, PREFIX, "install-manifest"), "utf8")
       .trim()
       .split("\n");
-    // Landing order: binaries before the unit (and the guide it names), the unit before the hook config; each with its sha256 as written.
-    const sha256 = (path: string): string => new Bun.CryptoHasher("sha256").update(readFileSync(join(root, path))).digest("hex");
-    expect(manifest.slice(0, 7)).toEqual(
-      [`${PREFIX}/armor-hook`, `${PREFIX}/armor-agent`, `${PREFIX}/INSTALL.md`, UNIT_FILE, NRI_UNIT_FILE, HOOKS_FILE, BASE_SPEC].map(
-        (path) => `file ${path} ${sha256(path)}`,
-      ),
+    // Landing order: binaries before the unit (and the guide it names), the unit before the hook config, poststop's before
+    // createRuntime's (no container is registered while nothing would unregister it); each with its sha256 as written.
+    expect(manifest.slice(0, 8)).toEqual(
+      [
+        `${PREFIX}/armor-hook`,
+        `${PREFIX}/armor-agent`,
+        `${PREFIX}/INSTALL.md`,
+        UNIT_FILE,
+        NRI_UNIT_FILE,
+        HOOKS_FILES.poststop,
+        HOOKS_FILES.createRuntime,
+        BASE_SPEC,
+      ].map((path) => `file ${path} ${sha256(path)}`),
     );
     expect(manifest).toContain("dir /usr/share/containers/oci/hooks.d");
     expect(manifest).not.toContain("dir /usr/bin");
@@ -176,13 +196,15 @@ describe("install.sh", () => {
     fakeNode(["podman"], true);
     const ran = await install("--prefix", "/opt/armor", "--hooks-dir", "/etc/containers/oci/hooks.d", "--socket", "/run/x/agent.sock", "--timeout-ms", "7000");
     expect(ran.code).toBe(0);
-    const entry = JSON.parse(readFileSync(join(root, "etc/containers/oci/hooks.d/10-armor-hooks.json"), "utf8"));
-    expect(entry.hook).toEqual({
-      path: "/opt/armor/armor-hook",
-      args: ["armor-hook", "--socket", "/run/x/agent.sock", "--timeout-ms", "7000"],
-      env: HOOK_ENV,
-      timeout: 10,
-    });
+    for (const stage of ["createRuntime", "poststop"]) {
+      const entry = JSON.parse(readFileSync(join(root, `etc/containers/oci/hooks.d/10-armor-hooks-${stage}.json`), "utf8"));
+      expect(entry.hook).toEqual({
+        path: "/opt/armor/armor-hook",
+        args: ["armor-hook", stage, "--socket", "/run/x/agent.sock", "--timeout-ms", "7000"],
+        env: HOOK_ENV,
+        timeout: 10,
+      });
+    }
     expect(readFileSync(join(root, UNIT_FILE), "utf8")).toContain(
       "ExecStart=/opt/armor/armor-agent serve --socket /run/x/agent.sock --reconcile --hook-binary /opt/armor/armor-hook\n",
     );
@@ -195,7 +217,7 @@ describe("install.sh", () => {
     const again = await install();
     expect(again.code).toBe(0);
     expect(again.stdout).not.toContain("wrote ");
-    expect(again.stdout.match(/^unchanged /gm)).toHaveLength(7);
+    expect(again.stdout.match(/^unchanged /gm)).toHaveLength(8);
     // Same inodes: not even rewritten with the same bytes.
     expect(snapshot(root)).toEqual(first);
   });
@@ -219,7 +241,15 @@ describe("install.sh", () => {
     const before = snapshot(root);
     const ran = await install("--dry-run");
     expect(ran.code).toBe(0);
-    for (const path of [`${PREFIX}/armor-hook`, `${PREFIX}/armor-agent`, UNIT_FILE, NRI_UNIT_FILE, HOOKS_FILE, BASE_SPEC, `${PREFIX}/install-manifest`]) {
+    for (const path of [
+      `${PREFIX}/armor-hook`,
+      `${PREFIX}/armor-agent`,
+      UNIT_FILE,
+      NRI_UNIT_FILE,
+      ...Object.values(HOOKS_FILES),
+      BASE_SPEC,
+      `${PREFIX}/install-manifest`,
+    ]) {
       expect(ran.stdout).toMatch(new RegExp(`^would write ${root}${path} \\((0755|0644) root:root\\): \\S`, "m"));
     }
     expect(ran.stdout).toContain('"version": "1.0.0"');
@@ -230,7 +260,7 @@ describe("install.sh", () => {
     const installed = snapshot(root);
     const again = await install("--dry-run");
     expect(again.stdout).not.toContain("would write /");
-    expect(again.stdout.match(/^unchanged /gm)).toHaveLength(7);
+    expect(again.stdout.match(/^unchanged /gm)).toHaveLength(8);
     expect(snapshot(root)).toEqual(installed);
   });
 
@@ -246,15 +276,16 @@ describe("install.sh", () => {
 
     const dry = await install("--uninstall", "--dry-run");
     expect(dry.code).toBe(0);
-    expect(dry.stdout).toContain(`would remove ${root}${HOOKS_FILE}`);
+    for (const file of Object.values(HOOKS_FILES)) expect(dry.stdout).toContain(`would remove ${root}${file}`);
     expect(dry.stdout).toContain(`would remove ${root}${PREFIX}/armor-hook`);
     expect(snapshot(root)).toEqual(installed);
 
     const ran = await install("--uninstall");
     expect(ran.code).toBe(0);
     expect(ran.stdout).toContain("armor-hooks uninstalled");
-    // Config before binaries.
-    expect(ran.stdout.indexOf(HOOKS_FILE)).toBeLessThan(ran.stdout.indexOf(`${PREFIX}/armor-hook`));
+    // Config before binaries, createRuntime's before poststop's.
+    expect(ran.stdout.indexOf(HOOKS_FILES.createRuntime)).toBeLessThan(ran.stdout.indexOf(HOOKS_FILES.poststop));
+    expect(ran.stdout.indexOf(HOOKS_FILES.poststop)).toBeLessThan(ran.stdout.indexOf(`${PREFIX}/armor-hook`));
     expect(snapshot(root)).toEqual(before);
 
     const twice = await install("--uninstall");
@@ -312,11 +343,11 @@ describe("install.sh", () => {
     }
   });
 
-  test("for containerd it writes the hooks.d entry and prints both the NRI and base_runtime_spec steps", async () => {
+  test("for containerd it writes the hooks.d entries and prints both the NRI and base_runtime_spec steps", async () => {
     fakeNode(["containerd"], false);
     const ran = await install();
     expect(ran.code).toBe(0);
-    expect(snapshot(root)[HOOKS_FILE]).toStartWith("file 644 0:0");
+    for (const file of Object.values(HOOKS_FILES)) expect(snapshot(root)[file]).toStartWith("file 644 0:0");
     expect(ran.stdout).toContain('[plugins."io.containerd.nri.v1.nri"]');
     expect(ran.stdout).toContain("containerd 1.7 or newer");
     expect(ran.stdout).toContain("base_runtime_spec");
@@ -333,6 +364,120 @@ describe("install.sh", () => {
     const ran = await install();
     expect(ran.code).toBe(0);
     expect(ran.stderr).toContain('05-broken.json: version is "9", not "1.0.0": CRI-O and podman refuse to create any container');
+  });
+});
+
+/** The sha256 of a file under the root, as the manifest records it. */
+const sha256 = (path: string): string => new Bun.CryptoHasher("sha256").update(readFileSync(join(root, path))).digest("hex");
+
+/**
+ * Turns the install under the root into what earlier versions of install.sh left: one hooks.d
+ * file for both stages whose args name no stage, listed in the manifest in place of the two.
+ */
+function asSingleFileInstall(): void {
+  const { hook } = JSON.parse(readFileSync(join(root, HOOKS_FILES.createRuntime), "utf8"));
+  const old = {
+    version: "1.0.0",
+    hook: { ...hook, args: hook.args.filter((arg: string) => arg !== "createRuntime") },
+    when: { always: true },
+    stages: ["createRuntime", "poststop"],
+  };
+  writeFileSync(join(root, OLD_HOOKS_FILE), `${JSON.stringify(old, null, 2)}\n`, { mode: 0o644 });
+  const manifest = join(root, PREFIX, "install-manifest");
+  const lines = readFileSync(manifest, "utf8").split("\n");
+  writeFileSync(
+    manifest,
+    lines
+      .filter((line) => !line.startsWith(`file ${HOOKS_FILES.createRuntime} `))
+      .map((line) => (line.startsWith(`file ${HOOKS_FILES.poststop} `) ? `file ${OLD_HOOKS_FILE} ${sha256(OLD_HOOKS_FILE)}` : line))
+      .join("\n"),
+  );
+  for (const file of Object.values(HOOKS_FILES)) rmSync(join(root, file));
+}
+
+describe("install.sh after an install of one hooks.d file for both stages", () => {
+  test("replaces it with one file per stage, as a fresh install writes them", async () => {
+    fakeNode();
+    expect((await install()).code).toBe(0);
+    const fresh = contents(root);
+    asSingleFileInstall();
+    const ran = await install();
+    expect(ran.stderr).toBe("");
+    expect(ran.code).toBe(0);
+    expect(ran.stdout).toContain(`removed ${root}${OLD_HOOKS_FILE}: replaced by one hooks.d file per stage`);
+    expect(existsSync(join(root, OLD_HOOKS_FILE))).toBe(false);
+    expect(readFileSync(join(root, PREFIX, "install-manifest"), "utf8")).not.toContain(OLD_HOOKS_FILE);
+    expect(contents(root)).toEqual(fresh);
+  });
+
+  test("--uninstall removes it with the rest", async () => {
+    fakeNode();
+    const before = snapshot(root);
+    expect((await install()).code).toBe(0);
+    asSingleFileInstall();
+    const ran = await install("--uninstall");
+    expect(ran.code).toBe(0);
+    expect(ran.stdout).toContain(`removed ${root}${OLD_HOOKS_FILE}`);
+    expect(snapshot(root)).toEqual(before);
+  });
+
+  test("an edited one is kept with a warning, unless --force", async () => {
+    fakeNode(["podman"], false);
+    expect((await install()).code).toBe(0);
+    asSingleFileInstall();
+    const edited = readFileSync(join(root, OLD_HOOKS_FILE), "utf8").replace('"timeout": 5', '"timeout": 9');
+    writeFileSync(join(root, OLD_HOOKS_FILE), edited);
+    const kept = await install();
+    expect(kept.code).toBe(0);
+    expect(kept.stderr).toContain(
+      `install.sh: warning: kept ${root}${OLD_HOOKS_FILE}: changed since install.sh wrote it; if it names armor-hook, containers get the hook twice at each stage (--force removes it)`,
+    );
+    expect(readFileSync(join(root, OLD_HOOKS_FILE), "utf8")).toBe(edited);
+    expect(readFileSync(join(root, PREFIX, "install-manifest"), "utf8")).toContain(`file ${OLD_HOOKS_FILE} `);
+    const forced = await install("--force");
+    expect(forced.code).toBe(0);
+    expect(existsSync(join(root, OLD_HOOKS_FILE))).toBe(false);
+  });
+});
+
+describe("the hooks.d entries install.sh writes, run by the compiled hook", () => {
+  /** Runs the installed entry for `stage` as a runtime would, its stdin held open; killed at the entry's timeout, as a runtime kills it. */
+  async function runEntryStdinOpen(stage: string): Promise<{ code: number | null; killed: boolean; stderr: string }> {
+    const { hook } = JSON.parse(readFileSync(join(root, HOOKS_FILES[stage as keyof typeof HOOKS_FILES]), "utf8"));
+    const env = Object.fromEntries((hook.env as string[]).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
+    const proc = Bun.spawn([join(root, hook.path), ...hook.args.slice(1)], {
+      argv0: hook.args[0],
+      env,
+      cwd: "/",
+      stdin: "pipe",
+      stdout: "ignore",
+      stderr: "pipe",
+    });
+    let killed = false;
+    const timer = setTimeout(() => {
+      killed = true;
+      proc.kill("SIGKILL");
+    }, hook.timeout * 1000);
+    const code = await proc.exited;
+    clearTimeout(timer);
+    const stderr = await new Response(proc.stderr).text();
+    proc.stdin.end();
+    return { code, killed, stderr };
+  }
+
+  test("under --fail-policy closed, a poststop whose stdin never closes exits 0 within the entry's timeout; a createRuntime is refused", async () => {
+    fakeNode(["podman"], false);
+    const socket = join(work, "run/armor.sock");
+    // The agent has run on this node (its spool is there) and is down now: fail-closed applies.
+    mkdirSync(layout(socket).spool, { recursive: true });
+    expect((await install("--socket", socket, "--timeout-ms", "500", "--fail-policy", "closed")).code).toBe(0);
+
+    const poststop = await runEntryStdinOpen("poststop");
+    expect(poststop).toMatchObject({ code: 0, killed: false });
+    expect(poststop.stderr).toContain("the container has stopped; nothing to refuse (fail-closed)");
+    const create = await runEntryStdinOpen("createRuntime");
+    expect(create).toMatchObject({ code: 7, killed: false });
+    expect(create.stderr).toContain("E_HOOK_TIMEOUT");
   });
 });
 
@@ -381,7 +526,7 @@ describe("install.sh hardening", () => {
       expect(snapshot(outside)).toEqual(before);
       expect(sameBytes(join(root, outside, "usr/local/lib/armor-hooks/armor-hook"), HOOK)).toBe(true);
       expect(
-        JSON.parse(readFileSync(join(root, outside.split("/").pop() as string, "share/containers/oci/hooks.d/10-armor-hooks.json"), "utf8")).hook.path,
+        JSON.parse(readFileSync(join(root, outside.split("/").pop() as string, "share/containers/oci/hooks.d/10-armor-hooks-poststop.json"), "utf8")).hook.path,
       ).toBe(`${PREFIX}/armor-hook`);
       expect((await install("--check")).stdout).toEndWith(": ok\n");
       expect((await install("--uninstall")).code).toBe(0);
@@ -432,23 +577,23 @@ describe("install.sh hardening", () => {
   test("a file the admin changed is kept with a warning, unless --force", async () => {
     fakeNode();
     expect((await install()).code).toBe(0);
-    const hooksFile = join(root, HOOKS_FILE);
+    const hooksFile = join(root, HOOKS_FILES.createRuntime);
     const edited = readFileSync(hooksFile, "utf8").replace('"timeout": 5', '"timeout": 9');
     writeFileSync(hooksFile, edited);
 
     const again = await install("--timeout-ms", "3000");
     expect(again.code).toBe(0);
-    expect(again.stderr).toContain(`install.sh: warning: kept ${root}${HOOKS_FILE}: changed since install.sh wrote it (--force replaces it)`);
+    expect(again.stderr).toContain(`install.sh: warning: kept ${root}${HOOKS_FILES.createRuntime}: changed since install.sh wrote it (--force replaces it)`);
     expect(readFileSync(hooksFile, "utf8")).toBe(edited);
     expect(readFileSync(join(root, UNIT_FILE), "utf8")).toContain("--socket /run/armor/armor.sock");
 
     const kept = await install("--uninstall");
     expect(kept.code).toBe(0);
-    expect(kept.stderr).toContain(`kept ${root}${HOOKS_FILE}: changed since install.sh wrote it (--force removes it)`);
+    expect(kept.stderr).toContain(`kept ${root}${HOOKS_FILES.createRuntime}: changed since install.sh wrote it (--force removes it)`);
     expect(readFileSync(hooksFile, "utf8")).toBe(edited);
     expect(existsSync(join(root, PREFIX, "armor-hook"))).toBe(false);
 
-    expect((await install()).stderr).toContain(`kept ${root}${HOOKS_FILE}: not written by install.sh (--force replaces it)`);
+    expect((await install()).stderr).toContain(`kept ${root}${HOOKS_FILES.createRuntime}: not written by install.sh (--force replaces it)`);
     const forced = await install("--force");
     expect(forced.code).toBe(0);
     expect(JSON.parse(readFileSync(hooksFile, "utf8")).hook.timeout).toBe(5);
@@ -466,12 +611,12 @@ describe("install.sh --check", () => {
     stages: ["createRuntime", "poststop"],
   });
 
-  test("accepts the entry install.sh writes", async () => {
+  test("accepts the entries install.sh writes", async () => {
     fakeNode(["podman"], false);
     expect((await install()).code).toBe(0);
     const ran = await install("--check");
     expect(ran.code).toBe(0);
-    expect(ran.stdout.trim()).toBe(`${root}${HOOKS_FILE}: ok`);
+    expect(ran.stdout).toBe(`${root}${HOOKS_FILES.createRuntime}: ok\n${root}${HOOKS_FILES.poststop}: ok\n`);
   });
 
   test.each<[string, (doc: Record<string, any>) => unknown, string]>([
@@ -487,6 +632,16 @@ describe("install.sh --check", () => {
     ["no env for armor-hook", (doc) => ({ ...doc, hook: { path: doc.hook.path } }), "hook.env is not set"],
     ["BUN_OPTIONS in env", (doc) => ({ ...doc, hook: { ...doc.hook, env: ["BUN_OPTIONS=--inspect"] } }), "sets a BUN_ variable"],
     ["a bad regular expression", (doc) => ({ ...doc, when: { commands: ["("] } }), "when.commands is not a list of regular expressions"],
+    [
+      "args naming poststop in an entry for createRuntime too",
+      (doc) => ({ ...doc, hook: { ...doc.hook, args: ["armor-hook", "poststop"] } }),
+      'hook.args name the stage poststop, so stages must be ["poststop"] alone: at any other stage armor-hook would act as poststop',
+    ],
+    [
+      "args naming no stage in an entry for one stage",
+      (doc) => ({ ...doc, stages: ["createRuntime"] }),
+      "stages must include createRuntime and poststop for an armor-hook whose args name no stage",
+    ],
   ])("catches %s", async (_, breakIt, message) => {
     const file = join(work, "entry.json");
     writeFileSync(file, JSON.stringify(breakIt(good(HOOK))));
@@ -554,15 +709,9 @@ describe("install.sh and containerd's base spec", () => {
     expect(existsSync(join(root, BASE_SPEC))).toBe(false);
     const spec = JSON.parse(readFileSync(join(root, "etc/other/spec.json"), "utf8"));
     expect(spec.hooks.createRuntime).toEqual([entry("createRuntime", ["--fail-policy", "closed"])]);
-    expect(JSON.parse(readFileSync(join(root, HOOKS_FILE), "utf8")).hook.args).toEqual([
-      "armor-hook",
-      "--socket",
-      "/run/armor/armor.sock",
-      "--timeout-ms",
-      "2000",
-      "--fail-policy",
-      "closed",
-    ]);
+    for (const [stage, file] of Object.entries(HOOKS_FILES)) {
+      expect(JSON.parse(readFileSync(join(root, file), "utf8")).hook).toEqual(entry(stage, ["--fail-policy", "closed"]));
+    }
     expect((await install("--fail-policy", "shut")).stderr).toContain('--fail-policy must be open or closed, got "shut"');
   });
 

@@ -1,7 +1,8 @@
 /**
  * A real reader of what install.sh writes: podman (containers/common pkg/hooks, as
- * in CRI-O) loads the hooks.d entry and runs the installed hook, which registers
- * a busybox container with a running agent; broken entries are caught by
+ * in CRI-O) loads the hooks.d entries, one per stage, and runs the installed hook,
+ * which registers a busybox container with a running agent at createRuntime and
+ * unregisters it at poststop; broken entries are caught by
  * `install.sh --check` before podman refuses or silently skips them.
  */
 import { afterEach, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
@@ -11,6 +12,9 @@ import { AgentProcess, ROOT, makeRootfs, removeDir, run, tempDir, waitFor, type 
 
 setDefaultTimeout(90_000);
 const INSTALL = join(ROOT, "install.sh");
+const STAGES = ["createRuntime", "poststop"];
+/** The hooks.d file install.sh writes for `stage`. */
+const entryFile = (hooksDir: string, stage: string): string => join(hooksDir, `10-armor-hooks-${stage}.json`);
 
 let dir: string;
 let agent: AgentProcess | undefined;
@@ -49,9 +53,14 @@ async function installHere(): Promise<{ hooksDir: string; socket: string }> {
   return { hooksDir, socket };
 }
 
-describe("podman with the hooks.d entry install.sh wrote", () => {
+describe("podman with the hooks.d entries install.sh wrote", () => {
   test("the installed hook registers the container at createRuntime and unregisters it at poststop", async () => {
     const { hooksDir, socket } = await installHere();
+    // Each entry names its stage in the hook's args: the hook knows it before reading stdin.
+    for (const stage of STAGES) {
+      const entry = JSON.parse(readFileSync(entryFile(hooksDir, stage), "utf8"));
+      expect([entry.hook.args.slice(0, 2), entry.stages]).toEqual([["armor-hook", stage], [stage]]);
+    }
     agent = await AgentProcess.start(socket);
     const name = `armor-podman-${process.pid}`;
     const running = runContainer(hooksDir, name, "echo started; sleep 3");
@@ -72,13 +81,13 @@ describe("podman with the hooks.d entry install.sh wrote", () => {
 
   test("a bad version stops podman from creating any container; install.sh --check names it first", async () => {
     const { hooksDir } = await installHere();
-    const entry = JSON.parse(readFileSync(join(hooksDir, "10-armor-hooks.json"), "utf8"));
+    const entry = JSON.parse(readFileSync(entryFile(hooksDir, "createRuntime"), "utf8"));
     writeFileSync(join(hooksDir, "20-bad-version.json"), JSON.stringify({ ...entry, version: "1.1.0" }));
 
     const check = await run(["sh", INSTALL, "--check", "--hooks-dir", hooksDir, "--prefix", join(dir, "lib")]);
     expect(check.code).toBe(1);
     expect(check.stdout).toContain(`${hooksDir}/20-bad-version.json: version is "1.1.0", not "1.0.0"`);
-    expect(check.stdout).toContain(`${hooksDir}/10-armor-hooks.json: ok`);
+    for (const stage of STAGES) expect(check.stdout).toContain(`${entryFile(hooksDir, stage)}: ok`);
 
     const ran = await runContainer(hooksDir, `armor-bad-${process.pid}`, "true");
     expect(ran.code).not.toBe(0);
@@ -88,10 +97,12 @@ describe("podman with the hooks.d entry install.sh wrote", () => {
   test("a missing binary makes podman skip the hook silently; install.sh --check names it", async () => {
     const { hooksDir, socket } = await installHere();
     agent = await AgentProcess.start(socket);
-    const entry = JSON.parse(readFileSync(join(hooksDir, "10-armor-hooks.json"), "utf8"));
     const skipped = join(dir, "skipped.d");
     mkdirSync(skipped);
-    writeFileSync(join(skipped, "10-armor-hooks.json"), JSON.stringify({ ...entry, hook: { ...entry.hook, path: join(dir, "lib/gone") } }));
+    for (const stage of STAGES) {
+      const entry = JSON.parse(readFileSync(entryFile(hooksDir, stage), "utf8"));
+      writeFileSync(entryFile(skipped, stage), JSON.stringify({ ...entry, hook: { ...entry.hook, path: join(dir, "lib/gone") } }));
+    }
 
     const check = await run(["sh", INSTALL, "--check", "--hooks-dir", skipped, "--prefix", join(dir, "lib")]);
     expect(check.code).toBe(1);
