@@ -7,8 +7,9 @@
  * container that reused the id. A temp file a killed hook left between its write
  * and its rename is replayed too, in its place, when it holds the whole event.
  */
-import { existsSync, readdirSync, readlinkSync, unlinkSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync, unlinkSync } from "node:fs";
 import { errnoOf } from "../errors.ts";
+import { liveStartTime } from "../proc/start-time.ts";
 import type { Logger } from "../log.ts";
 import type { Registry } from "../registry.ts";
 import { MAX_SPOOL_ENTRY_BYTES, parseSpoolFileName, SPOOL_TMP_PREFIX, spoolRecordSchema, type SpoolRecord } from "../spool-format.ts";
@@ -32,8 +33,11 @@ export interface SpoolHost {
   remove: (path: string) => void;
   /** Age of a file in ms, or undefined when it is gone. */
   ageMs: (path: string) => number | undefined;
-  /** The pid and mnt namespace inodes of a live process; undefined when it is gone or not visible here. */
-  processNamespaces: (pid: number) => { pid: number; mnt: number } | undefined;
+  /**
+   * The pid and mnt namespace inodes of a live process, and when it started (ms since the
+   * epoch, to /proc's 10 ms) where that can be read; undefined when it is gone or not visible here.
+   */
+  processNamespaces: (pid: number) => { pid: number; mnt: number; startedAtMs?: number } | undefined;
   /** Whether a process `pid` exists (false, too, when it is not visible here). */
   processExists: (pid: number) => boolean;
 }
@@ -214,7 +218,8 @@ export class Spool {
   #apply(record: SpoolRecord): { result: "registered" | "removed" | "skipped"; reason?: string } {
     if (record.op === "register") {
       const { container } = record;
-      if (!this.#alive(container.pid, container.namespaces)) return { result: "skipped", reason: `process ${container.pid} is gone or is another process now` };
+      if (!this.#alive(container.pid, container.namespaces, record.at / 1000))
+        return { result: "skipped", reason: `process ${container.pid} is gone or is another process now` };
       const { outcome, reason } = this.#registry.register(container, "hook");
       if (outcome === "full") return { result: "skipped", reason: reason ?? "the registry is full" };
       return { result: "registered" };
@@ -228,9 +233,17 @@ export class Spool {
     return { result: "removed" };
   }
 
-  #alive(pid: number, namespaces: { pid?: number | undefined; mnt?: number | undefined }): boolean {
+  /**
+   * Whether `pid` is still the process a record describes: the same pid namespace, and the
+   * same mount namespace — or, for a spooled add written at `atMs`, a start before the hook
+   * ran. A container may `unshare -m` before the replay (its mount namespace changes, it is
+   * the same process); a reused pid started after the original died, so after its hook ran.
+   */
+  #alive(pid: number, namespaces: { pid?: number | undefined; mnt?: number | undefined }, atMs?: number): boolean {
     const live = this.#host.processNamespaces(pid);
-    return live !== undefined && live.pid === namespaces.pid && live.mnt === namespaces.mnt;
+    if (live === undefined || live.pid !== namespaces.pid) return false;
+    if (live.mnt === namespaces.mnt) return true;
+    return atMs !== undefined && live.startedAtMs !== undefined && live.startedAtMs <= atMs + START_TIME_SLACK_MS;
   }
 
   #discard(path: string, warning?: string): void {
@@ -240,6 +253,24 @@ export class Spool {
     } catch (err) {
       if (errnoOf(err) !== "ENOENT") this.#log("warn", "cannot remove a spooled event", { file: path, error: errnoOf(err) ?? String(err) });
     }
+  }
+}
+
+/** /proc's start times and uptime count in 10 ms ticks: two of them apart at most. */
+const START_TIME_SLACK_MS = 20;
+
+/** USER_HZ: /proc/<pid>/stat's start time counts these per second on every Linux architecture we build for. */
+const TICKS_PER_SECOND = 100;
+
+/** When a live process started, in ms since the epoch, from its start ticks and /proc/uptime; undefined when unreadable. */
+function processStartedAtMs(pid: number): number | undefined {
+  try {
+    const ticks = liveStartTime(readFileSync(`/proc/${pid}/stat`, "latin1"));
+    const uptime = Number(readFileSync("/proc/uptime", "latin1").split(" ")[0]);
+    if (ticks === undefined || !Number.isFinite(uptime)) return undefined;
+    return Date.now() - uptime * 1000 + (ticks * 1000) / TICKS_PER_SECOND;
+  } catch {
+    return undefined;
   }
 }
 
@@ -267,7 +298,9 @@ export const realHost: SpoolHost = {
     try {
       const pidns = inodeOf(readlinkSync(`/proc/${pid}/ns/pid`));
       const mntns = inodeOf(readlinkSync(`/proc/${pid}/ns/mnt`));
-      return pidns === undefined || mntns === undefined ? undefined : { pid: pidns, mnt: mntns };
+      if (pidns === undefined || mntns === undefined) return undefined;
+      const startedAtMs = processStartedAtMs(pid);
+      return startedAtMs === undefined ? { pid: pidns, mnt: mntns } : { pid: pidns, mnt: mntns, startedAtMs };
     } catch {
       return undefined;
     }

@@ -113,7 +113,11 @@ describe("writeSpool() (hook side)", () => {
 });
 
 /** A host whose live processes are a table: pid → (pidns, mntns), plus running hooks' pids. */
-function fakeHost(live: Map<number, { pid: number; mnt: number }>, ages: Map<string, number> = new Map(), hooks: Set<number> = new Set()): SpoolHost {
+function fakeHost(
+  live: Map<number, { pid: number; mnt: number; startedAtMs?: number }>,
+  ages: Map<string, number> = new Map(),
+  hooks: Set<number> = new Set(),
+): SpoolHost {
   return {
     readDir: (path) => readdirSync(path),
     readText: async (path) => readFileSync(path, "utf8"),
@@ -182,6 +186,37 @@ describe("Spool (agent side)", () => {
     const spool = new Spool({ dir, registry, log: recordingLogger().log, host: fakeHost(new Map([[4242, { pid: 1, mnt: 2 }]])) });
     await spool.replay();
     expect(registry.size).toBe(0);
+  });
+
+  test("registers a container that changed its mount namespace (unshare -m) after its hook: it started before the hook ran", async () => {
+    const at = Date.parse("2026-01-01T00:00:00.000Z");
+    await spoolAll(add(at * 1000));
+    const registry = new Registry();
+    const host = fakeHost(new Map([[4242, { pid: NS.pid, mnt: 4026539999, startedAtMs: at - 50 }]]));
+    expect(await new Spool({ dir, registry, log: recordingLogger().log, host }).replay()).toEqual({ registered: 1, removed: 0, skipped: 0, bad: 0 });
+    expect(registry.get("c1")?.source).toBe("hook");
+  });
+
+  test("does not register a reused pid in the same pid namespace: it started after the hook ran", async () => {
+    const at = Date.parse("2026-01-01T00:00:00.000Z");
+    await spoolAll(add(at * 1000));
+    const registry = new Registry();
+    for (const live of [
+      { pid: NS.pid, mnt: 4026539999, startedAtMs: at + 500 },
+      { pid: NS.pid, mnt: 4026539999 },
+    ]) {
+      const host = fakeHost(new Map([[4242, live]]));
+      expect((await new Spool({ dir, registry, log: recordingLogger().log, host }).replay()).registered).toBe(0);
+      expect(registry.size).toBe(0);
+      await spoolAll(add(at * 1000));
+    }
+  });
+
+  test("the real host tells when a live process started, to /proc's ticks", () => {
+    const live = realHost.processNamespaces(process.pid);
+    const started = performance.timeOrigin;
+    expect(live?.startedAtMs).toBeDefined();
+    expect(Math.abs((live?.startedAtMs ?? 0) - started)).toBeLessThan(5_000);
   });
 
   test("keeps add/remove order: add then remove of one container leaves nothing", async () => {
