@@ -8,8 +8,11 @@
  * young: a scraper or the kubelet's probe sends its request at once, a flood never does,
  * so a flood that opens connections faster than any grace period still lets every probe
  * in (with a grace, 16 connections every 250 ms turned every probe away: the kubelet then
- * restarts the agent). With every slot answering a request, the newcomer is answered 503
- * and closed. Bun.serve has no connection cap: 20,000 idle connections took every
+ * restarts the agent). The way is made `TRIM_AFTER_MS` later, not in the accept: Bun
+ * accepts a whole backlog before it reads any of it, so a probe accepted amid a flood's
+ * burst was cut before its request (already sent) was read; until then up to
+ * `ADMIT_FACTOR` × the cap are held. With every slot answering a request, the newcomer
+ * is answered 503 and closed. Bun.serve has no connection cap: 20,000 idle connections took every
  * descriptor of the agent.
  */
 import type { Socket, TCPSocketListener } from "bun";
@@ -31,6 +34,11 @@ export interface HttpLimits {
 }
 
 export const DEFAULT_HTTP_LIMITS: HttpLimits = { maxConnections: 16, deadlineMs: 5_000, maxRequestBytes: 8 * 1024 };
+
+/** Connections held at most, for a moment, per slot of `maxConnections` (what the descriptor budget counts). */
+export const ADMIT_FACTOR = 4;
+/** How long a newcomer past the cap waits for the oldest connection without a request to make way. */
+const TRIM_AFTER_MS = 10;
 
 /** A running metrics listener. */
 export interface HttpServer {
@@ -109,6 +117,19 @@ export function startHttp(addr: string, deps: HttpDeps, limits: Partial<HttpLimi
   let open = 0;
   /** Admitted connections still without a whole request, oldest first. */
   const waiting = new Set<Socket<Exchange>>();
+  /** Newcomers admitted past the cap, each owed one oldest connection without a request. */
+  let owed = 0;
+  let trimTimer: ReturnType<typeof setTimeout> | undefined;
+  const trim = (): void => {
+    trimTimer = undefined;
+    for (; owed > 0; owed -= 1) {
+      const oldest = waiting.values().next();
+      if (oldest.done) break;
+      release(oldest.value);
+      oldest.value.terminate();
+    }
+    owed = 0;
+  };
 
   const release = (socket: Socket<Exchange>): void => {
     const exchange = socket.data;
@@ -144,14 +165,18 @@ export function startHttp(addr: string, deps: HttpDeps, limits: Partial<HttpLimi
         open(socket) {
           socket.data = { request: "", pending: null, timer: undefined, counted: false };
           const oldest = waiting.values().next();
-          if (open >= bounds.maxConnections && !oldest.done) {
+          if (open >= bounds.maxConnections * ADMIT_FACTOR && !oldest.done) {
             release(oldest.value);
             oldest.value.terminate();
           }
-          if (open >= bounds.maxConnections) {
+          if (open >= bounds.maxConnections && (oldest.done || open >= bounds.maxConnections * ADMIT_FACTOR)) {
             // Over the cap: one short answer and the descriptor is free again at once.
             socket.end(encodeAnswer({ status: 503, type: TEXT, body: "busy\n" }));
             return;
+          }
+          if (open >= bounds.maxConnections) {
+            owed += 1;
+            trimTimer ??= setTimeout(trim, TRIM_AFTER_MS);
           }
           open += 1;
           socket.data.counted = true;
@@ -185,6 +210,9 @@ export function startHttp(addr: string, deps: HttpDeps, limits: Partial<HttpLimi
   }
   return {
     port: listener.port,
-    stop: () => listener.stop(true),
+    stop: () => {
+      clearTimeout(trimTimer);
+      listener.stop(true);
+    },
   };
 }

@@ -14,7 +14,7 @@ import { appendLogLine } from "../rotating-log.ts";
 import { hookRecordHandler } from "./hook-records.ts";
 import { DEFAULT_SETTLE_MS, scheduleSettlePass } from "./settle.ts";
 import { connectionBudget, DESCRIPTOR_RESERVE, raiseFileLimit } from "./descriptors.ts";
-import { DEFAULT_HTTP_LIMITS, startHttp } from "./http.ts";
+import { ADMIT_FACTOR, DEFAULT_HTTP_LIMITS, startHttp } from "./http.ts";
 import { Metrics } from "./metrics.ts";
 import { sampleProcess } from "./process-metrics.ts";
 import { createConsumers, readProcStat } from "./consumers.ts";
@@ -82,7 +82,7 @@ async function startLocked(options: ServeOptions, lock: AgentLock): Promise<Runn
   const caps = connectionBudget(files.soft, {
     socket: options.limits?.maxConnections ?? DEFAULT_LIMITS.maxConnections,
     hooks: options.limits?.hookConnections ?? DEFAULT_LIMITS.hookConnections,
-    http: options.metrics ? DEFAULT_HTTP_LIMITS.maxConnections : 0,
+    http: options.metrics ? DEFAULT_HTTP_LIMITS.maxConnections * ADMIT_FACTOR : 0,
   });
   if (caps.reduced) {
     log(
@@ -181,7 +181,7 @@ async function startLocked(options: ServeOptions, lock: AgentLock): Promise<Runn
             return agent + consumers.renderMetrics();
           },
         },
-        { maxConnections: caps.http },
+        { maxConnections: Math.max(1, Math.floor(caps.http / ADMIT_FACTOR)) },
       )
     : undefined;
   if (options.metrics) log("info", "metrics endpoint up", { address: options.metrics });
