@@ -2,12 +2,12 @@
  * The agent's consumer side as one component: the watch hub (watchers and gates),
  * lookups by host pid, and the stale-record sweeper, over one registry.
  */
-import { readFileSync, readlinkSync } from "node:fs";
+import { readlinkSync } from "node:fs";
 import type { Logger } from "../log.ts";
 import type { ReadLink } from "../proc/namespaces.ts";
 import type { Registry } from "../registry.ts";
 import type { Consumers } from "./dispatch.ts";
-import { DEFAULT_SWEEP_INTERVAL_MS, Sweeper, type ReadStat } from "./sweep.ts";
+import { DEFAULT_SWEEP_INTERVAL_MS, readProcStat, Sweeper, type ReadStat } from "./sweep.ts";
 import { WatchHub, type GatePolicy } from "./watch.ts";
 
 /** Options of the consumer side. */
@@ -76,4 +76,3 @@ export function defaultConsumers(registry: Registry, log: Logger): ConsumerSide 
 }
 
 /** The host's /proc/<pid>/stat. */
-export const readProcStat: ReadStat = (pid) => readFileSync(`/proc/${pid}/stat`, "latin1");

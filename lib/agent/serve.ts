@@ -17,7 +17,8 @@ import { connectionBudget, DESCRIPTOR_RESERVE, raiseFileLimit } from "./descript
 import { ADMIT_FACTOR, DEFAULT_HTTP_LIMITS, startHttp } from "./http.ts";
 import { Metrics } from "./metrics.ts";
 import { sampleProcess } from "./process-metrics.ts";
-import { createConsumers, readProcStat } from "./consumers.ts";
+import { createConsumers } from "./consumers.ts";
+import { readProcStat } from "./sweep.ts";
 import { DEFAULT_SWEEP_INTERVAL_MS } from "./sweep.ts";
 import type { GatePolicy } from "./watch.ts";
 import { startPolling } from "./poll.ts";

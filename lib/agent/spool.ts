@@ -8,6 +8,7 @@
  * and its rename is replayed too, in its place, when it holds the whole event.
  */
 import { existsSync, readdirSync, readFileSync, readlinkSync, unlinkSync } from "node:fs";
+import { readProcStat } from "./sweep.ts";
 import { errnoOf } from "../errors.ts";
 import { liveStartTime } from "../proc/start-time.ts";
 import type { Logger } from "../log.ts";
@@ -33,11 +34,10 @@ export interface SpoolHost {
   remove: (path: string) => void;
   /** Age of a file in ms, or undefined when it is gone. */
   ageMs: (path: string) => number | undefined;
-  /**
-   * The pid and mnt namespace inodes of a live process, and when it started (ms since the
-   * epoch, to /proc's 10 ms) where that can be read; undefined when it is gone or not visible here.
-   */
-  processNamespaces: (pid: number) => { pid: number; mnt: number; startedAtMs?: number } | undefined;
+  /** The pid and mnt namespace inodes of a live process; undefined when it is gone or not visible here. */
+  processNamespaces: (pid: number) => { pid: number; mnt: number } | undefined;
+  /** When a live process started, in ms since the epoch (to /proc's 10 ms); undefined when gone or unreadable. */
+  processStartedAtMs: (pid: number) => number | undefined;
   /** Whether a process `pid` exists (false, too, when it is not visible here). */
   processExists: (pid: number) => boolean;
 }
@@ -243,7 +243,9 @@ export class Spool {
     const live = this.#host.processNamespaces(pid);
     if (live === undefined || live.pid !== namespaces.pid) return false;
     if (live.mnt === namespaces.mnt) return true;
-    return atMs !== undefined && live.startedAtMs !== undefined && live.startedAtMs <= atMs + START_TIME_SLACK_MS;
+    if (atMs === undefined) return false;
+    const startedAtMs = this.#host.processStartedAtMs(pid);
+    return startedAtMs !== undefined && startedAtMs <= atMs + START_TIME_SLACK_MS;
   }
 
   #discard(path: string, warning?: string): void {
@@ -265,7 +267,7 @@ const TICKS_PER_SECOND = 100;
 /** When a live process started, in ms since the epoch, from its start ticks and /proc/uptime; undefined when unreadable. */
 function processStartedAtMs(pid: number): number | undefined {
   try {
-    const ticks = liveStartTime(readFileSync(`/proc/${pid}/stat`, "latin1"));
+    const ticks = liveStartTime(readProcStat(pid));
     const uptime = Number(readFileSync("/proc/uptime", "latin1").split(" ")[0]);
     if (ticks === undefined || !Number.isFinite(uptime)) return undefined;
     return Date.now() - uptime * 1000 + (ticks * 1000) / TICKS_PER_SECOND;
@@ -298,12 +300,11 @@ export const realHost: SpoolHost = {
     try {
       const pidns = inodeOf(readlinkSync(`/proc/${pid}/ns/pid`));
       const mntns = inodeOf(readlinkSync(`/proc/${pid}/ns/mnt`));
-      if (pidns === undefined || mntns === undefined) return undefined;
-      const startedAtMs = processStartedAtMs(pid);
-      return startedAtMs === undefined ? { pid: pidns, mnt: mntns } : { pid: pidns, mnt: mntns, startedAtMs };
+      return pidns === undefined || mntns === undefined ? undefined : { pid: pidns, mnt: mntns };
     } catch {
       return undefined;
     }
   },
+  processStartedAtMs,
   processExists: (pid) => existsSync(`/proc/${pid}`),
 };

@@ -15,6 +15,7 @@
  * the host's PID namespace (or a record of a process it cannot see) never takes
  * "not visible" for "gone".
  */
+import { readFileSync } from "node:fs";
 import type { Container } from "../container.ts";
 import type { Logger } from "../log.ts";
 import type { ReadLink } from "../proc/namespaces.ts";
@@ -23,6 +24,9 @@ import type { Registry } from "../registry.ts";
 
 /** Reads /proc/<pid>/stat; throws when the process is gone. */
 export type ReadStat = (pid: number) => string;
+
+/** The real /proc/<pid>/stat. */
+export const readProcStat: ReadStat = (pid) => readFileSync(`/proc/${pid}/stat`, "latin1");
 
 /** The initial PID namespace's inode number (the kernel's PROC_PID_INIT_INO): the host's. */
 export const HOST_PID_NAMESPACE_INODE = 0xeffffffc;
