@@ -32,7 +32,7 @@ export async function openFixture(agentBinary: string): Promise<Fixture> {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    const emptyBinary = await buildEmptyBinary(dir);
+    const emptyBinary = installCopy(dir, await buildEmptyBinary(dir), "empty");
     const socket = join(dir, "armor.sock");
     // The hook's pages are the bench's own business (bench:hook --cold): this agent leaves them alone.
     const agent = Bun.spawn([agentBinary, "serve", "--socket", socket, "--log-level", "error", "--no-warm-hook"], {
@@ -50,6 +50,24 @@ export async function openFixture(agentBinary: string): Promise<Fixture> {
     await close();
     throw err;
   }
+}
+
+/**
+ * Copies `binary` into `dir/bin/` with cp, as install.sh installs the hook, and returns the copy.
+ * Every binary a bench compares is measured from such a copy, so all start in the same
+ * page-cache state: how a file's pages came into the cache changes how fast it starts. A file
+ * just written by cp (or any plain sequential write) sits in large folios; a file faulted back
+ * in by exec after its pages were evicted sits in 4 KiB pages and starts ~1 ms slower (an empty
+ * Bun binary 1.26x, measured here), and Bun.write, which scripts/build.ts patches with, leaves
+ * the file uncached, so dist/ is faulted in by its first run.
+ */
+export function installCopy(dir: string, binary: string, name: string): string {
+  const bin = join(dir, "bin");
+  mkdirSync(bin, { recursive: true });
+  const copy = join(bin, name);
+  const cp = Bun.spawnSync(["cp", binary, copy], { stdout: "pipe", stderr: "pipe" });
+  if (cp.exitCode !== 0) throw new Error(`cannot copy ${binary} to ${copy}: ${cp.stderr.toString().trim()}`);
+  return copy;
 }
 
 /** The floor: an empty module compiled with the hook's own flags. */

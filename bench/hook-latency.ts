@@ -20,7 +20,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import * as v from "valibot";
 import { ContainerSchema, type Container } from "../lib/container.ts";
-import { namespaceOf, openFixture, runHookOnce, type Fixture } from "./_fixture.ts";
+import { installCopy, namespaceOf, openFixture, runHookOnce, type Fixture } from "./_fixture.ts";
 import { shuffle, summarize, type Summary } from "./_stats.ts";
 
 type Stage = "createRuntime" | "poststop";
@@ -189,6 +189,8 @@ const agent = resolve(repo, flags.agent);
 const fixture = await openFixture(agent);
 const series: Series[] = [];
 try {
+  // Each hook runs from a cp copy beside the floor's, in the same page-cache state (installCopy).
+  for (const [i, hook] of hooks.entries()) hook.binary = installCopy(fixture.dir, hook.binary, `hook-${i}`);
   const empty: Target = { label: "empty", binary: fixture.emptyBinary, isHook: false };
   const stages: Stage[] = flags["skip-poststop"] ? ["createRuntime"] : ["createRuntime", "poststop"];
   for (const stage of stages) {
