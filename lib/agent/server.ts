@@ -342,7 +342,12 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
     }
     const request = parsed.output;
     const conn = socket.data;
-    if (request.op === "hook-log") return answer(socket, hookLog(socket, request));
+    if (request.op === "hook-log") {
+      // A line the agent took is not answered: the hook has closed its end already (PROTOCOL.md).
+      const refused = hookLog(socket, request);
+      if (refused) answer(socket, refused);
+      return;
+    }
     const started = performance.now();
     if (request.op === "watch" || request.op === "ack" || request.op === "nack") {
       conn.peer ??= { send: (message) => stream(socket, message), close: () => drop(socket, "framing", true) };
@@ -387,15 +392,15 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
     conn.answers = queued;
   };
 
-  /** A `hook-log` frame: written once, only right after the register or unregister it is about. */
-  const hookLog = (socket: Socket<Connection>, request: Extract<Request, { op: "hook-log" }>): Response => {
+  /** A `hook-log` frame: written once, only right after the register or unregister it is about; the refusal, if it is refused. */
+  const hookLog = (socket: Socket<Connection>, request: Extract<Request, { op: "hook-log" }>): Response | undefined => {
     const call = socket.data.answered;
     socket.data.answered = undefined;
     if (call === undefined || deps.hookRecord === undefined) {
       return errorResponse(request.id, "E_INVALID_REQUEST", "hook-log must follow a register or unregister answered on the same connection");
     }
     deps.hookRecord(call, { pid: request.pid, ms: request.ms, maxBytes: request.maxBytes, keep: request.keep });
-    return okResponse(request.id, { logged: true });
+    return undefined;
   };
 
   /**

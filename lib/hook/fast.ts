@@ -12,7 +12,7 @@ import { kubernetesIdentity } from "../oci/kubernetes.ts";
 import { MAX_STATE_BYTES, parseState, resolveStage, type Stage } from "../oci/state.ts";
 import { readCgroupSync } from "../proc/cgroup.ts";
 import { readNamespaces } from "../proc/namespaces.ts";
-import { checkRegisterAnswer, checkUnregisterAnswer, hookFollowUpFrame, hookRequestFrame } from "../wire/hook-call.ts";
+import { checkRegisterAnswer, checkUnregisterAnswer, hookFollowUpFrame, hookRequestFrame, prepareAnswerChecks } from "../wire/hook-call.ts";
 import { logSettings, readHookArgs, type HookArgs } from "./args.ts";
 import { agentShare, hookBudget } from "./budget.ts";
 import { isAgentContainer } from "./agent-container.ts";
@@ -53,22 +53,30 @@ export function fastHook(argv: readonly string[], io: SyncIo): FastResult {
     // The answer is checked before the connection closes, so that the call's log line can
     // follow it on the same connection (the agent writes it: lib/agent/hook-records.ts).
     let sentToAgent = false;
-    const ask = (frame: Uint8Array, check: (answer: unknown) => void): void => {
+    const ask = (frame: Uint8Array, op: "register" | "unregister", check: (answer: unknown) => void): void => {
       let checked = false;
-      const answer = io.ask(args.socket, frame, agentUntil, MAX_ANSWER_BYTES, (bytes) => {
-        check(JSON.parse(new TextDecoder().decode(bytes)));
-        checked = true;
-        const body = agentLogFrame({ elapsedMs: io.now }, logSettings(args), args.socket);
-        if (body === undefined) return undefined;
-        sentToAgent = true;
-        return hookFollowUpFrame(body);
-      });
+      const answer = io.ask(
+        args.socket,
+        frame,
+        agentUntil,
+        MAX_ANSWER_BYTES,
+        (bytes) => {
+          check(JSON.parse(new TextDecoder().decode(bytes)));
+          checked = true;
+          const body = agentLogFrame({ elapsedMs: io.now }, logSettings(args), args.socket);
+          if (body === undefined) return undefined;
+          sentToAgent = true;
+          return hookFollowUpFrame(body);
+        },
+        () => prepareAnswerChecks(op),
+      );
       // An `ask` that did not show the answer to `after` still has it checked.
       if (!checked) check(JSON.parse(new TextDecoder().decode(answer)));
     };
     if (stage === "poststop") {
-      noteIdentity(facts, state.annotations ?? {});
-      ask(hookRequestFrame({ op: "unregister", container: state.id }), checkUnregisterAnswer);
+      ask(hookRequestFrame({ op: "unregister", container: state.id }), "unregister", checkUnregisterAnswer);
+      // The pod and name are for a line the hook writes itself; the agent names them from its own record.
+      if (!sentToAgent) noteIdentity(facts, state.annotations ?? {});
       return { decision: { outcome: { status: 0 }, result: "unregistered", sentToAgent }, facts, args };
     }
     if (state.pid === undefined || state.pid === 0 || state.bundle === undefined || state.bundle === "") return handoff("state without pid or bundle");
@@ -81,14 +89,14 @@ export function fastHook(argv: readonly string[], io: SyncIo): FastResult {
     }
     config = parseBundleConfig(path, read.config.text);
     if (isAgentContainer(config, state.annotations, args)) return handoff("the agent's own container");
-    noteIdentity(facts, { ...config.annotations, ...state.annotations });
     const ref = { id: state.id, pid: state.pid, bundle: state.bundle, annotations: state.annotations };
     const container = describeWith(ref, config, readNamespaces(state.pid, io.readLink), readCgroupSync(state.pid, io));
     const deadline = Math.floor(performance.timeOrigin + agentUntil);
     let warning: string | undefined;
-    ask(hookRequestFrame({ op: "register", source: "hook", container, deadline }), (answer) => {
+    ask(hookRequestFrame({ op: "register", source: "hook", container, deadline }), "register", (answer) => {
       warning = checkRegisterAnswer(answer, container.id);
     });
+    if (!sentToAgent) noteIdentity(facts, { ...config.annotations, ...state.annotations });
     return { decision: { outcome: { status: 0 }, result: "registered", sentToAgent, ...(warning === undefined ? {} : { warning }) }, facts, args };
   } catch (err) {
     return handoff(err instanceof Error ? err.message : String(err));

@@ -32,6 +32,15 @@ const buildRegisterAnswer = () => success(v.looseObject({ container: v.looseObje
 let unregisterAnswer: ReturnType<typeof buildUnregisterAnswer> | undefined;
 const buildUnregisterAnswer = () => success(v.looseObject({ removed: v.boolean() }));
 
+/**
+ * Builds the answer checks ahead of the answer: the hook does it while the agent works on its
+ * request (lib/hook/sync-io.ts's `whileWaiting`), so the wait, not the call, pays for it.
+ */
+export function prepareAnswerChecks(op: "register" | "unregister"): void {
+  if (op === "register") registerAnswer ??= buildRegisterAnswer();
+  else unregisterAnswer ??= buildUnregisterAnswer();
+}
+
 /** Checks a register answer names `containerId`; throws E_PROTOCOL. Returns the agent's warning, if any (a gate that did not decide). */
 export function checkRegisterAnswer(answer: unknown, containerId: string): string | undefined {
   const { result } = parseWith((registerAnswer ??= buildRegisterAnswer()), answer, "answer from agent", "E_PROTOCOL");

@@ -52,8 +52,10 @@ describe("fastHook()", () => {
     const result = fastHook(["createRuntime", `--socket=${SOCKET}`], io);
     expect(result).toMatchObject({
       decision: { outcome: { status: 0 }, result: "registered" },
-      facts: { stage: "createRuntime", containerId: "c1", pod: "shop/web" },
+      facts: { stage: "createRuntime", containerId: "c1" },
     });
+    // The agent took the line and names the pod from its own record: the hook looks up no identity.
+    expect((result as { facts: { pod?: string } }).facts.pod).toBeUndefined();
     expect(asked).toHaveLength(1);
     expect(asked[0]).toMatchObject({
       v: 1,
@@ -81,7 +83,7 @@ describe("fastHook()", () => {
   test("sends no line when its log is not the one beside the socket: it appends its own", () => {
     const { io, followed } = fakeIo(create, { config: JSON.stringify({ process: { args: ["nginx"] } }) });
     const result = fastHook(["createRuntime", `--socket=${SOCKET}`, "--log-file=/var/log/h.log"], io);
-    expect(result).toMatchObject({ decision: { sentToAgent: false } });
+    expect(result).toMatchObject({ decision: { sentToAgent: false }, facts: { pod: "shop/web" } });
     expect(followed).toEqual([]);
   });
 
