@@ -37,6 +37,8 @@ const NUMBERS = {
     ppoll: 271,
     flock: 73,
     prlimit64: 302,
+    pread64: 17,
+    fadvise64: 221,
   },
   arm64: {
     read: 63,
@@ -55,6 +57,8 @@ const NUMBERS = {
     ppoll: 73,
     flock: 32,
     prlimit64: 261,
+    pread64: 67,
+    fadvise64: 223,
   },
 } as const;
 const NR = process.arch === "arm64" ? NUMBERS.arm64 : NUMBERS.x64;
@@ -141,6 +145,17 @@ export function holdName(path: string): number {
 export function readInto(fd: number, buffer: Uint8Array, offset = 0): number {
   if (offset >= buffer.length) return 0;
   return call("read", undefined, fd, ptr(buffer, offset), buffer.length - offset);
+}
+
+/** Reads into `buffer` from byte `position` of the file, not moving its offset; returns the bytes read. */
+export function readAt(fd: number, buffer: Uint8Array, position: number): number {
+  return call("pread64", undefined, fd, ptr(buffer), buffer.length, position);
+}
+
+const POSIX_FADV_DONTNEED = 4;
+/** Drops the file's cached pages that no process maps or locks (posix_fadvise DONTNEED): the next read fills them anew. */
+export function dropCachedPages(fd: number): void {
+  call("fadvise64", undefined, fd, 0, 0, POSIX_FADV_DONTNEED);
 }
 
 /** Writes all of `bytes` (a short write goes on from where it stopped). */

@@ -3,6 +3,7 @@
  * locked in the agent's own mapping, locked again when the binary changes, let go at stop.
  */
 import { afterEach, describe, expect, test } from "bun:test";
+import { read as readMemory, type Pointer } from "bun:ffi";
 import { copyFileSync, existsSync, lstatSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { interpreterOf, mergeRanges, probeTouchedFiles, WarmPages, type Range } from "../../lib/agent/warm-pages.ts";
@@ -43,6 +44,46 @@ function resident(path: string, ranges: readonly Range[]): boolean {
   }
 }
 
+/**
+ * The share of the resident pages in `ranges` of `path` that are part of a large folio (a
+ * compound page: /proc/kpageflags bits 15 and 16), or undefined when the kernel does not show it.
+ */
+function largeFolioShare(path: string, ranges: readonly Range[]): number | undefined {
+  let pagemap: number;
+  let flags: number;
+  try {
+    pagemap = sys.openRead("/proc/self/pagemap");
+    flags = sys.openRead("/proc/kpageflags");
+  } catch {
+    return undefined;
+  }
+  const fd = sys.openRead(path);
+  const size = sys.stat(path).size;
+  const address = sys.mapFile(fd, size);
+  try {
+    const word = new BigUint64Array(1);
+    const bytes = new Uint8Array(word.buffer);
+    let seen = 0;
+    let large = 0;
+    for (const r of ranges) {
+      for (let offset = r.offset; offset < r.offset + r.length; offset += 4096) {
+        // Mapped here by reading a byte of it (the locked ranges are in the page cache, so no disk read).
+        readMemory.u8((address + offset) as Pointer, 0);
+        sys.readAt(pagemap, bytes, ((address + offset) / 4096) * 8);
+        const pfn = word[0]! & ((1n << 55n) - 1n);
+        if (pfn === 0n) return undefined; // PFNs hidden
+        sys.readAt(flags, bytes, Number(pfn) * 8);
+        seen++;
+        if ((word[0]! & ((1n << 15n) | (1n << 16n))) !== 0n) large++;
+      }
+    }
+    return seen === 0 ? undefined : large / seen;
+  } finally {
+    sys.unmap(address, size);
+    for (const open of [fd, pagemap, flags]) sys.close(open);
+  }
+}
+
 describe("mergeRanges()", () => {
   test.each<{ ranges: Range[]; size: number; merged: Range[] }>([
     { ranges: [], size: 100_000, merged: [] },
@@ -67,6 +108,19 @@ describe("mergeRanges()", () => {
     { ranges: [{ offset: 8192, length: 8192 }], size: 10_000, merged: [{ offset: 8192, length: 1808 }] },
   ])("$ranges.length ranges in $size bytes", ({ ranges, size, merged }) => {
     expect(mergeRanges(ranges, size)).toEqual(merged);
+  });
+
+  test("to whole 2 MiB folios: ranges in one become it, ranges across two become both", () => {
+    const MiB = 1024 * 1024;
+    const ranges = [
+      { offset: 4096, length: 4096 },
+      { offset: MiB, length: 4096 },
+      { offset: 6 * MiB - 4096, length: 8192 },
+    ];
+    expect(mergeRanges(ranges, 100 * MiB, 2 * MiB)).toEqual([
+      { offset: 0, length: 2 * MiB },
+      { offset: 4 * MiB, length: 4 * MiB },
+    ]);
   });
 });
 
@@ -113,6 +167,34 @@ describe("WarmPages", () => {
       warm.stop();
     }
     expect(warm.lockedBytes).toBe(0);
+  });
+
+  test("locks the binary in whole 2 MiB extents, read back in large reads: what it pins is what it counts", async () => {
+    const binary = hookCopy();
+    const size = sys.stat(binary).size;
+    // Evicted, as memory pressure leaves an idle node's hook: the learning runs fault pages back in.
+    const fd = sys.openRead(binary);
+    sys.dropCachedPages(fd);
+    sys.close(fd);
+    const warm = new WarmPages({ binary, log: () => {}, checkEveryMs: 60_000 });
+    await warm.start();
+    try {
+      const [first, ...others] = warm.locked;
+      const ranges = first?.ranges ?? [];
+      const MiB = 1024 * 1024;
+      expect(ranges.length).toBeGreaterThan(0);
+      for (const r of ranges) {
+        expect(r.offset % (2 * MiB)).toBe(0);
+        expect(r.length % (2 * MiB) === 0 || r.offset + r.length === size).toBe(true);
+      }
+      const sum = (rs: readonly Range[]) => rs.reduce((total, r) => total + r.length, 0);
+      expect(warm.lockedBytes).toBe(sum(ranges) + others.reduce((total, file) => total + sum(file.ranges), 0));
+      // The page cache holds them as large folios (where the kernel shows its pages: root, /proc/kpageflags).
+      const share = largeFolioShare(binary, ranges);
+      if (share !== undefined) expect(share).toBeGreaterThan(0.5);
+    } finally {
+      warm.stop();
+    }
   });
 
   test("a bound on what is locked is kept", async () => {
