@@ -17,7 +17,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { reapOrphans, setSubreaper } from "../tests/e2e/reaper.ts";
 import { BenchAgent } from "./_agent.ts";
-import { buildEmptyBinary } from "./_fixture.ts";
+import { buildEmptyBinary, installCopy } from "./_fixture.ts";
 import { RuncLab } from "./_runc.ts";
 import { shuffle, summarize, type Summary } from "./_stats.ts";
 
@@ -39,7 +39,9 @@ const lab = await RuncLab.create(dir);
 let agent: BenchAgent | undefined;
 try {
   agent = await BenchAgent.start(values.agent, join(dir, "agent", "armor.sock"), { kind: "events" }, lab.root);
-  const empty = await buildEmptyBinary(dir);
+  // Both from cp copies, in the same page-cache state (installCopy).
+  const empty = installCopy(dir, await buildEmptyBinary(dir), "empty");
+  const hook = installCopy(dir, values.hook, "armor-hook");
   const env = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"];
   const entry = (path: string, args: string[] = []) => ({ path, args: [path, ...args], env, timeout: 10 });
   const both = (make: (stage: string) => unknown) => ({ createRuntime: [make("createRuntime")], poststop: [make("poststop")] });
@@ -48,7 +50,7 @@ try {
     "no hook": undefined,
     "/bin/true": both(() => entry("/bin/true")),
     "empty Bun binary": both(() => entry(empty)),
-    "armor-hook": both((stage) => entry(values.hook, [stage, "--socket", socket, "--timeout-ms", "2000"])),
+    "armor-hook": both((stage) => entry(hook, [stage, "--socket", socket, "--timeout-ms", "2000"])),
   } as const;
   type Kind = keyof typeof kinds;
   const names = Object.keys(kinds) as Kind[];
