@@ -93,11 +93,6 @@ export class AgentClient {
     });
   }
 
-  /** Sends one request whose answer nobody waits for (the hook's `hook-log` frame before it closes). */
-  notify(body: RequestBody): void {
-    if (!this.#closed) this.#send(encodeFrame({ v: PROTOCOL_VERSION, id: this.#nextId++, ...body }));
-  }
-
   /** Receives the events of a `watch`, and learns when the stream ends. */
   listen(onEvent: (event: Event) => void, onClose: (err: ArmorError | undefined) => void): void {
     this.#onEvent = onEvent;
@@ -171,24 +166,15 @@ export class AgentClient {
   }
 }
 
-/**
- * Checks an answer (throwing refuses it) and gives the frame to send after it, if any:
- * how a hook's success line follows its register on the same connection.
- */
-export type Confirm = (result: unknown) => RequestBody | undefined;
-
 /** Connects, sends one request, closes: the hook's whole conversation, under one deadline. */
-export function callAgent(options: ClientOptions, body: RequestBody, confirm?: Confirm): Promise<unknown> {
+export function callAgent(options: ClientOptions, body: RequestBody): Promise<unknown> {
   let client: AgentClient | undefined;
   // The connection, the request and its answer share one signal: no timer of their own.
   const signal = options.signal ?? AbortSignal.timeout(options.timeoutMs);
   const shared = { ...options, signal };
   const conversation = (async () => {
     client = await AgentClient.connect(shared);
-    const result = await client.request(body);
-    const next = confirm?.(result);
-    if (next !== undefined) client.notify(next);
-    return result;
+    return await client.request(body);
   })();
   return untilAborted(
     conversation,

@@ -124,9 +124,6 @@ export function dispatch(request: Request, registry: Registry, info: AgentInfo, 
     case "bootstrap-end":
       info.bootstrap?.batchEnd(session, request.count);
       return okResponse(request.id, { state: info.bootstrap?.state ?? "ready" });
-    case "hook-log":
-      // Tied to its connection's previous answer: the server handles it (lib/agent/server.ts).
-      return errorResponse(request.id, "E_INVALID_REQUEST", "hook-log must follow a register or unregister answered on the same connection");
     default: {
       const never: never = request;
       throw new ArmorError("E_INTERNAL", `unhandled op ${JSON.stringify(never)}`);

@@ -1,14 +1,14 @@
 /**
  * The one place where a hook's success record, received over the socket, becomes a
- * line of the hook's log (lib/hook-log-record.ts). A successful hook sends a
- * `hook-log` frame right after the agent's answer to its register or unregister, on
- * the same connection; the server hands it here with what the agent itself knows of
- * that call. The frame is trusted for nothing it could forge: the container, stage,
+ * line of the hook's log (lib/hook-log-record.ts). A hook's register or unregister
+ * carries its line's facts (`log`); once the agent has answered the call ok, the server
+ * hands them here with what the agent itself knows of that call. They are trusted for
+ * nothing they could forge: the container, stage,
  * result, pod, container name and time come from the agent (the request it answered,
  * the record it held), and only the hook's pid, its duration and its rotation
- * settings — validated and bounded by the schema — come from the frame. A client on
- * the socket can already register and remove any container; a `hook-log` frame lets
- * it add no line beyond one for a call it really made, and JSON escaping is the
+ * settings — validated and bounded by the schema — come from the request. A client on
+ * the socket can already register and remove any container; a `log` lets it add no
+ * line beyond one for a call it really made, and JSON escaping is the
  * agent's. A failed call still appends its own line: it has no agent to tell.
  */
 import type { Pod } from "../container.ts";
@@ -26,7 +26,7 @@ export interface AnsweredHookCall {
   warning?: string;
 }
 
-/** What the `hook-log` frame contributes (validated by RequestSchema, lib/wire/messages.ts). */
+/** What the request's `log` contributes (HookLogSchema, lib/wire/messages.ts), `ms` with the agent's own time added. */
 export interface HookReport {
   pid: number;
   ms: number;
@@ -34,7 +34,7 @@ export interface HookReport {
   keep: number;
 }
 
-/** Handles one received record; the server calls it once per accepted `hook-log` frame. */
+/** Handles one received record; the server calls it once per hook call it answered ok with a `log`. */
 export type HookRecordHandler = (call: AnsweredHookCall, report: HookReport) => void;
 
 /** The record the agent writes for a call it answered. */

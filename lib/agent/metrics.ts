@@ -25,7 +25,7 @@ export const LAST_ERRORS = 10;
 /** The hook's stages, as its records name them. */
 export const HOOK_STAGES = ["createRuntime", "poststop"] as const;
 /**
- * The hook calls the agent learns of: one that reached it (its record, sent after the answer), or
+ * The hook calls the agent learns of: one that reached it (its record, in its request), or
  * one that went on unconfirmed and spooled its event (counted when the agent replays it). A
  * refused or failed call had no agent to tell: its line is in hook.log only.
  */

@@ -79,8 +79,6 @@ interface Connection {
   /** Answers still waiting on gates: later answers on this connection queue behind them, in order. */
   answers: Promise<void> | undefined;
   closing: boolean;
-  /** The hook call last answered on this connection, which one `hook-log` frame may follow. */
-  answered: AnsweredHookCall | undefined;
 }
 
 /** Everything the server needs, passed in. */
@@ -92,7 +90,7 @@ export interface ServerDeps {
   limits?: Partial<ServerLimits>;
   /** Told of every answered request and every error answer (metrics, `status`). */
   observer?: ServerObserver;
-  /** Where a hook's success record goes (lib/agent/hook-records.ts); absent: `hook-log` frames are refused. */
+  /** Where a hook's success record goes (lib/agent/hook-records.ts); absent: a request's `log` is not written. */
   hookRecord?: HookRecordHandler;
 }
 
@@ -116,7 +114,7 @@ export function classify(op: unknown): "hook" | "client" {
 
 const text = new TextDecoder();
 
-/** The hook call an answered request was, if it was one: a `hook-log` frame may follow it. */
+/** The hook call an answered request was, if it was one: the one call its `log` may be a line of. */
 function answeredHookCall(request: Request, removing: Container | undefined, response: Response): AnsweredHookCall | undefined {
   if (request.op === "register" && request.source === "hook") {
     const held = { pod: request.container.pod, containerName: request.container.containerName };
@@ -342,12 +340,6 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
     }
     const request = parsed.output;
     const conn = socket.data;
-    if (request.op === "hook-log") {
-      // A line the agent took is not answered: the hook has closed its end already (PROTOCOL.md).
-      const refused = hookLog(socket, request);
-      if (refused) answer(socket, refused);
-      return;
-    }
     const started = performance.now();
     if (request.op === "watch" || request.op === "ack" || request.op === "nack") {
       conn.peer ??= { send: (message) => stream(socket, message), close: () => drop(socket, "framing", true) };
@@ -362,12 +354,17 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
       conn.catchingUp = false;
     }
     const answered = (response: Response): void => {
-      conn.answered = response.ok ? answeredHookCall(request, removing, response) : undefined;
-      deps.observer?.request(request.op, response.ok, (performance.now() - started) / 1000);
+      const tookMs = performance.now() - started;
+      deps.observer?.request(request.op, response.ok, tookMs / 1000);
       if (request.op === "register" || request.op === "unregister") {
         log("debug", request.op, { id: request.op === "register" ? request.container.id : request.container, ok: response.ok });
       }
       answer(socket, response);
+      // The hook's line, after its answer: for a call the agent answered ok, and only a hook's.
+      if (response.ok && (request.op === "register" || request.op === "unregister") && request.log && deps.hookRecord) {
+        const call = answeredHookCall(request, removing, response);
+        if (call) deps.hookRecord(call, { ...request.log, ms: request.log.ms + tookMs });
+      }
     };
     if (result === null) {
       // `watch`: the hub answered on the stream; a watcher is never idle.
@@ -390,17 +387,6 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
         if (!conn.closing) armIdle(socket);
       });
     conn.answers = queued;
-  };
-
-  /** A `hook-log` frame: written once, only right after the register or unregister it is about; the refusal, if it is refused. */
-  const hookLog = (socket: Socket<Connection>, request: Extract<Request, { op: "hook-log" }>): Response | undefined => {
-    const call = socket.data.answered;
-    socket.data.answered = undefined;
-    if (call === undefined || deps.hookRecord === undefined) {
-      return errorResponse(request.id, "E_INVALID_REQUEST", "hook-log must follow a register or unregister answered on the same connection");
-    }
-    deps.hookRecord(call, { pid: request.pid, ms: request.ms, maxBytes: request.maxBytes, keep: request.keep });
-    return undefined;
   };
 
   /**
@@ -445,7 +431,6 @@ export function serve(deps: ServerDeps): UnixSocketListener<Connection> {
           catchingUp: false,
           catchUpBytes: 0,
           closing: false,
-          answered: undefined,
         };
         accept(socket);
       },

@@ -1,5 +1,5 @@
 /** The hook's effects, passed in to runHook() (lib/hook/run.ts): tests pass fakes. */
-import type { ClientOptions, Confirm } from "../client.ts";
+import type { ClientOptions } from "../client.ts";
 import type { ReadText } from "../oci/bundle.ts";
 import type { StatIno } from "../proc/cgroup.ts";
 import type { ReadLinkAsync } from "../proc/namespaces.ts";
@@ -16,8 +16,8 @@ export interface HookDeps {
   readLink: ReadLinkAsync;
   /** stat(2)'s inode number: the container's cgroup id (lib/proc/cgroup.ts). */
   statIno: StatIno;
-  /** One conversation with the agent (lib/client.ts callAgent): `confirm` checks the answer and may add one frame after it. */
-  callAgent: (options: ClientOptions, body: RequestBody, confirm?: Confirm) => Promise<unknown>;
+  /** One conversation with the agent (lib/client.ts callAgent): one request, its answer. */
+  callAgent: (options: ClientOptions, body: RequestBody) => Promise<unknown>;
   /** Whether a bootstrap fork for this socket runs now (it holds the lock at `path`, layout(socket).bootstrapLock). */
   bootstrapRunning: (path: string) => boolean;
   /** Starts this binary again with `argv`, detached, with no inherited stdio. */

@@ -12,11 +12,12 @@ import { kubernetesIdentity } from "../oci/kubernetes.ts";
 import { MAX_STATE_BYTES, parseState, resolveStage, type Stage } from "../oci/state.ts";
 import { readCgroupSync } from "../proc/cgroup.ts";
 import { readNamespaces } from "../proc/namespaces.ts";
-import { checkRegisterAnswer, checkUnregisterAnswer, hookFollowUpFrame, hookRequestFrame, prepareAnswerChecks } from "../wire/hook-call.ts";
+import { checkRegisterAnswer, checkUnregisterAnswer, hookRequestFrame, prepareAnswerChecks } from "../wire/hook-call.ts";
+import type { HookLog } from "../wire/messages.ts";
 import { logSettings, readHookArgs, type HookArgs } from "./args.ts";
 import { agentShare, hookBudget } from "./budget.ts";
 import { isAgentContainer } from "./agent-container.ts";
-import { agentLogFrame, type CallFacts, type Decision } from "./log-call.ts";
+import { agentLog, type CallFacts, type Decision } from "./log-call.ts";
 import type { SyncIo } from "./sync-io.ts";
 
 /** What the fast path read before it handed over (runHook()'s `already`). */
@@ -50,31 +51,19 @@ export function fastHook(argv: readonly string[], io: SyncIo): FastResult {
     const stage: Stage = resolveStage(state, args.stage);
     const facts: CallFacts = { stage, containerId: state.id, phase: "asking the agent" };
     const agentUntil = agentShare(budget.budgetMs, 0);
-    // The answer is checked before the connection closes, so that the call's log line can
-    // follow it on the same connection (the agent writes it: lib/agent/hook-records.ts).
+    // The request carries the call's log line (the agent writes it once it answers ok: lib/agent/hook-records.ts).
+    const log = (): { log?: HookLog } => {
+      const line = agentLog({ elapsedMs: io.now }, logSettings(args), args.socket);
+      return line === undefined ? {} : { log: line };
+    };
     let sentToAgent = false;
-    const ask = (frame: Uint8Array, op: "register" | "unregister", check: (answer: unknown) => void): void => {
-      let checked = false;
-      const answer = io.ask(
-        args.socket,
-        frame,
-        agentUntil,
-        MAX_ANSWER_BYTES,
-        (bytes) => {
-          check(JSON.parse(new TextDecoder().decode(bytes)));
-          checked = true;
-          const body = agentLogFrame({ elapsedMs: io.now }, logSettings(args), args.socket);
-          if (body === undefined) return undefined;
-          sentToAgent = true;
-          return hookFollowUpFrame(body);
-        },
-        () => prepareAnswerChecks(op),
-      );
-      // An `ask` that did not show the answer to `after` still has it checked.
-      if (!checked) check(JSON.parse(new TextDecoder().decode(answer)));
+    const ask = (body: Parameters<typeof hookRequestFrame>[0], check: (answer: unknown) => void): void => {
+      const answer = io.ask(args.socket, hookRequestFrame(body), agentUntil, MAX_ANSWER_BYTES, () => prepareAnswerChecks(body.op));
+      check(JSON.parse(new TextDecoder().decode(answer)));
+      sentToAgent = body.log !== undefined;
     };
     if (stage === "poststop") {
-      ask(hookRequestFrame({ op: "unregister", container: state.id }), "unregister", checkUnregisterAnswer);
+      ask({ op: "unregister", container: state.id, ...log() }, checkUnregisterAnswer);
       // The pod and name are for a line the hook writes itself; the agent names them from its own record.
       if (!sentToAgent) noteIdentity(facts, state.annotations ?? {});
       return { decision: { outcome: { status: 0 }, result: "unregistered", sentToAgent }, facts, args };
@@ -93,7 +82,7 @@ export function fastHook(argv: readonly string[], io: SyncIo): FastResult {
     const container = describeWith(ref, config, readNamespaces(state.pid, io.readLink), readCgroupSync(state.pid, io));
     const deadline = Math.floor(performance.timeOrigin + agentUntil);
     let warning: string | undefined;
-    ask(hookRequestFrame({ op: "register", source: "hook", container, deadline }), "register", (answer) => {
+    ask({ op: "register", source: "hook", container, deadline, ...log() }, (answer) => {
       warning = checkRegisterAnswer(answer, container.id);
     });
     if (!sentToAgent) noteIdentity(facts, { ...config.annotations, ...state.annotations });

@@ -1,14 +1,14 @@
 /**
- * The hook's log line for one call. A call the agent confirmed sends its line's
- * facts to the agent on the same connection, right after the answer (the agent
- * writes the line: lib/agent/hook-records.ts), so the healthy path never loads
- * node:fs. Any other call appends its own line (lib/rotating-log.ts): it has no
+ * The hook's log line for one call. The hook's register or unregister carries its
+ * line's facts (`log`), and the agent writes the line once it has answered the call
+ * ok (lib/agent/hook-records.ts), so the healthy path never loads node:fs and sends
+ * one frame. Any other call appends its own line (lib/rotating-log.ts): it has no
  * agent to tell, and its line is there at once.
  */
 import type { ErrorCode } from "../errors.ts";
 import { formatLogLine, type HookLogRecord, type HookResult } from "../hook-log-record.ts";
 import { layout } from "../layout.ts";
-import type { RequestBody } from "../wire/messages.ts";
+import type { HookLog } from "../wire/messages.ts";
 import type { LogSettings } from "./args.ts";
 import type { HookDeps, HookOutcome } from "./deps.ts";
 
@@ -19,7 +19,7 @@ export interface Decision {
   code?: ErrorCode;
   /** Where the unconfirmed event went: a spool file, or why nowhere. */
   spool?: string;
-  /** The agent was sent the line (a `hook-log` frame): the hook writes none. */
+  /** The agent was sent the line (the request's `log`) and answered ok: the hook writes none. */
   sentToAgent?: boolean;
   /** The agent's warning on a registration it confirmed (a gate that did not decide, under --gate-policy open). */
   warning?: string;
@@ -39,12 +39,12 @@ export interface CallFacts {
 export type LogDeps = Pick<HookDeps, "writeLog" | "now" | "elapsedMs" | "pid">;
 
 /**
- * The `hook-log` frame a confirmed call sends after the agent's answer, or undefined
- * when the agent does not write this log: it writes only the log beside its socket.
+ * The `log` a register or unregister carries, taken as it is sent, or undefined when the
+ * agent does not write this log: it writes only the log beside its socket.
  */
-export function agentLogFrame(deps: LogDeps, settings: LogSettings | null, socket: string): RequestBody | undefined {
+export function agentLog(deps: LogDeps, settings: LogSettings | null, socket: string): HookLog | undefined {
   if (settings === null || settings.path !== layout(socket).hookLog) return undefined;
-  return { op: "hook-log", pid: deps.pid ?? process.pid, ms: elapsed(deps), maxBytes: settings.maxBytes, keep: settings.keep };
+  return { pid: deps.pid ?? process.pid, ms: elapsed(deps), maxBytes: settings.maxBytes, keep: settings.keep };
 }
 
 function elapsed(deps: LogDeps): number {

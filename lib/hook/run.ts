@@ -12,12 +12,11 @@ import { kubernetesIdentity, podNamespace } from "../oci/kubernetes.ts";
 import { MAX_STATE_BYTES, parseState, resolveStage, stageOfArgument, type Stage } from "../oci/state.ts";
 import { prefetchLinks } from "../proc/namespaces.ts";
 import { parseWith } from "../validate.ts";
-import { RegisterResultSchema, UnregisterResultSchema } from "../wire/messages.ts";
+import { RegisterResultSchema, UnregisterResultSchema, type HookLog } from "../wire/messages.ts";
 import { epochMicros, type SpoolRecord } from "../spool-format.ts";
-import type { Confirm } from "../client.ts";
 import { bootstrapArgv, hookUsage, logSettings, readHookArgs, type HookArgs, type LogSettings } from "./args.ts";
 import { EXIT_STATUS, UNREACHABLE_CODES } from "./exit-status.ts";
-import { agentLogFrame, logCall, type Decision } from "./log-call.ts";
+import { agentLog, logCall, type Decision } from "./log-call.ts";
 import { failureVerdict } from "../fail-policy.ts";
 import { isAgentContainer } from "./agent-container.ts";
 import { agentShare, hookBudget } from "./budget.ts";
@@ -141,9 +140,14 @@ async function attempt(
     noteIdentity(progress, state.annotations ?? {});
     progress.event = { v: 1, at, op: "unregister", container: state.id };
     progress.phase = "asking the agent";
-    const confirm = confirmed(deps, settings, args.socket, (raw) => void parseWith(UnregisterResultSchema, raw, "answer from agent", "E_PROTOCOL"));
-    confirm.ensure(await deps.callAgent(options(), { op: "unregister", container: state.id }, confirm.check));
-    return { outcome: { status: 0 }, result: "unregistered", sentToAgent: confirm.sent() };
+    const log = agentLog(deps, settings, args.socket);
+    parseWith(
+      UnregisterResultSchema,
+      await deps.callAgent(options(), { op: "unregister", container: state.id, ...withLog(log) }),
+      "answer from agent",
+      "E_PROTOCOL",
+    );
+    return { outcome: { status: 0 }, result: "unregistered", sentToAgent: log !== undefined };
   }
   if (state.pid === undefined || state.pid === 0) throw new ArmorError("E_STATE", "OCI state on stdin: pid: missing at createRuntime");
   if (state.bundle === undefined || state.bundle === "") throw new ArmorError("E_STATE", "OCI state on stdin: bundle: missing");
@@ -176,40 +180,19 @@ async function attempt(
   const container = await describeContainer(ref, { readText: deps.readText, readLink, statIno: deps.statIno }, config);
   progress.event = { v: 1, at, op: "register", container };
   progress.phase = "asking the agent";
-  let warning: string | undefined;
-  const confirm = confirmed(deps, settings, args.socket, (raw) => {
-    const result = parseWith(RegisterResultSchema, raw, "answer from agent", "E_PROTOCOL");
-    if (result.container?.id !== container.id)
-      throw new ArmorError("E_PROTOCOL", `agent confirmed "${result.container?.id ?? "nothing"}", not "${container.id}"`);
-    // A gate that did not decide (--gate-policy open): the log says so (the agent's line too, lib/agent/hook-records.ts).
-    warning = result.warning;
-  });
-  confirm.ensure(await deps.callAgent(options(), { op: "register", source: "hook", container, deadline: agentDeadline }, confirm.check));
-  return { outcome: { status: 0 }, result: "registered", sentToAgent: confirm.sent(), ...(warning === undefined ? {} : { warning }) };
+  const log = agentLog(deps, settings, args.socket);
+  const answer = await deps.callAgent(options(), { op: "register", source: "hook", container, deadline: agentDeadline, ...withLog(log) });
+  const result = parseWith(RegisterResultSchema, answer, "answer from agent", "E_PROTOCOL");
+  if (result.container?.id !== container.id)
+    throw new ArmorError("E_PROTOCOL", `agent confirmed "${result.container?.id ?? "nothing"}", not "${container.id}"`);
+  // A gate that did not decide (--gate-policy open): the log says so (the agent's line too, lib/agent/hook-records.ts).
+  const warning = result.warning;
+  return { outcome: { status: 0 }, result: "registered", sentToAgent: log !== undefined, ...(warning === undefined ? {} : { warning }) };
 }
 
-/**
- * The check of an agent's answer, run inside the conversation so that a confirmed
- * call's log frame follows the answer on the same connection. `ensure` runs the check
- * on the result if the conversation did not (a caller that ignores `check`).
- */
-function confirmed(deps: HookDeps, settings: LogSettings | null, socket: string, validate: (raw: unknown) => void) {
-  let checked = false;
-  let sent = false;
-  const check: Confirm = (raw) => {
-    validate(raw);
-    checked = true;
-    const frame = agentLogFrame(deps, settings, socket);
-    sent = frame !== undefined;
-    return frame;
-  };
-  return {
-    check,
-    ensure: (raw: unknown): void => {
-      if (!checked) validate(raw);
-    },
-    sent: () => sent,
-  };
+/** The request's `log` field, when the agent writes this call's line. */
+function withLog(log: HookLog | undefined): { log?: HookLog } {
+  return log === undefined ? {} : { log };
 }
 
 /** Notes the pod and container name, for the log line. */

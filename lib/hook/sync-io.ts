@@ -25,18 +25,9 @@ export interface SyncIo {
   /**
    * Connects to `socket`, sends `frame`, returns the first frame of the answer (at most
    * `maxFrameBytes`), all by `until`; throws E_AGENT_UNREACHABLE, E_AGENT_TIMEOUT or E_FRAME_TOO_LARGE.
-   * `after` sees the answer before the connection closes and may give one more frame to send
-   * on it (the hook's log line, lib/hook/log-call.ts); what it throws, ask throws.
    * `whileWaiting` runs once the request is sent, before the answer is waited for.
    */
-  ask: (
-    socket: string,
-    frame: Uint8Array,
-    until: number,
-    maxFrameBytes: number,
-    after?: (answer: Uint8Array) => Uint8Array | undefined,
-    whileWaiting?: () => void,
-  ) => Uint8Array;
+  ask: (socket: string, frame: Uint8Array, until: number, maxFrameBytes: number, whileWaiting?: () => void) => Uint8Array;
 }
 
 const decoder = new TextDecoder();
@@ -89,7 +80,7 @@ export const syncIo: SyncIo = {
     }
   },
   readLink: (path) => `${path.slice(path.lastIndexOf("/") + 1)}:[${sys.stat(path).ino}]`,
-  ask: (socket, frame, until, maxFrameBytes, after, whileWaiting) => {
+  ask: (socket, frame, until, maxFrameBytes, whileWaiting) => {
     let fd: number;
     try {
       fd = sys.connectUnix(socket, until - performance.now());
@@ -116,18 +107,7 @@ export const syncIo: SyncIo = {
         }
         if (n === 0) throw new ArmorError("E_AGENT_UNREACHABLE", "agent closed the connection before answering");
         const [answer] = frames.push(chunk.subarray(0, n));
-        if (!answer) continue;
-        const next = after?.(answer);
-        if (next !== undefined) {
-          // Not waited for: the agent does not answer a line it takes, so nothing is left unread
-          // when the socket closes (closed on unread data, it would reset the agent's end).
-          try {
-            sys.writeAll(fd, next);
-          } catch {
-            // The answer is in: a line the agent did not get costs the log, not the container.
-          }
-        }
-        return answer;
+        if (answer) return answer;
       }
     } finally {
       sys.close(fd);

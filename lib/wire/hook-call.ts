@@ -19,11 +19,6 @@ export function hookRequestFrame(body: Extract<RequestBody, { op: "register" | "
   return encodeFrame({ v: PROTOCOL_VERSION, id: REQUEST_ID, ...body });
 }
 
-/** The frame the hook sends after the answer, on the same connection (its `hook-log`). */
-export function hookFollowUpFrame(body: RequestBody): Uint8Array {
-  return encodeFrame({ v: PROTOCOL_VERSION, id: REQUEST_ID + 1, ...body });
-}
-
 function success<T extends v.GenericSchema>(result: T) {
   return v.looseObject({ v: v.literal(PROTOCOL_VERSION), id: v.literal(REQUEST_ID), ok: v.literal(true), result });
 }

@@ -57,6 +57,20 @@ const LookupSchema = v.pipe(
   }, "lookup takes exactly one of: pidns and mntns, pid, cgroupId"),
 );
 
+/**
+ * A hook's success line, in its register or unregister: only what the agent cannot know itself.
+ * The agent writes the line once it has answered the call ok (lib/agent/hook-records.ts).
+ */
+export const HookLogSchema = v.strictObject({
+  /** The hook's pid and milliseconds from its process start to sending this request. */
+  pid: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(2 ** 31 - 1)),
+  ms: v.pipe(v.number(), v.minValue(0), v.maxValue(3_600_000)),
+  /** The hook's rotation of the log (its --log-max-bytes and --log-keep). */
+  maxBytes: v.pipe(v.number(), v.integer(), v.minValue(MIN_LOG_MAX_BYTES), v.maxValue(MAX_LOG_MAX_BYTES)),
+  keep: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_LOG_KEEP)),
+});
+export type HookLog = v.InferOutput<typeof HookLogSchema>;
+
 export const RequestSchema = v.variant("op", [
   v.strictObject({ v: version, id: requestId, op: v.literal("ping") }),
   v.strictObject({
@@ -67,8 +81,9 @@ export const RequestSchema = v.variant("op", [
     container: ContainerInfoSchema,
     /** Unix epoch ms by which the hook needs its answer: a register arriving later is not applied (E_DEADLINE), and gates never wait beyond it. */
     deadline: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(Number.MAX_SAFE_INTEGER))),
+    log: v.optional(HookLogSchema),
   }),
-  v.strictObject({ v: version, id: requestId, op: v.literal("unregister"), container: ContainerIdSchema }),
+  v.strictObject({ v: version, id: requestId, op: v.literal("unregister"), container: ContainerIdSchema, log: v.optional(HookLogSchema) }),
   v.strictObject({ v: version, id: requestId, op: v.literal("list") }),
   v.strictObject({ v: version, id: requestId, op: v.literal("get"), container: ContainerIdSchema }),
   LookupSchema,
@@ -78,19 +93,6 @@ export const RequestSchema = v.variant("op", [
   v.strictObject({ v: version, id: requestId, op: v.literal("status") }),
   v.strictObject({ v: version, id: requestId, op: v.literal("bootstrap-begin") }),
   v.strictObject({ v: version, id: requestId, op: v.literal("bootstrap-end"), count: v.pipe(v.number(), v.integer(), v.minValue(0)) }),
-  // The hook's success line for the register/unregister just answered on this connection:
-  // only what the agent cannot know itself; the agent writes the line (lib/agent/hook-records.ts).
-  v.strictObject({
-    v: version,
-    id: requestId,
-    op: v.literal("hook-log"),
-    /** The hook's pid and milliseconds from its process start to the answer. */
-    pid: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(2 ** 31 - 1)),
-    ms: v.pipe(v.number(), v.minValue(0), v.maxValue(3_600_000)),
-    /** The hook's rotation of the log (its --log-max-bytes and --log-keep). */
-    maxBytes: v.pipe(v.number(), v.integer(), v.minValue(MIN_LOG_MAX_BYTES), v.maxValue(MAX_LOG_MAX_BYTES)),
-    keep: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_LOG_KEEP)),
-  }),
 ]);
 export type Request = v.InferOutput<typeof RequestSchema>;
 export type Op = Request["op"];

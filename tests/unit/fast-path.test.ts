@@ -13,7 +13,6 @@ const ns = (path: string): string => `${path.slice(path.lastIndexOf("/") + 1)}:[
 function fakeIo(stdin: string, options: { config?: string; answer?: (request: Record<string, unknown>) => unknown; stdinEnds?: boolean } = {}) {
   const asked: Record<string, unknown>[] = [];
   /** Frames sent after the answer, on the same connection. */
-  const followed: Record<string, unknown>[] = [];
   const io: SyncIo = {
     now: () => 5,
     readStdin: () => ({ text: stdin, ended: options.stdinEnds ?? true }),
@@ -23,19 +22,16 @@ function fakeIo(stdin: string, options: { config?: string; answer?: (request: Re
       return options.config;
     },
     readLink: ns,
-    ask: (_socket, frame, _until, _max, after) => {
+    ask: (_socket, frame) => {
       const request = JSON.parse(new TextDecoder().decode(frame.subarray(4))) as Record<string, unknown>;
       asked.push(request);
       const answer = options.answer ?? ((r) => ({ v: 1, id: r.id, ok: true, result: { container: { id: (r.container as { id: string }).id } } }));
       const reply = answer(request);
       if (reply instanceof Error) throw reply;
-      const bytes = encodeFrame(reply).subarray(4);
-      const next = after?.(bytes);
-      if (next !== undefined) followed.push(JSON.parse(new TextDecoder().decode(next.subarray(4))) as Record<string, unknown>);
-      return bytes;
+      return encodeFrame(reply).subarray(4);
     },
   };
-  return { io, asked, followed };
+  return { io, asked };
 }
 
 const create = JSON.stringify({
@@ -70,30 +66,30 @@ describe("fastHook()", () => {
   test.each([
     ["createRuntime", create],
     ["poststop", JSON.stringify({ id: "c1", status: "stopped" })],
-  ])("a healthy %s sends its log line's facts after the answer, on the same connection, and writes none", (stage, stdin) => {
-    const { io, followed } = fakeIo(stdin, {
+  ])("a healthy %s sends its log line's facts in its request, and writes none: the agent writes the line", (stage, stdin) => {
+    const { io, asked } = fakeIo(stdin, {
       config: JSON.stringify({ process: { args: ["nginx"] } }),
       answer: (r) => ({ v: 1, id: r.id, ok: true, result: r.op === "register" ? { container: { id: "c1" } } : { removed: true } }),
     });
     const result = fastHook([stage, `--socket=${SOCKET}`, "--log-keep=4"], io);
     expect(result).toMatchObject({ decision: { sentToAgent: true } });
-    expect(followed).toEqual([{ v: 1, id: 2, op: "hook-log", pid: process.pid, ms: 5, maxBytes: 1024 * 1024, keep: 4 }]);
+    expect(asked).toHaveLength(1);
+    expect(asked[0]?.log).toEqual({ pid: process.pid, ms: 5, maxBytes: 1024 * 1024, keep: 4 });
   });
 
   test("sends no line when its log is not the one beside the socket: it appends its own", () => {
-    const { io, followed } = fakeIo(create, { config: JSON.stringify({ process: { args: ["nginx"] } }) });
+    const { io, asked } = fakeIo(create, { config: JSON.stringify({ process: { args: ["nginx"] } }) });
     const result = fastHook(["createRuntime", `--socket=${SOCKET}`, "--log-file=/var/log/h.log"], io);
     expect(result).toMatchObject({ decision: { sentToAgent: false }, facts: { pod: "shop/web" } });
-    expect(followed).toEqual([]);
+    expect(asked[0]).not.toHaveProperty("log");
   });
 
-  test("sends no line after an answer for another container (the call is handed over)", () => {
-    const { io, followed } = fakeIo(create, {
+  test("hands over an answer for another container: runHook() says what was wrong", () => {
+    const { io } = fakeIo(create, {
       config: JSON.stringify({ process: { args: ["nginx"] } }),
       answer: (r) => ({ v: 1, id: r.id, ok: true, result: { container: { id: "other" } } }),
     });
     expect(fastHook(["createRuntime", `--socket=${SOCKET}`], io)).toHaveProperty("handoff");
-    expect(followed).toEqual([]);
   });
 
   test("carries the agent's warning (a gate that did not decide, --gate-policy open) to the log, still registered", () => {
@@ -116,7 +112,7 @@ describe("fastHook()", () => {
       answer: (r) => ({ v: 1, id: r.id, ok: true, result: { removed: false } }),
     });
     expect(fastHook([], io)).toMatchObject({ decision: { result: "unregistered" } });
-    expect(asked).toEqual([{ v: 1, id: 1, op: "unregister", container: "c1" }]);
+    expect(asked).toMatchObject([{ v: 1, id: 1, op: "unregister", container: "c1" }]);
   });
 
   test.each<[string, string[], ReturnType<typeof fakeIo>, RegExp]>([

@@ -81,7 +81,7 @@ describe("hookRecordHandler()", () => {
   });
 });
 
-describe("serve(): hook-log frames", () => {
+describe("serve(): a hook's log line in its request", () => {
   let dir: { dir: string; remove: () => void };
   let socket: string;
   let log: string;
@@ -116,22 +116,27 @@ describe("serve(): hook-log frames", () => {
     dir.remove();
   });
 
-  const frame = (id: number, extra: Partial<HookReport> = {}) => ({ v: 1, id, op: "hook-log", ...REPORT, ...extra });
-  const conversation = async (...requests: object[]): Promise<unknown[]> => {
+  const pod = { namespace: "shop", name: "web-0", uid: null };
+  const send = async (...requests: object[]): Promise<unknown[]> => {
     const raw = await RawClient.connect(socket);
     raws.push(raw);
     for (const request of requests) raw.send(request);
     return raw.take(requests.length);
   };
-  const pod = { namespace: "shop", name: "web-0", uid: null };
+  const written = async (count: number): Promise<void> => {
+    for (const deadline = Date.now() + 2000; calls.length < count && Date.now() < deadline;) await Bun.sleep(5);
+  };
 
-  test("the hook's client sends its line after the answer; the agent writes it from what it registered", async () => {
+  test("the hook's client sends its line in its register; the agent writes it, after the answer, from what it registered", async () => {
     const info = containerInfo({ id: "web", pod, containerName: "nginx" });
-    const result = await callAgent({ socket, timeoutMs: 2000 }, { op: "register", source: "hook", container: info }, () => ({ op: "hook-log", ...REPORT }));
+    const result = await callAgent({ socket, timeoutMs: 2000 }, { op: "register", source: "hook", container: info, log: REPORT });
     expect(result).toMatchObject({ outcome: "added" });
-    const deadline = Date.now() + 2000;
-    while (calls.length === 0 && Date.now() < deadline) await Bun.sleep(5);
-    expect(calls).toEqual([{ call: { op: "register", container: "web", held: { pod, containerName: "nginx" } }, report: REPORT }]);
+    await written(1);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]?.call).toEqual({ op: "register", container: "web", held: { pod, containerName: "nginx" } });
+    // The hook's time to its request, plus the agent's to its answer.
+    expect(calls[0]?.report).toMatchObject({ pid: REPORT.pid, maxBytes: REPORT.maxBytes, keep: REPORT.keep });
+    expect(calls[0]?.report.ms).toBeGreaterThanOrEqual(REPORT.ms);
     const lines = readFileSync(log, "utf8").trim().split("\n");
     expect(lines.map((line) => JSON.parse(line))).toMatchObject([
       { result: "registered", container: "web", pod: "shop/web-0", containerName: "nginx", pid: 777 },
@@ -140,49 +145,40 @@ describe("serve(): hook-log frames", () => {
 
   test("an unregister's line names the pod the agent held", async () => {
     registry.register(containerInfo({ id: "web", pod, containerName: "nginx" }), "hook");
-    const raw = await RawClient.connect(socket);
-    raws.push(raw);
-    raw.send({ v: 1, id: 1, op: "unregister", container: "web" });
-    raw.send(frame(2));
-    // A line the agent takes is not answered: the only answer is the unregister's.
-    expect(await raw.take(1)).toMatchObject([{ id: 1, ok: true }]);
-    const deadline = Date.now() + 2000;
-    while (calls.length === 0 && Date.now() < deadline) await Bun.sleep(5);
+    expect(await send({ v: 1, id: 1, op: "unregister", container: "web", log: REPORT })).toMatchObject([{ id: 1, ok: true }]);
+    await written(1);
     expect(calls[0]?.call).toEqual({ op: "unregister", container: "web", held: { pod, containerName: "nginx" } });
-    raw.send({ v: 1, id: 3, op: "ping" });
-    expect(await raw.take(1)).toMatchObject([{ id: 3, ok: true }]);
   });
 
-  test.each<[string, object[], number]>([
-    ["as a connection's first frame", [frame(1)], 0],
-    ["a second time for one call", [{ v: 1, id: 1, op: "unregister", container: "web" }, frame(2), frame(3)], 1],
-    ["after another request", [{ v: 1, id: 1, op: "unregister", container: "web" }, { v: 1, id: 2, op: "ping" }, frame(3)], 0],
-    [
-      "after a bootstrap add (no hook made that call)",
-      [{ v: 1, id: 1, op: "register", source: "bootstrap", container: containerInfo({ id: "b" }) }, frame(2)],
-      0,
-    ],
-    ["after a refused register", [{ v: 1, id: 1, op: "register", source: "hook", container: containerInfo({ id: "late" }), deadline: 1 }, frame(2)], 0],
-  ])("is refused %s: one line per call the agent answered, never more", async (_name, requests, written) => {
-    // Every frame is answered but a line the agent took (the first `hook-log` after an answered call).
-    const taken = requests.filter((r) => (r as { op?: string }).op === "hook-log").length > 1 ? 1 : 0;
-    const raw = await RawClient.connect(socket);
-    raws.push(raw);
-    for (const request of requests) raw.send(request);
-    const answers = (await raw.take(requests.length - taken)) as Array<{ ok: boolean; error?: { code: string } }>;
-    expect(answers.at(-1)).toMatchObject({ ok: false, error: { code: "E_INVALID_REQUEST" } });
-    expect(calls).toHaveLength(written);
+  test.each<[string, object]>([
+    ["a refused register", { v: 1, id: 1, op: "register", source: "hook", container: containerInfo({ id: "late" }), deadline: 1, log: REPORT }],
+    ["a bootstrap add (no hook made that call)", { v: 1, id: 1, op: "register", source: "bootstrap", container: containerInfo({ id: "b" }), log: REPORT }],
+  ])("writes no line for %s: one line per hook call the agent answered ok, never more", async (_name, request) => {
+    await send(request, { v: 1, id: 2, op: "ping" });
+    await Bun.sleep(20);
+    expect(calls).toEqual([]);
   });
 
-  test.each<[string, Partial<HookReport> & Record<string, unknown>]>([
+  test.each<[string, Record<string, unknown>]>([
     ["a rotation below the hook's bounds", { maxBytes: 100 }],
     ["more rotated files than the hook keeps", { keep: 21 }],
     ["a pid that is not one", { pid: -1 }],
     ["a duration beyond an hour", { ms: 4_000_000 }],
     ["a field the agent takes from itself", { container: "someone-else" }],
     ["a line of its own", { line: '{"result":"registered"}' }],
-  ])("refuses %s", async (_name, extra) => {
-    const answers = (await conversation({ v: 1, id: 1, op: "unregister", container: "web" }, { ...frame(2), ...extra })) as Array<{
+  ])("refuses a request whose log has %s, and writes nothing", async (_name, extra) => {
+    registry.register(containerInfo({ id: "web" }), "hook");
+    const answers = (await send({ v: 1, id: 1, op: "unregister", container: "web", log: { ...REPORT, ...extra } })) as Array<{
+      ok: boolean;
+      error?: { code: string };
+    }>;
+    expect(answers[0]).toMatchObject({ ok: false, error: { code: "E_INVALID_REQUEST" } });
+    expect(registry.get("web")).toBeDefined();
+    expect(calls).toEqual([]);
+  });
+
+  test("the op hook-log is gone: a hook of an older build that sends one is told so, and nothing is written", async () => {
+    const answers = (await send({ v: 1, id: 1, op: "unregister", container: "web" }, { v: 1, id: 2, op: "hook-log", ...REPORT })) as Array<{
       ok: boolean;
       error?: { code: string };
     }>;

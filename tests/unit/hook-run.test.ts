@@ -382,7 +382,7 @@ describe("runHook() --help and --version", () => {
   });
 });
 
-/** A harness whose hook logs: every line it appends, every frame it sends the agent after its answer, in order. */
+/** A harness whose hook logs: every line it appends, every request it sends the agent, in order. */
 function loggingHarness(overrides: Parameters<typeof harness>[0] = {}) {
   const h = harness(overrides);
   const lines: Array<{ settings: LogSettings; record: HookLogRecord; raw: string }> = [];
@@ -395,7 +395,7 @@ function loggingHarness(overrides: Parameters<typeof harness>[0] = {}) {
   const agent = h.deps.callAgent;
   h.deps.callAgent = (options, body) => {
     order.push("callAgent");
-    // As lib/client.ts does without `confirm`; agentLogHarness() runs it.
+    sent.push(body);
     return agent(options, body);
   };
   h.deps.elapsedMs = () => 12.345;
@@ -406,30 +406,14 @@ function loggingHarness(overrides: Parameters<typeof harness>[0] = {}) {
   return { ...h, lines, sent, order };
 }
 
-/** The same, with a conversation that checks the answer with `confirm` and sends the frame it gives, as lib/client.ts does. */
-function agentLogHarness(overrides: Parameters<typeof harness>[0] = {}) {
-  const h = loggingHarness(overrides);
-  const agent = h.deps.callAgent;
-  h.deps.callAgent = async (options, body, confirm) => {
-    const result = await agent(options, body);
-    const frame = confirm?.(result);
-    if (frame !== undefined) {
-      h.order.push("hook-log");
-      h.sent.push(frame);
-    }
-    return result;
-  };
-  return h;
-}
-
 const podConfig = JSON.stringify(bundleConfig);
 
 describe("runHook()'s log", () => {
-  test("records a registration with its duration, pod and container name, in hook.log beside the socket", async () => {
-    const h = loggingHarness({ argv: ["createRuntime", "--socket", "/run/sec/agent.sock"], config: podConfig });
+  test("records a registration with its duration, pod and container name, in a log of its own (--log-file)", async () => {
+    const h = loggingHarness({ argv: ["createRuntime", "--socket", "/run/sec/agent.sock", "--log-file", "/var/log/armor-hook.log"], config: podConfig });
     expect(await runHook(h.deps)).toEqual({ status: 0 });
     expect(h.lines).toHaveLength(1);
-    expect(h.lines[0]?.settings).toEqual({ path: "/run/sec/hook.log", maxBytes: DEFAULT_LOG_MAX_BYTES, keep: DEFAULT_LOG_KEEP });
+    expect(h.lines[0]?.settings).toEqual({ path: "/var/log/armor-hook.log", maxBytes: DEFAULT_LOG_MAX_BYTES, keep: DEFAULT_LOG_KEEP });
     expect(h.lines[0]?.record).toEqual({
       time: "2026-11-27T03:00:00.000Z",
       level: "info",
@@ -456,41 +440,39 @@ describe("runHook()'s log", () => {
   test.each([
     ["createRuntime", "registered"],
     ["poststop", "unregistered"],
-  ])("a confirmed %s sends its line's facts to the agent after the answer, and writes none", async (stage) => {
-    const h = agentLogHarness({ argv: [stage, "--socket", "/run/sec/agent.sock", "--log-max-bytes", "8192", "--log-keep", "3"] });
+  ])("a confirmed %s sends its line's facts in its request, and writes none: the agent writes the line", async (stage) => {
+    const h = loggingHarness({ argv: [stage, "--socket", "/run/sec/agent.sock", "--log-max-bytes", "8192", "--log-keep", "3"] });
     if (stage === "poststop") h.deps.readStdin = async () => JSON.stringify({ id: "abc", status: "stopped" });
     expect(await runHook(h.deps)).toEqual({ status: 0 });
     expect(h.lines).toEqual([]);
-    expect(h.sent.at(-1)).toEqual({ op: "hook-log", pid: 777, ms: 12.35, maxBytes: 8192, keep: 3 });
+    expect(h.sent.at(-1)).toMatchObject({ log: { pid: 777, ms: 12.35, maxBytes: 8192, keep: 3 } });
   });
 
-  test("an answer that confirms another container sends no line, and logs the failure itself", async () => {
-    const h = agentLogHarness({ agent: async () => ({ container: { id: "other" } }) });
+  test("an answer that confirms another container: the hook logs its failure itself", async () => {
+    const h = loggingHarness({ agent: async () => ({ container: { id: "other" } }) });
     expect((await runHook(h.deps)).status).toBe(6);
-    expect(h.sent).toEqual([]);
     expect(h.lines.map((l) => l.record.result)).toEqual(["failed"]);
   });
 
-  test("appends the line itself when its log is not beside the socket", async () => {
-    const h = agentLogHarness({ argv: ["createRuntime", "--log-file", "/var/log/armor/hook.log"] });
+  test("appends the line itself, and sends none, when its log is not beside the socket", async () => {
+    const h = loggingHarness({ argv: ["createRuntime", "--log-file", "/var/log/armor/hook.log"] });
     await runHook(h.deps);
-    expect(h.sent).toEqual([]);
+    expect(h.sent.map((body) => "log" in body)).toEqual([false]);
     expect(h.lines[0]?.settings.path).toBe("/var/log/armor/hook.log");
   });
 
   test("a failed call appends its line itself, at once", async () => {
-    const h = agentLogHarness({
+    const h = loggingHarness({
       agent: async () => {
         throw new ArmorError("E_AGENT_UNREACHABLE", "cannot reach agent at /run/armor/armor.sock: ECONNREFUSED");
       },
     });
     await runHook(h.deps);
-    expect(h.sent).toEqual([]);
     expect(h.lines.map((l) => l.record.result)).toEqual(["unconfirmed"]);
   });
 
   test("records an unregistration at poststop", async () => {
-    const h = loggingHarness({ argv: ["poststop"], stdin: JSON.stringify({ id: "abc", status: "stopped" }) });
+    const h = loggingHarness({ argv: ["poststop", "--log-file", "/var/log/armor-hook.log"], stdin: JSON.stringify({ id: "abc", status: "stopped" }) });
     await runHook(h.deps);
     expect(h.lines[0]?.record).toMatchObject({ level: "info", result: "unregistered", status: 0, stage: "poststop", container: "abc" });
   });
