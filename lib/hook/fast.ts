@@ -8,16 +8,14 @@
  */
 import { describeWith } from "../describe.ts";
 import { configPath, MAX_CONFIG_BYTES, parseBundleConfig, unreadableConfig, type BundleConfig } from "../oci/bundle.ts";
-import { kubernetesIdentity } from "../oci/kubernetes.ts";
 import { MAX_STATE_BYTES, parseState, resolveStage, type Stage } from "../oci/state.ts";
 import { readCgroupSync } from "../proc/cgroup.ts";
 import { readNamespaces } from "../proc/namespaces.ts";
 import { checkRegisterAnswer, checkUnregisterAnswer, hookRequestFrame, prepareAnswerChecks } from "../wire/hook-call.ts";
-import type { HookLog } from "../wire/messages.ts";
 import { logSettings, readHookArgs, type HookArgs } from "./args.ts";
 import { agentShare, hookBudget } from "./budget.ts";
 import { isAgentContainer } from "./agent-container.ts";
-import { agentLog, type CallFacts, type Decision } from "./log-call.ts";
+import { agentLog, noteIdentity, type CallFacts, type Decision } from "./log-call.ts";
 import type { SyncIo } from "./sync-io.ts";
 
 /** What the fast path read before it handed over (runHook()'s `already`). */
@@ -32,6 +30,7 @@ export interface Handoff {
 /** A healthy call, for the log; or the call handed over. */
 export type FastResult = { decision: Decision; facts: CallFacts; args: HookArgs } | { handoff: Handoff };
 
+const decoder = new TextDecoder();
 /** Largest answer the hook reads (as the full path's client). */
 const MAX_ANSWER_BYTES = 1024 * 1024;
 
@@ -52,14 +51,11 @@ export function fastHook(argv: readonly string[], io: SyncIo): FastResult {
     const facts: CallFacts = { stage, containerId: state.id, phase: "asking the agent" };
     const agentUntil = agentShare(budget.budgetMs, 0);
     // The request carries the call's log line (the agent writes it once it answers ok: lib/agent/hook-records.ts).
-    const log = (): { log?: HookLog } => {
-      const line = agentLog({ elapsedMs: io.now }, logSettings(args), args.socket);
-      return line === undefined ? {} : { log: line };
-    };
+    const log = () => agentLog({ elapsedMs: io.now }, logSettings(args), args.socket);
     let sentToAgent = false;
     const ask = (body: Parameters<typeof hookRequestFrame>[0], check: (answer: unknown) => void): void => {
       const answer = io.ask(args.socket, hookRequestFrame(body), agentUntil, MAX_ANSWER_BYTES, () => prepareAnswerChecks(body.op));
-      check(JSON.parse(new TextDecoder().decode(answer)));
+      check(JSON.parse(decoder.decode(answer)));
       sentToAgent = body.log !== undefined;
     };
     if (stage === "poststop") {
@@ -79,7 +75,7 @@ export function fastHook(argv: readonly string[], io: SyncIo): FastResult {
     config = parseBundleConfig(path, read.config.text);
     if (isAgentContainer(config, state.annotations, args)) return handoff("the agent's own container");
     const ref = { id: state.id, pid: state.pid, bundle: state.bundle, annotations: state.annotations };
-    const container = describeWith(ref, config, readNamespaces(state.pid, io.readLink), readCgroupSync(state.pid, io));
+    const container = describeWith(ref, config, readNamespaces(state.pid, io.readLink), readCgroupSync(state.pid, io.readFile, io.statIno));
     const deadline = Math.floor(performance.timeOrigin + agentUntil);
     let warning: string | undefined;
     ask({ op: "register", source: "hook", container, deadline, ...log() }, (answer) => {
@@ -90,11 +86,4 @@ export function fastHook(argv: readonly string[], io: SyncIo): FastResult {
   } catch (err) {
     return handoff(err instanceof Error ? err.message : String(err));
   }
-}
-
-/** The pod and container name, for the log line (as runHook() notes them). */
-function noteIdentity(facts: CallFacts, annotations: Readonly<Record<string, string>>): void {
-  const identity = kubernetesIdentity(annotations);
-  if (identity.pod) facts.pod = `${identity.pod.namespace}/${identity.pod.name}`;
-  if (identity.containerName !== null) facts.containerName = identity.containerName;
 }

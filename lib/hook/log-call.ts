@@ -8,6 +8,7 @@
 import type { ErrorCode } from "../errors.ts";
 import { formatLogLine, type HookLogRecord, type HookResult } from "../hook-log-record.ts";
 import { layout } from "../layout.ts";
+import { kubernetesIdentity } from "../oci/kubernetes.ts";
 import type { HookLog } from "../wire/messages.ts";
 import type { LogSettings } from "./args.ts";
 import type { HookDeps, HookOutcome } from "./deps.ts";
@@ -39,12 +40,19 @@ export interface CallFacts {
 export type LogDeps = Pick<HookDeps, "writeLog" | "now" | "elapsedMs" | "pid">;
 
 /**
- * The `log` a register or unregister carries, taken as it is sent, or undefined when the
- * agent does not write this log: it writes only the log beside its socket.
+ * The `log` field a register or unregister carries, taken as it is sent; none when the agent
+ * does not write this log: it writes only the log beside its socket.
  */
-export function agentLog(deps: LogDeps, settings: LogSettings | null, socket: string): HookLog | undefined {
-  if (settings === null || settings.path !== layout(socket).hookLog) return undefined;
-  return { pid: deps.pid ?? process.pid, ms: elapsed(deps), maxBytes: settings.maxBytes, keep: settings.keep };
+export function agentLog(deps: LogDeps, settings: LogSettings | null, socket: string): { log?: HookLog } {
+  if (settings === null || settings.path !== layout(socket).hookLog) return {};
+  return { log: { pid: deps.pid ?? process.pid, ms: elapsed(deps), maxBytes: settings.maxBytes, keep: settings.keep } };
+}
+
+/** Notes the pod and container name the annotations give, for a line the hook writes itself. */
+export function noteIdentity(facts: Pick<CallFacts, "pod" | "containerName">, annotations: Readonly<Record<string, string>>): void {
+  const identity = kubernetesIdentity(annotations);
+  if (identity.pod) facts.pod = `${identity.pod.namespace}/${identity.pod.name}`;
+  if (identity.containerName !== null) facts.containerName = identity.containerName;
 }
 
 function elapsed(deps: LogDeps): number {

@@ -8,15 +8,15 @@ import { layout } from "../layout.ts";
 import { ArmorError, toArmorError } from "../errors.ts";
 import { escapeText } from "../escape.ts";
 import { readBundleConfig } from "../oci/bundle.ts";
-import { kubernetesIdentity, podNamespace } from "../oci/kubernetes.ts";
+import { podNamespace } from "../oci/kubernetes.ts";
 import { MAX_STATE_BYTES, parseState, resolveStage, stageOfArgument, type Stage } from "../oci/state.ts";
 import { prefetchLinks } from "../proc/namespaces.ts";
 import { parseWith } from "../validate.ts";
-import { RegisterResultSchema, UnregisterResultSchema, type HookLog } from "../wire/messages.ts";
+import { RegisterResultSchema, UnregisterResultSchema } from "../wire/messages.ts";
 import { epochMicros, type SpoolRecord } from "../spool-format.ts";
 import { bootstrapArgv, hookUsage, logSettings, readHookArgs, type HookArgs, type LogSettings } from "./args.ts";
 import { EXIT_STATUS, UNREACHABLE_CODES } from "./exit-status.ts";
-import { agentLog, logCall, type Decision } from "./log-call.ts";
+import { agentLog, logCall, noteIdentity, type Decision } from "./log-call.ts";
 import { failureVerdict } from "../fail-policy.ts";
 import { isAgentContainer } from "./agent-container.ts";
 import { agentShare, hookBudget } from "./budget.ts";
@@ -140,14 +140,9 @@ async function attempt(
     noteIdentity(progress, state.annotations ?? {});
     progress.event = { v: 1, at, op: "unregister", container: state.id };
     progress.phase = "asking the agent";
-    const log = agentLog(deps, settings, args.socket);
-    parseWith(
-      UnregisterResultSchema,
-      await deps.callAgent(options(), { op: "unregister", container: state.id, ...withLog(log) }),
-      "answer from agent",
-      "E_PROTOCOL",
-    );
-    return { outcome: { status: 0 }, result: "unregistered", sentToAgent: log !== undefined };
+    const line = agentLog(deps, settings, args.socket);
+    parseWith(UnregisterResultSchema, await deps.callAgent(options(), { op: "unregister", container: state.id, ...line }), "answer from agent", "E_PROTOCOL");
+    return { outcome: { status: 0 }, result: "unregistered", sentToAgent: line.log !== undefined };
   }
   if (state.pid === undefined || state.pid === 0) throw new ArmorError("E_STATE", "OCI state on stdin: pid: missing at createRuntime");
   if (state.bundle === undefined || state.bundle === "") throw new ArmorError("E_STATE", "OCI state on stdin: bundle: missing");
@@ -180,26 +175,14 @@ async function attempt(
   const container = await describeContainer(ref, { readText: deps.readText, readLink, statIno: deps.statIno }, config);
   progress.event = { v: 1, at, op: "register", container };
   progress.phase = "asking the agent";
-  const log = agentLog(deps, settings, args.socket);
-  const answer = await deps.callAgent(options(), { op: "register", source: "hook", container, deadline: agentDeadline, ...withLog(log) });
+  const line = agentLog(deps, settings, args.socket);
+  const answer = await deps.callAgent(options(), { op: "register", source: "hook", container, deadline: agentDeadline, ...line });
   const result = parseWith(RegisterResultSchema, answer, "answer from agent", "E_PROTOCOL");
   if (result.container?.id !== container.id)
     throw new ArmorError("E_PROTOCOL", `agent confirmed "${result.container?.id ?? "nothing"}", not "${container.id}"`);
   // A gate that did not decide (--gate-policy open): the log says so (the agent's line too, lib/agent/hook-records.ts).
   const warning = result.warning;
-  return { outcome: { status: 0 }, result: "registered", sentToAgent: log !== undefined, ...(warning === undefined ? {} : { warning }) };
-}
-
-/** The request's `log` field, when the agent writes this call's line. */
-function withLog(log: HookLog | undefined): { log?: HookLog } {
-  return log === undefined ? {} : { log };
-}
-
-/** Notes the pod and container name, for the log line. */
-function noteIdentity(progress: Progress, annotations: Readonly<Record<string, string>>): void {
-  const identity = kubernetesIdentity(annotations);
-  if (identity.pod) progress.pod = `${identity.pod.namespace}/${identity.pod.name}`;
-  if (identity.containerName !== null) progress.containerName = identity.containerName;
+  return { outcome: { status: 0 }, result: "registered", sentToAgent: line.log !== undefined, ...(warning === undefined ? {} : { warning }) };
 }
 
 /** A failure: the agent could not be asked (policy, spool), or anything else (its exit status). */

@@ -22,6 +22,8 @@ export interface SyncIo {
   readFile: (path: string, maxBytes: number) => string;
   /** A namespace link's target ("pid:[4026531836]") through stat(2); throws errno errors. */
   readLink: (path: string) => string;
+  /** stat(2)'s inode of a path, following links (the cgroup id is its directory's); throws errno errors. */
+  statIno: (path: string) => number;
   /**
    * Connects to `socket`, sends `frame`, returns the first frame of the answer (at most
    * `maxFrameBytes`), all by `until`; throws E_AGENT_UNREACHABLE, E_AGENT_TIMEOUT or E_FRAME_TOO_LARGE.
@@ -80,6 +82,7 @@ export const syncIo: SyncIo = {
     }
   },
   readLink: (path) => `${path.slice(path.lastIndexOf("/") + 1)}:[${sys.stat(path).ino}]`,
+  statIno: (path) => sys.stat(path).ino,
   ask: (socket, frame, until, maxFrameBytes, whileWaiting) => {
     let fd: number;
     try {

@@ -49,22 +49,15 @@ function cgroupOf(text: string, statIno: (path: string) => number): Cgroup | nul
 /** Longest /proc/<pid>/cgroup read (a handful of short lines in practice). */
 export const MAX_CGROUP_FILE_BYTES = 16 * 1024;
 
-/**
- * The same, synchronously, for the hook's fast path (lib/hook/fast.ts): its `readLink` is
- * stat(2) underneath ("name:[inode]"), so the one stat goes through it.
- */
-export function readCgroupSync(pid: number, io: { readFile: (path: string, maxBytes: number) => string; readLink: (path: string) => string }): Cgroup | null {
+/** The same, synchronously, for the hook's fast path (lib/hook/fast.ts). */
+export function readCgroupSync(pid: number, readFile: (path: string, maxBytes: number) => string, statIno: (path: string) => number): Cgroup | null {
   let text: string;
   try {
-    text = io.readFile(`/proc/${pid}/cgroup`, MAX_CGROUP_FILE_BYTES);
+    text = readFile(`/proc/${pid}/cgroup`, MAX_CGROUP_FILE_BYTES);
   } catch {
     return null;
   }
-  return cgroupOf(text, (path) => {
-    const match = /:\[(\d+)\]$/.exec(io.readLink(path));
-    if (!match?.[1]) throw new Error(`no inode for ${path}`);
-    return Number(match[1]);
-  });
+  return cgroupOf(text, statIno);
 }
 
 /**

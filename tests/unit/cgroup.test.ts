@@ -18,22 +18,25 @@ describe("parseCgroupFile()", () => {
 });
 
 describe("readCgroupSync()", () => {
-  test("reads the file and stats the directory through the fast path's stat-based readLink", () => {
-    const io = {
-      readFile: (path: string) => (path === "/proc/7/cgroup" ? "0::/c7\n" : ""),
-      readLink: (path: string) => (path === "/sys/fs/cgroup/c7" ? "c7:[777]" : "x"),
-    };
-    expect(readCgroupSync(7, io)).toEqual({ path: "/c7", id: 777 });
+  const statIno = (path: string): number => {
+    if (path === "/sys/fs/cgroup/c7") return 777;
+    throw errno("ENOENT");
+  };
+
+  test("reads the file and stats the directory", () => {
+    const readFile = (path: string) => (path === "/proc/7/cgroup" ? "0::/c7\n" : "");
+    expect(readCgroupSync(7, readFile, statIno)).toEqual({ path: "/c7", id: 777 });
+  });
+
+  test("has no id when the directory cannot be looked at", () => {
+    expect(readCgroupSync(8, (path: string) => (path === "/proc/8/cgroup" ? "0::/c8\n" : ""), statIno)).toEqual({ path: "/c8", id: null });
   });
 
   test("is null when the file cannot be read", () => {
-    const io = {
-      readFile: (): string => {
-        throw errno("ENOENT");
-      },
-      readLink: () => "x:[1]",
+    const readFile = (): string => {
+      throw errno("ENOENT");
     };
-    expect(readCgroupSync(7, io)).toBeNull();
+    expect(readCgroupSync(7, readFile, () => 1)).toBeNull();
   });
 });
 

@@ -22,6 +22,7 @@ function fakeIo(stdin: string, options: { config?: string; answer?: (request: Re
       return options.config;
     },
     readLink: ns,
+    statIno: inode,
     ask: (_socket, frame) => {
       const request = JSON.parse(new TextDecoder().decode(frame.subarray(4))) as Record<string, unknown>;
       asked.push(request);
