@@ -43,40 +43,11 @@ const FIRST_READ_BYTES = 4096;
 /** The real thing. */
 export const syncIo: SyncIo = {
   now: () => performance.now(),
-  readStdin: (maxBytes, until) => {
-    let buffer = new Uint8Array(Math.min(FIRST_READ_BYTES, maxBytes + 1));
-    let length = 0;
-    for (;;) {
-      if (length === buffer.length) {
-        if (length > maxBytes) return { text: decoder.decode(buffer), ended: true };
-        const larger = new Uint8Array(Math.min(buffer.length * 2, maxBytes + 1));
-        larger.set(buffer);
-        buffer = larger;
-      }
-      const left = until - performance.now();
-      if (left <= 0 || !sys.waitReadable(STDIN, left)) return { text: decoder.decode(buffer.subarray(0, length)), ended: false };
-      const n = sys.readInto(STDIN, buffer, length);
-      if (n === 0) return { text: decoder.decode(buffer.subarray(0, length)), ended: true };
-      length += n;
-    }
-  },
+  readStdin: (maxBytes, until) => readToEnd(STDIN, maxBytes, until),
   readFile: (path, maxBytes) => {
     const fd = sys.openRead(path);
     try {
-      let buffer = new Uint8Array(Math.min(FIRST_READ_BYTES, maxBytes + 1));
-      let length = 0;
-      for (;;) {
-        if (length === buffer.length) {
-          if (length > maxBytes) break;
-          const larger = new Uint8Array(Math.min(buffer.length * 4, maxBytes + 1));
-          larger.set(buffer);
-          buffer = larger;
-        }
-        const n = sys.readInto(fd, buffer, length);
-        if (n === 0) break;
-        length += n;
-      }
-      return decoder.decode(buffer.subarray(0, length));
+      return readToEnd(fd, maxBytes).text;
     } finally {
       sys.close(fd);
     }
@@ -117,6 +88,31 @@ export const syncIo: SyncIo = {
     }
   },
 };
+
+/**
+ * Reads `fd` to its end, at most `maxBytes + 1` bytes (one more tells it is too large), in a
+ * buffer grown as needed. With `until`, every read waits for data (poll) at most until then:
+ * `ended` is false when the time ran out first. Without, it reads a regular file straight on.
+ */
+function readToEnd(fd: number, maxBytes: number, until?: number): { text: string; ended: boolean } {
+  let buffer = new Uint8Array(Math.min(FIRST_READ_BYTES, maxBytes + 1));
+  let length = 0;
+  for (;;) {
+    if (length === buffer.length) {
+      if (length > maxBytes) return { text: decoder.decode(buffer), ended: true };
+      const larger = new Uint8Array(Math.min(buffer.length * 4, maxBytes + 1));
+      larger.set(buffer);
+      buffer = larger;
+    }
+    if (until !== undefined) {
+      const left = until - performance.now();
+      if (left <= 0 || !sys.waitReadable(fd, left)) return { text: decoder.decode(buffer.subarray(0, length)), ended: false };
+    }
+    const n = sys.readInto(fd, buffer, length);
+    if (n === 0) return { text: decoder.decode(buffer.subarray(0, length)), ended: true };
+    length += n;
+  }
+}
 
 function unreachable(socket: string, err: unknown): ArmorError {
   const code = err instanceof sys.SyscallError ? err.code : String(err);
