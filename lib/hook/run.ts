@@ -12,6 +12,7 @@ import { podNamespace } from "../oci/kubernetes.ts";
 import { MAX_STATE_BYTES, parseState, resolveStage, stageOfArgument, type Stage } from "../oci/state.ts";
 import { prefetchLinks } from "../proc/namespaces.ts";
 import { parseWith } from "../validate.ts";
+import { checkConfirmed } from "../wire/hook-call.ts";
 import { RegisterResultSchema, UnregisterResultSchema } from "../wire/messages.ts";
 import { epochMicros, type SpoolRecord } from "../spool-format.ts";
 import { bootstrapArgv, hookUsage, logSettings, readHookArgs, type HookArgs, type LogSettings } from "./args.ts";
@@ -178,8 +179,7 @@ async function attempt(
   const line = agentLog(deps, settings, args.socket);
   const answer = await deps.callAgent(options(), { op: "register", source: "hook", container, deadline: agentDeadline, ...line });
   const result = parseWith(RegisterResultSchema, answer, "answer from agent", "E_PROTOCOL");
-  if (result.container?.id !== container.id)
-    throw new ArmorError("E_PROTOCOL", `agent confirmed "${result.container?.id ?? "nothing"}", not "${container.id}"`);
+  checkConfirmed(result.container?.id, container.id);
   // A gate that did not decide (--gate-policy open): the log says so (the agent's line too, lib/agent/hook-records.ts).
   const warning = result.warning;
   return { outcome: { status: 0 }, result: "registered", sentToAgent: line.log !== undefined, ...(warning === undefined ? {} : { warning }) };

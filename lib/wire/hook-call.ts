@@ -39,8 +39,13 @@ export function prepareAnswerChecks(op: "register" | "unregister"): void {
 /** Checks a register answer names `containerId`; throws E_PROTOCOL. Returns the agent's warning, if any (a gate that did not decide). */
 export function checkRegisterAnswer(answer: unknown, containerId: string): string | undefined {
   const { result } = parseWith((registerAnswer ??= buildRegisterAnswer()), answer, "answer from agent", "E_PROTOCOL");
-  if (result.container.id !== containerId) throw new ArmorError("E_PROTOCOL", `agent confirmed "${result.container.id}", not "${containerId}"`);
+  checkConfirmed(result.container.id, containerId);
   return result.warning;
+}
+
+/** Checks that the agent confirmed `containerId`, not another container or none; throws E_PROTOCOL. Both paths' one check. */
+export function checkConfirmed(confirmed: string | undefined, containerId: string): void {
+  if (confirmed !== containerId) throw new ArmorError("E_PROTOCOL", `agent confirmed "${confirmed ?? "nothing"}", not "${containerId}"`);
 }
 
 /** Checks an unregister answer; throws E_PROTOCOL. */
