@@ -19,7 +19,8 @@ import {
   RPC_CODE,
   RUNTIME_SERVICE,
 } from "./messages.ts";
-import { MuxDecoder, muxFrames, PLUGIN_SERVICE_CONN, RUNTIME_SERVICE_CONN, concat } from "./mux.ts";
+import { concat } from "../wire/frame.ts";
+import { MuxDecoder, muxFrames, PLUGIN_SERVICE_CONN, RUNTIME_SERVICE_CONN } from "./mux.ts";
 import type { NriPlugin } from "./plugin.ts";
 import { RpcError, TtrpcConn } from "./ttrpc.ts";
 

@@ -74,9 +74,10 @@ export class FrameDecoder {
   }
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+/** a then b, in a new array. */
+export function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
+  out.set(a);
   out.set(b, a.length);
   return out;
 }
