@@ -65,6 +65,18 @@ const cases: Case[] = [
       }),
   },
   { name: "createRuntime from the status, config.json without process", stdin: () => state({ id: "c-bare", pid: sleeper.pid, bundle: bundle("bare", "{}") }) },
+  {
+    // Both reads grow past their first 4 KiB buffer (lib/hook/sync-io.ts): a Kubernetes config.json is often tens of KiB.
+    name: "createRuntime with a 200 KiB config.json and a 6 KiB state",
+    args: ["createRuntime"],
+    stdin: () =>
+      state({
+        id: "c-large",
+        pid: sleeper.pid,
+        bundle: bundle("large", JSON.stringify({ process: { args: ["nginx"] }, annotations: { "example.com/big": "b".repeat(200_000) } })),
+        annotations: { ...annotations, "example.com/note": "n".repeat(6000) },
+      }),
+  },
   { name: "prestart as createRuntime", args: ["prestart"], stdin: () => state({ id: "c-prestart", pid: sleeper.pid, bundle: bundle("prestart", "{}") }) },
   { name: "poststop of a held container", args: ["poststop"], stdin: () => state({ id: "c-apparmor", status: "stopped", bundle: "/nonexistent" }) },
   { name: "poststop of a container never held, pid 0", args: ["poststop"], stdin: () => state({ id: "never", status: "stopped", pid: 0 }) },
@@ -135,6 +147,6 @@ describe("the fast path and the full path", () => {
 
   test("the healthy cases registered and unregistered what they said", async () => {
     const ids = (await agents.fast.list()).map((record) => record.id).sort();
-    expect(ids).toEqual(["c-bare", "c-prestart"]);
+    expect(ids).toEqual(["c-bare", "c-large", "c-prestart"]);
   });
 });
